@@ -1,0 +1,76 @@
+/*
+ * qtip_io.h — files: atomic writes, transparent zstd streams, checksums.
+ * Part of the public API; include "qtip.h", not this file.
+ */
+#ifndef QTIP_IO_H
+#define QTIP_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* --- Atomic output -------------------------------------------------------
+ * Writes go to a temporary file in the destination's directory
+ * ("<path>.tmp.XXXXXX"); commit fsyncs it and renames it over `path`, then
+ * fsyncs the directory. abort (or free without commit) deletes the temporary:
+ * a killed or failed command never leaves a partial file, and a previous
+ * `path` stays untouched until the new one is complete.
+ * With compress_level > 0 the bytes are written as one zstd frame. */
+typedef struct qtip_atomic_file qtip_atomic_file;
+
+qtip_status qtip_atomic_open(const char *path, int compress_level, qtip_atomic_file **out);
+qtip_status qtip_atomic_write(qtip_atomic_file *f, const void *buf, size_t len);
+/* Finish: flush, fsync, rename. `f` is freed whether or not it succeeds. */
+qtip_status qtip_atomic_commit(qtip_atomic_file *f);
+/* Discard the temporary. Accepts NULL. */
+void qtip_atomic_abort(qtip_atomic_file *f);
+
+/* Write a whole buffer to `path` atomically. */
+qtip_status qtip_write_file_atomic(const char *path, const void *buf, size_t len,
+                                   int compress_level);
+
+/* --- Input streams ---------------------------------------------------------
+ * A sequential reader over a file or stdin ("-"). zstd input is detected by its
+ * magic number (28 B5 2F FD) and decompressed on the fly, multiple frames
+ * included. Memory is bounded (a fixed buffer), whatever the input size. */
+typedef struct qtip_reader qtip_reader;
+
+qtip_status qtip_reader_open(const char *path, qtip_reader **out);
+/* Read up to `len` bytes; *got = 0 means end of input. */
+qtip_status qtip_reader_read(qtip_reader *r, void *buf, size_t len, size_t *got);
+/* Read exactly `len` bytes or fail with a message naming the file (truncation). */
+qtip_status qtip_reader_read_exact(qtip_reader *r, void *buf, size_t len);
+/* Whether the input was zstd-compressed. */
+int qtip_reader_is_compressed(const qtip_reader *r);
+/* Name used in messages ("<stdin>" for "-"). */
+const char *qtip_reader_name(const qtip_reader *r);
+/* Running checksum of all bytes read so far (of the stored, possibly compressed, bytes). */
+uint64_t qtip_reader_checksum(const qtip_reader *r);
+void qtip_reader_free(qtip_reader *r);
+
+/* Read a whole file (decompressing zstd) into a malloc'd buffer. */
+qtip_status qtip_read_file(const char *path, void **buf, size_t *len);
+
+/* --- Checksums -------------------------------------------------------------
+ * XXH3-128 (libxxhash), printed as 32 lowercase hex digits with the prefix
+ * "xxh3-128:". Used for provenance of inputs; fast enough for 100 GB models. */
+#define QTIP_CHECKSUM_STRLEN 42 /* "xxh3-128:" + 32 hex + NUL */
+void qtip_checksum_buffer(const void *buf, size_t len, char out[QTIP_CHECKSUM_STRLEN]);
+qtip_status qtip_checksum_file(const char *path, char out[QTIP_CHECKSUM_STRLEN]);
+
+/* --- Memory maps ------------------------------------------------------------ */
+typedef struct {
+    void *data;
+    size_t size;
+} qtip_mmap;
+qtip_status qtip_mmap_open(const char *path, qtip_mmap *out);
+void qtip_mmap_close(qtip_mmap *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* QTIP_IO_H */

@@ -1,0 +1,110 @@
+/*
+ * qtip_tensor.h — tensors in files: dtypes, safetensors (read/write, sharded),
+ * .npy. Part of the public API; include "qtip.h", not this file.
+ */
+#ifndef QTIP_TENSOR_H
+#define QTIP_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Pinned values. */
+typedef enum {
+    QTIP_DT_F64 = 0, QTIP_DT_F32 = 1, QTIP_DT_F16 = 2, QTIP_DT_BF16 = 3,
+    QTIP_DT_I64 = 4, QTIP_DT_I32 = 5, QTIP_DT_I16 = 6, QTIP_DT_I8 = 7,
+    QTIP_DT_U8 = 8, QTIP_DT_BOOL = 9, QTIP_DT_U16 = 10, QTIP_DT_U32 = 11,
+    QTIP_DT_U64 = 12,
+    QTIP_DT_COUNT_
+} qtip_dtype;
+
+#define QTIP_MAX_DIMS 8
+
+/* Size in bytes of one element; name as safetensors spells it ("F32", "BF16"). */
+size_t qtip_dtype_size(qtip_dtype dt);
+const char *qtip_dtype_name(qtip_dtype dt);
+/* Parse a safetensors dtype name; returns -1 if unknown. */
+int qtip_dtype_from_name(const char *name);
+
+/* Element conversion (round to nearest even for narrowing to f16/bf16). */
+float qtip_f16_to_f32(uint16_t h);
+uint16_t qtip_f32_to_f16(float f);
+float qtip_bf16_to_f32(uint16_t h);
+uint16_t qtip_f32_to_bf16(float f);
+/* Convert `count` elements of a float dtype (F64/F32/F16/BF16) to float / double. */
+qtip_status qtip_convert_to_f32(qtip_dtype dt, const void *src, size_t count, float *dst);
+qtip_status qtip_convert_to_f64(qtip_dtype dt, const void *src, size_t count, double *dst);
+
+/* A tensor's description inside a file; `data` points into the mapping. */
+typedef struct {
+    const char *name;
+    qtip_dtype dtype;
+    int ndim;
+    int64_t shape[QTIP_MAX_DIMS];
+    size_t nbytes;
+    const void *data; /* read-only, valid while the file is open */
+} qtip_tensor_view;
+
+/* --- safetensors reading -----------------------------------------------------
+ * Opens a .safetensors file (memory-mapped), or a sharded model through its
+ * `model.safetensors.index.json` (pass the index path, or a directory holding
+ * either file). Every header rule is checked on open: 8-byte little-endian length,
+ * JSON header, known dtypes, offsets in range, in order and not overlapping,
+ * sizes agreeing with shapes. */
+typedef struct qtip_st_file qtip_st_file;
+
+qtip_status qtip_st_open(const char *path, qtip_st_file **out);
+/* Open from a memory buffer (not copied; must outlive the handle). For fuzzing. */
+qtip_status qtip_st_open_buffer(const void *buf, size_t len, const char *name, qtip_st_file **out);
+size_t qtip_st_count(const qtip_st_file *f);
+/* Tensors in file order (sharded: shard order, then file order). */
+const qtip_tensor_view *qtip_st_tensor(const qtip_st_file *f, size_t i);
+/* NULL, with a QTIP_E_NOT_FOUND message, when absent. */
+const qtip_tensor_view *qtip_st_find(const qtip_st_file *f, const char *name);
+/* `__metadata__` value for `key`, or NULL. */
+const char *qtip_st_metadata(const qtip_st_file *f, const char *key);
+/* Path of the file (or index) opened. */
+const char *qtip_st_path(const qtip_st_file *f);
+void qtip_st_close(qtip_st_file *f);
+
+/* --- safetensors writing ------------------------------------------------------
+ * Collects tensors (data copied, or referenced with _ref), then writes the file
+ * atomically. Tensors are written in the order added, each aligned to 8 bytes. */
+typedef struct qtip_st_writer qtip_st_writer;
+
+qtip_status qtip_st_writer_create(qtip_st_writer **out);
+qtip_status qtip_st_writer_add(qtip_st_writer *w, const char *name, qtip_dtype dt, int ndim,
+                               const int64_t *shape, const void *data);
+/* Like _add but keeps a pointer: `data` must stay valid until _write returns. */
+qtip_status qtip_st_writer_add_ref(qtip_st_writer *w, const char *name, qtip_dtype dt,
+                                   int ndim, const int64_t *shape, const void *data);
+qtip_status qtip_st_writer_set_metadata(qtip_st_writer *w, const char *key, const char *value);
+/* compress_level > 0 writes the whole file as zstd (readers detect it). */
+qtip_status qtip_st_writer_write(qtip_st_writer *w, const char *path, int compress_level);
+void qtip_st_writer_free(qtip_st_writer *w);
+
+/* --- .npy reading --------------------------------------------------------------
+ * Versions 1.0–3.0, little-endian, C order, dtypes f2/f4/f8/i*, u*, bool.
+ * Streaming: the header is parsed on open; rows are read on demand, so a 100 GB
+ * file is read with bounded memory. Works on stdin and zstd input. */
+typedef struct qtip_npy_reader qtip_npy_reader;
+
+qtip_status qtip_npy_open(const char *path, qtip_npy_reader **out);
+qtip_dtype qtip_npy_dtype(const qtip_npy_reader *r);
+int qtip_npy_ndim(const qtip_npy_reader *r);
+const int64_t *qtip_npy_shape(const qtip_npy_reader *r);
+/* Read up to `max_elems` elements (raw bytes of the file's dtype); *got elements. */
+qtip_status qtip_npy_read(qtip_npy_reader *r, void *buf, size_t max_elems, size_t *got);
+void qtip_npy_close(qtip_npy_reader *r);
+
+/* Write a small .npy (v1.0) atomically; for tests and exports. */
+qtip_status qtip_npy_write(const char *path, qtip_dtype dt, int ndim, const int64_t *shape,
+                           const void *data);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* QTIP_TENSOR_H */
