@@ -5,6 +5,18 @@
  * An accumulator holds, in float64, S = sum x x^T (lower triangle), the column
  * sums mu_sum = sum x and the row count; partial accumulators from many jobs
  * merge exactly (up to fp64 rounding). The file layout is docs/formats/hessian.md.
+ *
+ * Determinism: rows are buffered into blocks of a fixed number of rows
+ * (qtip_hessian_block_rows(), a function of n only) and each full block is added
+ * to S with one dsyrk. The result therefore depends only on the sequence of rows,
+ * not on how the caller splits them into add_rows calls, nor on the thread count
+ * (OpenBLAS splits syrk over output tiles, never over the row sum; the tests check
+ * byte equality for 1 and 2 threads).
+ *
+ * Memory: S is a full n x n double matrix of which only the lower triangle is
+ * meaningful (8 n^2 bytes: 6.6 GB for n = 28672), plus one block buffer of at most
+ * 64 MiB. Save, load, export and analyze stream or work in place: none needs a
+ * second n x n copy.
  */
 #ifndef QTIP_HESSIAN_H
 #define QTIP_HESSIAN_H
@@ -18,6 +30,9 @@ extern "C" {
 
 typedef struct qtip_hessian qtip_hessian;
 
+/* Format written by qtip_hessian_save (metadata "format_version"). */
+#define QTIP_HESSIAN_FORMAT_VERSION 1
+
 /* New empty accumulator of dimension n for layer input `site` (may be NULL). */
 qtip_status qtip_hessian_create(int64_t n, const char *site, qtip_hessian **out);
 void qtip_hessian_free(qtip_hessian *h);
@@ -25,20 +40,131 @@ void qtip_hessian_free(qtip_hessian *h);
 int64_t qtip_hessian_dim(const qtip_hessian *h);
 uint64_t qtip_hessian_count(const qtip_hessian *h);   /* rows (tokens) accumulated */
 const char *qtip_hessian_site(const qtip_hessian *h); /* "" when unnamed */
+qtip_status qtip_hessian_set_site(qtip_hessian *h, const char *site);
+/* Rows per internal block (fixed for a given n; at most 4096 rows / 64 MiB). */
+size_t qtip_hessian_block_rows(const qtip_hessian *h);
+
+/* --- Non-finite rows -----------------------------------------------------------
+ * ERROR (default): add_rows fails with QTIP_E_NONFINITE naming the source, the
+ * row (0-based, counted from the last set_source) and the column. The rows before
+ * it in the same call are kept. SKIP: such rows are dropped and counted. */
+typedef enum { QTIP_NONFINITE_ERROR = 0, QTIP_NONFINITE_SKIP = 1 } qtip_nonfinite_policy;
+void qtip_hessian_set_nonfinite(qtip_hessian *h, qtip_nonfinite_policy p);
+uint64_t qtip_hessian_skipped(const qtip_hessian *h); /* rows skipped so far */
+/* Name used in messages for the rows that follow (a file name; copied). Resets the
+ * per-source row counter. */
+qtip_status qtip_hessian_set_source(qtip_hessian *h, const char *name);
 
 /* Add `rows` rows of n values (dtype F32, F16, BF16 or F64), row-major. */
 qtip_status qtip_hessian_add_rows(qtip_hessian *h, qtip_dtype dt, const void *x, size_t rows);
 
-/* dst += src; refuses a different n or a different non-empty site. */
+/* Add the buffered partial block to S. Called by every function below that reads
+ * S; callers need it only before reading qtip_hessian_sum_xx directly. */
+qtip_status qtip_hessian_flush(qtip_hessian *h);
+
+/* Raw sums, valid after a flush: S (n x n row-major, lower triangle j <= i only;
+ * the upper triangle is scratch) and sum x (n values). Owned by h. */
+const double *qtip_hessian_sum_xx(const qtip_hessian *h);
+const double *qtip_hessian_sum_x(const qtip_hessian *h);
+/* Whether sum_x is known (false after importing a flatH without mu). */
+int qtip_hessian_has_mean(const qtip_hessian *h);
+
+/* Replace the sums (for importers and tests): S_lower is the lower triangle in
+ * row-major tril order (n(n+1)/2 values, (0,0),(1,0),(1,1),...), sum_x may be NULL
+ * (mean unknown), count rows. Pending rows are discarded. */
+qtip_status qtip_hessian_set_sums(qtip_hessian *h, const double *S_lower, const double *sum_x,
+                                  uint64_t count);
+
+/* Provenance: input files and their checksums (qtip_checksum_file strings).
+ * merge concatenates the lists. */
+qtip_status qtip_hessian_add_input(qtip_hessian *h, const char *name, const char *checksum);
+size_t qtip_hessian_input_count(const qtip_hessian *h);
+const char *qtip_hessian_input_name(const qtip_hessian *h, size_t i);
+const char *qtip_hessian_input_checksum(const qtip_hessian *h, size_t i);
+
+/* dst += src; refuses a different n or a different non-empty site (unless
+ * force_site). src's pending rows are flushed first (src is logically const). */
 qtip_status qtip_hessian_merge(qtip_hessian *dst, const qtip_hessian *src);
+qtip_status qtip_hessian_merge_ex(qtip_hessian *dst, const qtip_hessian *src, int force_site);
 
 /* E[x x^T] as a full symmetric n x n row-major matrix (double). If `mu` is not
- * NULL it receives E[x] (n values). Fails when no rows were added. */
+ * NULL it receives E[x] (n values; zeros when the mean is unknown). Fails when no
+ * rows were added. */
 qtip_status qtip_hessian_expectation(const qtip_hessian *h, double *H, double *mu);
 
-/* Files: docs/formats/hessian.md (safetensors, lower triangle only). */
+/* --- Backend hook ---------------------------------------------------------------
+ * S_lower += X^T X for one block: X is rows x n row-major doubles, S is n x n
+ * row-major (lower triangle). NULL restores the default (OpenBLAS dsyrk). The
+ * cuBLAS path (a later issue) drops in here. */
+typedef qtip_status (*qtip_hessian_syrk_fn)(int64_t n, size_t rows, const double *X, double *S,
+                                            void *user);
+void qtip_hessian_set_backend(qtip_hessian *h, qtip_hessian_syrk_fn fn, void *user);
+
+/* --- Statistics (lib/hessian_stats.c) ---------------------------------------------
+ * Of E = S / count (uncentred). Damping as the quantizers use it:
+ * E + sigma * mean(diag E) * I. Positive definiteness by Cholesky (LAPACKE dpotrf)
+ * of the damped matrix; 1-norm condition estimate by dpocon; for n <= 2048 also
+ * the extreme eigenvalues of the damped matrix (dsyevd). Works in place in the
+ * upper triangle of S (scratch), so needs no second n x n copy (except the
+ * eigenvalue path, small n only). */
+typedef struct {
+    int64_t n;
+    uint64_t count, skipped;
+    double trace;                /* of E */
+    double diag_min, diag_max, diag_mean;
+    int64_t zero_diag;           /* dead inputs: E_ii == 0 */
+    int finite;                  /* every element of S and sum_x is finite */
+    double sigma;                /* damping used */
+    int pd;                      /* Cholesky of the damped matrix succeeded */
+    double rcond;                /* dpocon reciprocal 1-norm condition (0 if not pd) */
+    double cond_est;             /* 1 / rcond (INFINITY if not pd) */
+    int have_eig;                /* eig_* filled (n <= 2048) */
+    double eig_min, eig_max;     /* of the damped matrix */
+} qtip_hessian_info;
+
+qtip_status qtip_hessian_analyze(qtip_hessian *h, double sigma, qtip_hessian_info *out);
+
+/* --- Files: docs/formats/hessian.md (safetensors, lower triangle only) ----------- */
 qtip_status qtip_hessian_save(const qtip_hessian *h, const char *path);
 qtip_status qtip_hessian_load(const char *path, qtip_hessian **out);
+
+/* --- Inputs: activation files (lib/hessian_input.c) --------------------------------
+ * Adds every row of one activation tensor of shape (..., n) read from `path`
+ * ("-" = stdin), streaming with bounded memory. Formats, detected from the bytes
+ * (zstd-compressed input is decompressed transparently): .npy (f2/f4/f8), a
+ * safetensors file (tensor `tensor`, or its only tensor; F32/F16/BF16/F64), or raw
+ * row-major values when raw_dim > 0 (dtype raw_dtype). If *h is NULL it is created
+ * with the file's n and `site`; a different n fails naming both files. The input
+ * and its checksum are recorded in h's provenance. */
+typedef struct {
+    const char *tensor;  /* safetensors tensor name, NULL: the only one */
+    int64_t raw_dim;     /* > 0: raw input of this many columns */
+    qtip_dtype raw_dtype;
+    qtip_nonfinite_policy nonfinite; /* set on h before this file's rows */
+} qtip_hessian_source;
+
+qtip_status qtip_hessian_add_file(qtip_hessian **h, const char *site, const char *path,
+                                  const qtip_hessian_source *src);
+
+/* --- Export / import of the reference tools' layout (lib/hessian_export.c) ------
+ * FLAT: safetensors with `flatH` = lower triangle (tril order) of E[x x^T], or of
+ * the covariance E[x x^T] - mu mu^T when centered (then also `mu`), plus scalars
+ * `n` and `ct` (I64). FULL: `H` = the full n x n matrix, same centering, plus `n`,
+ * `ct` (and `mu`). dtype F32 (what the reference tools store) or F64. Streams:
+ * no second n x n copy. Written atomically. */
+typedef enum { QTIP_HESSIAN_FLAT = 0, QTIP_HESSIAN_FULL = 1 } qtip_hessian_layout;
+typedef struct {
+    qtip_hessian_layout layout;
+    int centered;
+    qtip_dtype dtype;
+} qtip_hessian_export_opts;
+
+qtip_status qtip_hessian_export(const qtip_hessian *h, const char *path,
+                                const qtip_hessian_export_opts *o);
+/* Reads either layout (flatH or H; any float dtype; `mu` optional and, when
+ * present, taken to mean the stored matrix is centred) back into an accumulator
+ * with S = ct * E[x x^T]. `site` may be NULL. */
+qtip_status qtip_hessian_import(const char *path, const char *site, qtip_hessian **out);
 
 #ifdef __cplusplus
 }

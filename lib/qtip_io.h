@@ -19,7 +19,10 @@ extern "C" {
  * fsyncs the directory. abort (or free without commit) deletes the temporary:
  * a killed or failed command never leaves a partial file, and a previous
  * `path` stays untouched until the new one is complete.
- * With compress_level > 0 the bytes are written as one zstd frame. */
+ * With compress_level > 0 the bytes are written as one zstd frame (with its
+ * content checksum). The path "-" streams to stdout instead: not atomic, and
+ * abort cannot take back what was written.
+ * Errors are QTIP_E_IO naming the path and the system's reason. */
 typedef struct qtip_atomic_file qtip_atomic_file;
 
 qtip_status qtip_atomic_open(const char *path, int compress_level, qtip_atomic_file **out);
@@ -40,7 +43,8 @@ qtip_status qtip_write_file_atomic(const char *path, const void *buf, size_t len
 typedef struct qtip_reader qtip_reader;
 
 qtip_status qtip_reader_open(const char *path, qtip_reader **out);
-/* Read up to `len` bytes; *got = 0 means end of input. */
+/* Read up to `len` bytes; *got = 0 means end of input. Short reads happen (pipes,
+ * frame ends): loop, or use _read_exact. Corrupt or truncated zstd: QTIP_E_FORMAT. */
 qtip_status qtip_reader_read(qtip_reader *r, void *buf, size_t len, size_t *got);
 /* Read exactly `len` bytes or fail with a message naming the file (truncation). */
 qtip_status qtip_reader_read_exact(qtip_reader *r, void *buf, size_t len);
@@ -52,7 +56,9 @@ const char *qtip_reader_name(const qtip_reader *r);
 uint64_t qtip_reader_checksum(const qtip_reader *r);
 void qtip_reader_free(qtip_reader *r);
 
-/* Read a whole file (decompressing zstd) into a malloc'd buffer. */
+/* Read a whole file or stdin ("-"), decompressing zstd, into a malloc'd buffer
+ * (free()); one NUL byte is stored after the `*len` bytes, so text can be parsed
+ * in place. Truncated or corrupt zstd input is QTIP_E_FORMAT, naming the file. */
 qtip_status qtip_read_file(const char *path, void **buf, size_t *len);
 
 /* --- Checksums -------------------------------------------------------------
@@ -60,9 +66,13 @@ qtip_status qtip_read_file(const char *path, void **buf, size_t *len);
  * "xxh3-128:". Used for provenance of inputs; fast enough for 100 GB models. */
 #define QTIP_CHECKSUM_STRLEN 42 /* "xxh3-128:" + 32 hex + NUL */
 void qtip_checksum_buffer(const void *buf, size_t len, char out[QTIP_CHECKSUM_STRLEN]);
+/* Checksum of the file's bytes as stored (a .zst file's compressed bytes); "-" reads
+ * stdin. Digits are XXH128's canonical order, as `xxhsum -H2` prints them. */
 qtip_status qtip_checksum_file(const char *path, char out[QTIP_CHECKSUM_STRLEN]);
 
-/* --- Memory maps ------------------------------------------------------------ */
+/* --- Memory maps ------------------------------------------------------------
+ * Read-only, private map of a whole regular file; an empty file maps to
+ * {NULL, 0}. close accepts NULL and a zeroed struct. */
 typedef struct {
     void *data;
     size_t size;

@@ -1,4 +1,210 @@
-/* qtip_quant.h — BlockLDLQ and one-layer quantization (owned by the quantizer work). */
+/*
+ * qtip_quant.h — BlockLDLQ and the quantization of one linear layer, for both
+ * methods: QTIP bitshift trellis codes and QuIP# E8P12 lattice codes.
+ * Part of the public API; include "qtip.h", not this file.
+ *
+ * Pipeline of one layer (docs/cmd/qtip-quantize.md, docs/formats/layer-artifact.md):
+ *   W (m x n) and H = E[x x^T] (n x n)
+ *   -> H /= mean(diag H), dead inputs (H_ii = 0) get H_ii = 1 and W[:, i] = 0
+ *   -> RHT with signs SU (n), SV (m) drawn from (seed, tensor name)
+ *   -> H += sigma * I (retry ladder when Cholesky fails), block LDL with b columns
+ *   -> Wscale (one scalar), LDLQ from the last column block to the first,
+ *      optional greedy refinement passes (E8P default 10)
+ *   -> codes in the canonical packed layout, proxy loss in the original space.
+ */
 #ifndef QTIP_QUANT_H
 #define QTIP_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
 #endif
+
+/* ---------------------------------------------------------------------------
+ * Parameters (pinned enum values: never renumber, only append)
+ * ------------------------------------------------------------------------- */
+typedef enum { QTIP_METHOD_TRELLIS = 0, QTIP_METHOD_E8P = 1 } qtip_quant_method;
+typedef enum { QTIP_DEVICE_CPU = 0, QTIP_DEVICE_CUDA = 1, QTIP_DEVICE_AUTO = 2 } qtip_device;
+
+typedef struct {
+    qtip_quant_method method;
+    qtip_trellis_params trellis; /* method TRELLIS */
+    qtip_e8p_kind e8p;           /* method E8P */
+    double sigma_reg;      /* damping, in units of mean(diag H); default 0.01, >= 0 */
+    int damping_tries;     /* Cholesky attempts, each adding sigma_reg more; default 10 */
+    double scale_override; /* target RMS factor; <= 0 means the method default:
+                              0.9 (trellis, times the code's RMS), opt_scale (E8P) */
+    uint64_t seed;         /* sign vectors: (seed, tensor name) */
+    int refine_passes;     /* greedy passes after LDLQ; default 10 (E8P), 0 (trellis) */
+    int ldlq;              /* 1 (default): error feedback; 0: plain nearest rounding
+                              of the rotated weights (an ablation baseline) */
+    qtip_device device;    /* CUDA: QTIP_E_UNSUPPORTED until the GPU path lands */
+} qtip_quant_params;
+
+/* Defaults for a method: trellis = qtip_trellis_default_params() (HYB L16 K2 V2),
+ * E8P = E8P12; sigma_reg 0.01, 10 damping tries, scale_override -1 (method
+ * default), seed 0, ldlq 1, device CPU. */
+qtip_quant_params qtip_quant_default_params(qtip_quant_method method);
+
+/* QTIP_E_PARAM naming the bad field (also checks the trellis parameters and that
+ * a tile row of td_y*K bits is a whole number of 16-bit words). */
+qtip_status qtip_quant_check_params(const qtip_quant_params *p);
+
+/* Column block size of the block LDL: td_y (trellis) or 8 (E8P). */
+int qtip_quant_block_cols(const qtip_quant_params *p);
+
+/* The scale_override actually used (resolving <= 0 to the method default). */
+double qtip_quant_effective_scale(const qtip_quant_params *p);
+
+/* Whether the tile is coded in the tensor-core fragment order (HYB, L=16, V=2,
+ * Q=9, K 2..4, 16 x 16: the reference's kernel layout, qtip.md 3.4), else row-major. */
+int qtip_quant_tile_is_mma(const qtip_trellis_params *p);
+
+/* Element order of a trellis tile: order[j] = r*td_y + c is the tile element
+ * (r = output row, c = input column within the tile) coded at sequence position j,
+ * j < T = td_x*td_y. `order` holds T ints. */
+void qtip_quant_tile_order(const qtip_trellis_params *p, int *order);
+
+/* ---------------------------------------------------------------------------
+ * Hessian regularization and block LDL (building blocks, public for tests/tools)
+ * ------------------------------------------------------------------------- */
+
+/* Damp and factor: tries H + (sigma*(t+1)) * mean(diag H) * I for t = 0 .. tries-1
+ * (sigma = 0 tries no damping first, then steps of 0.01) until the Cholesky
+ * succeeds. On success H (n x n, row-major, symmetric, double) holds the damped
+ * matrix, Lc its lower Cholesky factor (n x n, upper triangle zero) and
+ * *damp_used the total damping in units of mean(diag). QTIP_E_NOT_PD when all
+ * tries fail (the message suggests a larger sigma), QTIP_E_NONFINITE for NaN/Inf,
+ * QTIP_E_NOT_PD when mean(diag) <= 0. */
+qtip_status qtip_ldl_regularize(double *H, int64_t n, double sigma, int tries, double *Lc,
+                                double *damp_used);
+
+/* Block LDL from a Cholesky factor Lc (H = Lc Lc^T) with b-column blocks (n % b == 0):
+ * H = Lu D Lu^T, Lu (n x n) unit block-lower-triangular (diagonal blocks exactly I,
+ * upper part 0), D block diagonal stored as n/b blocks of b x b (n*b doubles, block k
+ * at D + k*b*b). QTIP_E_NONFINITE if a diagonal block is singular. */
+qtip_status qtip_ldl_block(const double *Lc, int64_t n, int b, double *Lu, double *D);
+
+/* ---------------------------------------------------------------------------
+ * LDLQ over column blocks (method independent)
+ * ------------------------------------------------------------------------- */
+
+/* Quantize one m x b column block: `target` (m x b row-major) -> `recon` (m x b),
+ * keeping the codes of column block `block` in a staging area of the callee. Rows
+ * are grouped in units of `group_rows` (a unit is coded jointly and independently
+ * of other units). Must be deterministic. */
+typedef qtip_status (*qtip_block_quant_fn)(void *user, int64_t block, const float *target,
+                                           int64_t m, int b, float *recon);
+/* Make the staged codes of `block` final: all units when `accept` is NULL, else
+ * only units u with accept[u] != 0 (the others keep their earlier codes). */
+typedef void (*qtip_block_commit_fn)(void *user, int64_t block, const uint8_t *accept);
+
+typedef struct {
+    int b;              /* column block size */
+    int group_rows;     /* rows coded jointly (td_x for trellis, 1 for E8P) */
+    int feedback;       /* 1: LDLQ; 0: each block quantized from W alone */
+    int refine_passes;  /* greedy passes after the LDLQ sweep */
+    qtip_block_quant_fn quant;
+    qtip_block_commit_fn commit;
+    void *user;
+} qtip_ldlq_config;
+
+/* Run LDLQ on W (m x n, row-major, already rotated and scaled) with the unit block
+ * lower factor Lu (n x n) of the regularized Hessian Hr (n x n; used by the
+ * refinement passes only, may be NULL when refine_passes = 0). What (m x n)
+ * receives the reconstruction. If `losses` is not NULL it receives
+ * refine_passes + 1 values: tr((W-What) Hr (W-What)^T) / tr(W Hr W^T) after the
+ * sweep and after each pass (needs Hr). A refinement pass keeps a unit's new
+ * codes only when they lower that unit's loss, so no pass increases it. */
+qtip_status qtip_ldlq_run(const qtip_ldlq_config *cfg, const float *W, int64_t m, int64_t n,
+                          const double *Lu, const double *Hr, float *What, double *losses);
+
+/* tr((W-What) H (W-What)^T) and tr(W H W^T), in double, fixed summation order
+ * (same result on any thread count). W, What: m x n floats; H: n x n doubles or
+ * NULL for the identity. err or ref may be NULL. */
+qtip_status qtip_quant_proxy_terms(const float *W, const float *What, int64_t m, int64_t n,
+                                   const double *H, double *err, double *ref);
+
+/* ---------------------------------------------------------------------------
+ * One layer
+ * ------------------------------------------------------------------------- */
+
+/* The per-layer artifact: codes, signs, Wscale, table, parameters, provenance.
+ * Layout on disk: docs/formats/layer-artifact.md. The reconstruction is not
+ * stored; qtip_layer_artifact_decode re-derives it. */
+typedef struct qtip_layer_artifact qtip_layer_artifact;
+
+typedef struct {
+    qtip_quant_params params;
+    int64_t m, n;              /* out, in features */
+    const char *tensor;        /* tensor name ("" if none) */
+    double proxy_loss;         /* tr(dW H dW^T)/tr(W H W^T), original space, H as given */
+    double proxy_loss_rotated; /* same on the rotated, damped Hessian (the LDLQ objective) */
+    double damping;            /* total damping used, units of mean(diag H) */
+    float wscale;
+    double bits_per_weight;    /* code bits only (K, or 2/3/4 for E8P) */
+    double seconds;            /* wall time of qtip_quantize_layer */
+    const char *weights_checksum; /* "" when unknown */
+    const char *hessian_checksum; /* "" when unknown, "identity" for H = I */
+    int refine_count;          /* entries in refine_losses */
+    const double *refine_losses; /* rotated proxy after LDLQ, then after each pass */
+    int64_t code_cols;         /* columns of the packed code tensor */
+    int code_is_i32;           /* 1: int32 codes (RVQ), 0: int16 words */
+    const void *codes;         /* m x code_cols int16 or int32 */
+    const float *SU, *SV;      /* +-1, n and m values */
+    const float *tlut;         /* NULL unless HYB/LUT */
+    size_t tlut_rows, tlut_cols;
+} qtip_layer_info;
+
+/* A reusable quantizer (codebook built once). One per thread. */
+typedef struct qtip_quantizer qtip_quantizer;
+
+qtip_status qtip_quantizer_create(const qtip_quant_params *p, qtip_quantizer **out);
+void qtip_quantizer_free(qtip_quantizer *q);
+const qtip_quant_params *qtip_quantizer_params(const qtip_quantizer *q);
+
+/* Quantize W (m x n floats, row-major) with H (n x n doubles, E[x x^T]; NULL = I).
+ * `name` (may be NULL) seeds the signs with params.seed. The artifact is new
+ * (free it); its info holds the proxy loss. Errors: QTIP_E_SHAPE (m, n not
+ * multiples of the tile/block or without a Hadamard matrix), QTIP_E_NOT_PD,
+ * QTIP_E_NONFINITE (NaN/Inf in W or H), QTIP_E_UNSUPPORTED (device cuda). */
+qtip_status qtip_quantize_layer(qtip_quantizer *q, const float *W, int64_t m, int64_t n,
+                                const double *H, const char *name, qtip_layer_artifact **out);
+
+/* From files: tensor `tensor` of a safetensors file or model directory (F32, F16,
+ * BF16, 2-D; a name without ".weight" is tried with it) and a Hessian file
+ * (NULL = identity). Records both files' checksums. */
+qtip_status qtip_quantize_layer_file(qtip_quantizer *q, const char *weights_path,
+                                     const char *tensor, const char *hessian_path,
+                                     qtip_layer_artifact **out);
+
+/* Provenance recorded in the artifact (strings copied; NULL leaves a field). */
+qtip_status qtip_layer_artifact_set_source(qtip_layer_artifact *a, const char *weights_checksum,
+                                           const char *hessian_checksum);
+
+/* Read-only view, valid while `a` lives. */
+void qtip_layer_artifact_info(const qtip_layer_artifact *a, qtip_layer_info *info);
+
+/* Rebuild W_hat (m x n floats, original space) from the codes alone: decode,
+ * times Wscale, inverse RHT. Gives exactly the reconstruction the quantizer
+ * computed (same code path); the codebook is rebuilt from the artifact's
+ * parameters and stored table. */
+qtip_status qtip_layer_artifact_decode(const qtip_layer_artifact *a, float *What);
+
+/* Decode in the rotated, scaled space (what LDLQ produced, before Wscale). */
+qtip_status qtip_layer_artifact_decode_rotated(const qtip_layer_artifact *a, float *Wr_hat);
+
+/* Save atomically as safetensors; load checks the format version, shapes and
+ * parameters (QTIP_E_FORMAT naming the file and the field). */
+qtip_status qtip_layer_artifact_save(const qtip_layer_artifact *a, const char *path);
+qtip_status qtip_layer_artifact_load(const char *path, qtip_layer_artifact **out);
+void qtip_layer_artifact_free(qtip_layer_artifact *a);
+
+#define QTIP_LAYER_FORMAT_VERSION 1
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* QTIP_QUANT_H */

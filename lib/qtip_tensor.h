@@ -34,9 +34,16 @@ float qtip_f16_to_f32(uint16_t h);
 uint16_t qtip_f32_to_f16(float f);
 float qtip_bf16_to_f32(uint16_t h);
 uint16_t qtip_f32_to_bf16(float f);
-/* Convert `count` elements of a float dtype (F64/F32/F16/BF16) to float / double. */
+/* Convert `count` elements of any dtype (floats, integers, BOOL as 0/1) to float /
+ * double. `src` need not be aligned (mapped tensors may not be). src == dst is
+ * allowed only for the identity conversion. */
 qtip_status qtip_convert_to_f32(qtip_dtype dt, const void *src, size_t count, float *dst);
 qtip_status qtip_convert_to_f64(qtip_dtype dt, const void *src, size_t count, double *dst);
+/* Narrow `count` floats to F64/F32/F16/BF16 (round to nearest even); `dst` need not
+ * be aligned. QTIP_E_UNSUPPORTED for integer dtypes. */
+qtip_status qtip_convert_from_f32(qtip_dtype dt, const float *src, size_t count, void *dst);
+/* 1 for F64/F32/F16/BF16, else 0. */
+int qtip_dtype_is_float(qtip_dtype dt);
 
 /* A tensor's description inside a file; `data` points into the mapping. */
 typedef struct {
@@ -45,15 +52,23 @@ typedef struct {
     int ndim;
     int64_t shape[QTIP_MAX_DIMS];
     size_t nbytes;
-    const void *data; /* read-only, valid while the file is open */
+    /* Read-only, valid while the file is open. Not necessarily aligned to the
+     * element size (the format does not promise it): load through memcpy or the
+     * qtip_convert_* functions rather than casting. */
+    const void *data;
 } qtip_tensor_view;
 
 /* --- safetensors reading -----------------------------------------------------
  * Opens a .safetensors file (memory-mapped), or a sharded model through its
  * `model.safetensors.index.json` (pass the index path, or a directory holding
  * either file). Every header rule is checked on open: 8-byte little-endian length,
- * JSON header, known dtypes, offsets in range, in order and not overlapping,
- * sizes agreeing with shapes. */
+ * JSON header, known dtypes, offsets in range and not overlapping, sizes agreeing
+ * with shapes, no duplicate names, element counts that do not overflow. A
+ * zstd-compressed file (detected by magic) is decompressed into memory first.
+ * Errors: QTIP_E_IO (cannot open/read/map), QTIP_E_FORMAT (any rule broken;
+ * the message names the file and, where one is at fault, the tensor),
+ * QTIP_E_UNSUPPORTED (a valid safetensors dtype that qtip does not handle, e.g. F8_E4M3).
+ * Rules in full: docs/formats/safetensors.md. */
 typedef struct qtip_st_file qtip_st_file;
 
 qtip_status qtip_st_open(const char *path, qtip_st_file **out);
@@ -70,9 +85,21 @@ const char *qtip_st_metadata(const qtip_st_file *f, const char *key);
 const char *qtip_st_path(const qtip_st_file *f);
 void qtip_st_close(qtip_st_file *f);
 
+/* Shard files named by a `model.safetensors.index.json` (its "weight_map"), as
+ * paths joined to the index's directory, unique and in sorted order. `*files` is
+ * one malloc'd array of `*count` malloc'd strings: free each, then the array. */
+qtip_status qtip_st_index_shards(const char *index_path, char ***files, size_t *count);
+
 /* --- safetensors writing ------------------------------------------------------
  * Collects tensors (data copied, or referenced with _ref), then writes the file
- * atomically. Tensors are written in the order added, each aligned to 8 bytes. */
+ * atomically. Layout (docs/formats/safetensors.md): the JSON header holds
+ * "__metadata__" first (when set, keys in the order set), then the tensors in the
+ * order added; it is compact JSON padded with spaces to a multiple of 8 bytes, so
+ * the data starts 8-aligned. Tensor data follow in the order added, contiguous
+ * (the format forbids gaps), so a tensor is 8-aligned when the ones before it have
+ * sizes that are multiples of 8. Identical inputs give byte-identical files.
+ * Errors: QTIP_E_PARAM (empty/duplicate name, "__metadata__" as a name, bad
+ * shape or dtype), QTIP_E_IO from the atomic writer. */
 typedef struct qtip_st_writer qtip_st_writer;
 
 qtip_status qtip_st_writer_create(qtip_st_writer **out);
@@ -93,14 +120,23 @@ void qtip_st_writer_free(qtip_st_writer *w);
 typedef struct qtip_npy_reader qtip_npy_reader;
 
 qtip_status qtip_npy_open(const char *path, qtip_npy_reader **out);
+/* Header errors are QTIP_E_FORMAT (bad magic, version, dict, shape) or
+ * QTIP_E_UNSUPPORTED (fortran_order True, big-endian, structured or unknown
+ * descr), naming the file. Rules: docs/formats/npy.md. */
 qtip_dtype qtip_npy_dtype(const qtip_npy_reader *r);
 int qtip_npy_ndim(const qtip_npy_reader *r);
 const int64_t *qtip_npy_shape(const qtip_npy_reader *r);
-/* Read up to `max_elems` elements (raw bytes of the file's dtype); *got elements. */
+/* Product of the shape: the number of elements in the file. */
+uint64_t qtip_npy_count(const qtip_npy_reader *r);
+/* Read up to `max_elems` elements (raw little-endian bytes of the file's dtype);
+ * *got elements, 0 once all are read. Reads whole elements only. Data ending before
+ * the shape's count, or bytes after it, are QTIP_E_FORMAT. */
 qtip_status qtip_npy_read(qtip_npy_reader *r, void *buf, size_t max_elems, size_t *got);
 void qtip_npy_close(qtip_npy_reader *r);
 
-/* Write a small .npy (v1.0) atomically; for tests and exports. */
+/* Write a .npy (v1.0; v2.0 only if the header needs it) atomically: little-endian,
+ * C order, header padded to a multiple of 64 bytes as numpy does. BF16 has no npy
+ * descr: QTIP_E_UNSUPPORTED. */
 qtip_status qtip_npy_write(const char *path, qtip_dtype dt, int ndim, const int64_t *shape,
                            const void *data);
 

@@ -3,10 +3,15 @@
  * Part of the public API; include "qtip.h", not this file.
  *
  * A sequence of T values (one td_x x td_y tile, T = td_x * td_y) is coded by a
- * circular bitstream of T*K bits; step i (i = 0 .. T/V - 1) reads the L-bit window
- * starting at bit i*K*V (MSB first, wrapping around), and the code function maps
- * that state to V values. Bitstreams are stored as T*K/16 uint16 words, word 0
- * holding bits 0..15 with bit 0 as its most significant bit.
+ * circular bitstream of N = T*K bits. Step i (i = 0 .. S-1, S = T/V) reads the
+ * L-bit state at bits i*K*V .. i*K*V+L-1 (MSB first, wrapping around to bit 0),
+ * and the code function maps that state to V values: value i*V+v of the sequence.
+ * Bitstreams are stored as N/16 uint16 words, word w holding bits 16w .. 16w+15
+ * with the lowest-numbered bit as its most significant bit (the reference's
+ * pack_trellis: s_0's L bits, then the low K*V bits of s_1 .. s_{S-1}, with the
+ * last L-K*V bits dropped because the stream is circular).
+ *
+ * Algorithms and figures: docs/algorithms-trellis.md.
  */
 #ifndef QTIP_TRELLIS_H
 #define QTIP_TRELLIS_H
@@ -28,53 +33,128 @@ typedef enum {
 } qtip_code;
 
 /* Name as the reference's decode_mode spells it ("1mad", "2mad", "3inst", "lut",
- * "quantlut_sym"); parse accepts those and "hyb"; returns -1 if unknown. */
+ * "quantlut_sym"); "unknown" for values out of range. qtip_code_from_name accepts
+ * those names and "hyb"; returns -1 if unknown. */
 const char *qtip_code_name(qtip_code c);
 int qtip_code_from_name(const char *name);
 
 typedef struct {
     int L;          /* state bits, 8..16 */
     int K;          /* bits per weight, 1..4 */
-    int V;          /* values per step, 1 or 2 */
-    int Q;          /* tlut_bits: 9 for HYB, L for LUT, 0 otherwise */
+    int V;          /* values per step: 1 (1MAD, 2MAD, 3INST, LUT) or 2 (HYB, LUT) */
+    int Q;          /* tlut_bits: 1..15 for HYB (9 in the reference), L for LUT, 0 otherwise */
     qtip_code code;
     int td_x, td_y; /* tile: rows (output dim) x cols (input dim); T = td_x * td_y */
 } qtip_trellis_params;
 
 /* Defaults: L=16, K=2, V=2, Q=9, HYB, 16 x 16 (the released models' setting). */
 qtip_trellis_params qtip_trellis_default_params(void);
-/* QTIP_E_PARAM with a message naming the bad field for invalid combinations. */
+
+/* QTIP_E_PARAM with a message naming the bad field for invalid combinations:
+ * L outside 8..16, K outside 1..4, V not 1 or 2, K*V >= L, a code that does not
+ * allow this V (1MAD/2MAD/3INST need V=1, HYB needs V=2), Q wrong for the code,
+ * td_x or td_y < 1, T*K not a multiple of 16, T not a multiple of V, T*K < L
+ * (the circular stream must hold one state), or T > 65536. */
 qtip_status qtip_trellis_check_params(const qtip_trellis_params *p);
 
 typedef struct qtip_trellis qtip_trellis;
 
-/* Build the codebook: the value table of all 2^L states (and, for HYB/LUT, the
- * table `tlut` from k-means on Gaussian samples with a fixed seed). */
+/* Build the codebook: the value table of all 2^L states (and, for HYB and LUT,
+ * the table `tlut`). HYB: 2^Q x 2 k-means centroids of 2-D standard normal
+ * samples drawn from a fixed seed, scaled to element std sqrt(15/16) (the
+ * reference's 0.9682458365518543) and rounded to fp16 values; identical on every
+ * machine and thread count. LUT: 2^L x V standard normal values from a fixed
+ * seed, rounded to fp16. Errors: QTIP_E_PARAM (see check_params), QTIP_E_NOMEM. */
 qtip_status qtip_trellis_create(const qtip_trellis_params *p, qtip_trellis **out);
-/* Same, with a given tlut (HYB: 2^Q x V floats; LUT: 2^L x V), e.g. read from a layer. */
+/* Same, with a given tlut (HYB: 2^Q x 2 floats; LUT: 2^L x V; row-major), e.g.
+ * read back from a layer. The values are used as given (no rounding); NULL tlut
+ * is allowed for the formula codes only. QTIP_E_NONFINITE for NaN/Inf entries. */
 qtip_status qtip_trellis_create_with_lut(const qtip_trellis_params *p, const float *tlut,
                                          qtip_trellis **out);
 void qtip_trellis_free(qtip_trellis *t);
 
 const qtip_trellis_params *qtip_trellis_get_params(const qtip_trellis *t);
-/* The V values of `state` (0 <= state < 2^L). */
+/* The V values of `state` (0 <= state < 2^L) into out[0 .. V-1]. */
 void qtip_trellis_state_values(const qtip_trellis *t, uint32_t state, float *out);
-/* The tlut (NULL for pure-compute codes); *count = number of floats. */
+/* The value table of all states, V planes of 2^L floats: plane v at [v << L]. */
+const float *qtip_trellis_values(const qtip_trellis *t);
+/* The tlut (NULL for pure-compute codes); *count = number of floats (may be NULL). */
 const float *qtip_trellis_lut(const qtip_trellis *t, size_t *count);
+/* Root mean square of all 2^L * V table values (the reference's rms(lut), used to
+ * scale weights before the search). */
+double qtip_trellis_rms(const qtip_trellis *t);
 
 /* Words of one tile's bitstream: T*K/16. */
 size_t qtip_trellis_words_per_tile(const qtip_trellis_params *p);
 
-/* Quantize `nseq` sequences of T values each (row-major, nseq x T).
- * bits: nseq x words_per_tile uint16; recon (may be NULL): nseq x T values decoded
- * from `bits`. Tail-biting: every emitted bitstream is a consistent circular stream.
- * Deterministic; multithreaded over sequences; same result on any thread count. */
+/* --- Bitstreams (lib/bitstream.c) --------------------------------------------- */
+
+/* Pack a state path (S = T/V states) into its circular bitstream (words_per_tile
+ * words). QTIP_E_MISMATCH if consecutive states do not overlap or the path does not
+ * close into a circle (the last state's low L-KV bits must equal the first
+ * state's high L-KV bits). */
+qtip_status qtip_trellis_pack(const qtip_trellis_params *p, const uint32_t *states,
+                              uint16_t *bits);
+/* Read the S states of one circular bitstream (never fails for valid params). */
+void qtip_trellis_unpack(const qtip_trellis_params *p, const uint16_t *bits, uint32_t *states);
+
+/* --- Search -------------------------------------------------------------------- */
+
+/* Scratch for the search: per-thread cost, back-pointer and path buffers, sized
+ * for one codebook's parameters: 2 x 2^(L-KV) floats of group minima plus
+ * T/V * 2^L / 8 bytes of back-pointers per thread (about 2.1 MiB at L=16, K=2,
+ * V=1, T=256; 1 MiB for HYB K=2). Create once, reuse for every call on
+ * codebooks with the same params. nthreads 0 = qtip_threads(). Not shareable
+ * between concurrent calls. */
+typedef struct qtip_trellis_work qtip_trellis_work;
+qtip_status qtip_trellis_work_create(const qtip_trellis *t, int nthreads,
+                                     qtip_trellis_work **out);
+void qtip_trellis_work_free(qtip_trellis_work *w);
+
+typedef enum {
+    QTIP_VITERBI_FAST = 0,      /* group-minimum, compact back-pointers, AVX2 when present */
+    QTIP_VITERBI_REFERENCE = 1, /* plain loops, full back-pointers (slow; for tests) */
+} qtip_viterbi_impl;
+
+/* One Viterbi pass over one sequence `seq` (T floats), minimizing the squared
+ * error sum over the S steps, costs in fp32. overlap < 0: unconstrained
+ * (not tail-biting). overlap >= 0 (< 2^(L-KV)): the first state's high L-KV bits
+ * and the last state's low L-KV bits must both equal `overlap`. Ties go to the
+ * lowest predecessor index and the lowest final state, so FAST and REFERENCE give
+ * the same path bit for bit. states: S outputs; cost (may be NULL): the path's
+ * fp32 cost. Uses slot 0 of `w`. Errors: QTIP_E_PARAM (overlap out of range,
+ * params of w differ), QTIP_E_NONFINITE (NaN/Inf in seq), QTIP_E_NOMEM. */
+qtip_status qtip_trellis_viterbi(const qtip_trellis *t, qtip_trellis_work *w,
+                                 qtip_viterbi_impl impl, const float *seq, int32_t overlap,
+                                 uint32_t *states, float *cost);
+
+/* Tail-biting quantization of one sequence by the reference's two passes: pass 1
+ * on the sequence rotated by shift = (S/2)*V values, overlap = (state of pass 1
+ * covering the original values 0..V-1) >> KV, pass 2 constrained to that overlap.
+ * bits: words_per_tile words; recon (may be NULL): T values of the path;
+ * states (may be NULL): the S states of the path. Uses slot 0 of `w`. */
+qtip_status qtip_trellis_quantize_seq(const qtip_trellis *t, qtip_trellis_work *w,
+                                      qtip_viterbi_impl impl, const float *seq,
+                                      uint16_t *bits, float *recon, uint32_t *states);
+
+/* Quantize `nseq` sequences of T values each (row-major, nseq x T) with the fast
+ * search, tail-biting, in parallel over sequences (OpenMP, w's thread count).
+ * bits: nseq x words_per_tile uint16; recon (may be NULL): nseq x T values of the
+ * paths (equal to qtip_trellis_decode(bits) bit for bit). Deterministic: the same
+ * result on any thread count. w may be NULL (a temporary one is made). */
+qtip_status qtip_trellis_quantize_work(const qtip_trellis *t, qtip_trellis_work *w,
+                                       const float *seq, size_t nseq, uint16_t *bits,
+                                       float *recon);
+/* qtip_trellis_quantize_work with a temporary work object. */
 qtip_status qtip_trellis_quantize(const qtip_trellis *t, const float *seq, size_t nseq,
                                   uint16_t *bits, float *recon);
 
 /* Decode nseq bitstreams into nseq x T values. */
 qtip_status qtip_trellis_decode(const qtip_trellis *t, const uint16_t *bits, size_t nseq,
                                 float *out);
+
+/* Which fast kernel this build and CPU use: "avx2" or "portable". */
+const char *qtip_trellis_simd(void);
 
 #ifdef __cplusplus
 }

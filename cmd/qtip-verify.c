@@ -1,0 +1,76 @@
+/* qtip-verify — check a packed model directory; decode and measure every layer. */
+#include "cli.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const usage[] = {
+    "qtip-verify [--original <dir>] [--hessians <dir>] [--max-proxy-loss <x>] [--max-rel-error <x>] "
+    "[--dequantize <out-dir> [--dtype <f16|bf16|f32>]] <packed-dir>",
+    NULL};
+
+static json_t *num(double x) { return isfinite(x) ? json_real(x) : json_null(); }
+
+int main(int argc, char **argv)
+{
+    qtip_verify_options o;
+    qtip_verify_options_default(&o);
+    const char *dtype = "f16";
+    cli_option opts[] = {
+        {0, "original", CLI_STRING, &o.original_dir, "<dir>", "original model: relative errors"},
+        {0, "hessians", CLI_STRING, &o.hessian_dir, "<dir>", "Hessians <prefix>.safetensors: proxy loss"},
+        {0, "max-proxy-loss", CLI_DOUBLE, &o.max_proxy_loss, "<x>", "fail (exit 3) above this proxy loss"},
+        {0, "max-rel-error", CLI_DOUBLE, &o.max_rel_error, "<x>", "fail (exit 3) above this relative error"},
+        {0, "forward-tol", CLI_DOUBLE, &o.forward_tol, "<x>", "forward check tolerance (default 1e-4)"},
+        {0, "dequantize", CLI_STRING, &o.dequantize_dir, "<dir>", "write a plain model directory"},
+        {0, "dtype", CLI_STRING, &dtype, "<t>", "dtype of --dequantize: f16 (default), bf16, f32"},
+        CLI_END};
+    cli_command cmd = {"qtip-verify", usage,
+                       "Check a packed model directory against its config, decode every layer and "
+                       "report errors; thresholds turn the report into exit code 3.", opts};
+    int npos = cli_parse(&cmd, argc, argv);
+    if (npos != 1) cli_usage_error(&cmd, "need exactly one packed directory");
+    if (strcmp(dtype, "f16") == 0) o.dequantize_dtype = QTIP_DT_F16;
+    else if (strcmp(dtype, "bf16") == 0) o.dequantize_dtype = QTIP_DT_BF16;
+    else if (strcmp(dtype, "f32") == 0) o.dequantize_dtype = QTIP_DT_F32;
+    else cli_usage_error(&cmd, "unknown --dtype '%s'", dtype);
+    if (o.hessian_dir && !o.original_dir) cli_usage_error(&cmd, "--hessians needs --original");
+    qtip_verify_report *r = NULL;
+    qtip_status s = qtip_verify_model(argv[1], &o, &r);
+    if (s) {
+        cli_fail(s);
+        /* structural mismatches are verification failures */
+        return s == QTIP_E_IO ? CLI_EXIT_FAIL : CLI_EXIT_MISMATCH;
+    }
+    const char *msg;
+    size_t fails = qtip_verify_report_failures(r, &msg);
+    if (cli_g.json) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < qtip_verify_report_count(r); i++) {
+            const qtip_verify_layer *l = qtip_verify_report_layer(r, i);
+            json_array_append_new(arr, json_pack("{s:s,s:[I,I],s:o,s:o,s:o,s:b,s:o}", "name", l->name, "shape",
+                                                 (json_int_t)l->m, (json_int_t)l->n, "rel_error", num(l->rel_error),
+                                                 "proxy_loss", num(l->proxy_loss), "recorded_proxy_loss",
+                                                 num(l->recorded_proxy_loss), "proxy_matches", l->proxy_matches,
+                                                 "forward_max_error", num(l->forward_max_error)));
+        }
+        cli_print_json(json_pack("{s:s,s:o,s:I,s:b}", "dir", argv[1], "layers", arr, "failures",
+                                 (json_int_t)fails, "ok", fails == 0));
+    } else {
+        printf("%-48s %12s %10s %12s %12s %10s\n", "layer", "shape", "rel_err", "proxy", "recorded", "fwd_err");
+        for (size_t i = 0; i < qtip_verify_report_count(r); i++) {
+            const qtip_verify_layer *l = qtip_verify_report_layer(r, i);
+            char sh[32];
+            snprintf(sh, sizeof sh, "%lldx%lld", (long long)l->m, (long long)l->n);
+            printf("%-48s %12s %10.6f %12.8g %12.8g %10.2e%s\n", l->name, sh, l->rel_error, l->proxy_loss,
+                   l->recorded_proxy_loss, l->forward_max_error, l->proxy_matches ? "" : "  MISMATCH");
+        }
+    }
+    qtip_verify_report_free(r);
+    if (fails) {
+        cli_error("%zu check(s) failed; first: %s", fails, msg);
+        return CLI_EXIT_MISMATCH;
+    }
+    return CLI_EXIT_OK;
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# qtip-quantize on a small layer: both methods, --json, --config, identity Hessian,
+# byte-identical output for --threads 1 and 2, bad input and bad usage, and a
+# failed run leaving the previous output untouched.
+set -u
+Q="$QTIP_BIN/qtip-quantize"
+[ -x "$Q" ] || { echo "FAIL qtip-quantize not built"; exit 1; }
+command -v python3 >/dev/null || { echo "skip: python3 is needed to write the test tensors"; exit 0; }
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+fail=0
+check() { if ! eval "$2"; then echo "FAIL $1"; fail=1; fi; }
+
+# 64 x 128 F16 weight and 512 activation rows (correlated inputs) as .npy
+python3 - "$T" <<'PY'
+import json, math, random, struct, sys
+d = sys.argv[1]; rnd = random.Random(5)
+m, n = 64, 128
+w = [rnd.gauss(0, 0.02) for _ in range(m * n)]
+def f16(x): return struct.pack('<e', x)
+data = b''.join(f16(x) for x in w)
+hdr = json.dumps({"layers.0.mlp.down_proj.weight": {"dtype": "F16", "shape": [m, n], "data_offsets": [0, len(data)]},
+                  "other": {"dtype": "F32", "shape": [2], "data_offsets": [len(data), len(data) + 8]}}).encode()
+hdr += b' ' * (-len(hdr) % 8)
+open(d + '/w.safetensors', 'wb').write(struct.pack('<Q', len(hdr)) + hdr + data + struct.pack('<2f', 1, 2))
+rows = []
+for _ in range(512):
+    z, x = 0.0, []
+    for j in range(n):
+        z = 0.9 * z + rnd.gauss(0, 1); x.append(z)
+    rows += x
+h = ("{'descr': '<f4', 'fortran_order': False, 'shape': (512, %d), }" % n)
+h += ' ' * (-(len(h) + 11) % 64) + '\n'
+open(d + '/x.npy', 'wb').write(b'\x93NUMPY\x01\x00' + struct.pack('<H', len(h)) + h.encode() + struct.pack('<%df' % len(rows), *rows))
+PY
+W="$T/w.safetensors"
+if [ -x "$QTIP_BIN/qtip-hessian" ]; then
+  "$QTIP_BIN/qtip-hessian" accumulate -o "$T/h.safetensors" "$T/x.npy" >/dev/null || { echo "FAIL qtip-hessian accumulate"; exit 1; }
+  HESS=(--hessian "$T/h.safetensors")
+else
+  echo "note: qtip-hessian not built, using --identity-hessian"
+  HESS=(--identity-hessian)
+fi
+SMALL=(--decode-mode 1mad --L 12 --K 2)
+
+out=$("$Q" "${SMALL[@]}" --tensor layers.0.mlp.down_proj "${HESS[@]}" -o "$T/a.safetensors" --json "$W"); rc=$?
+check "trellis run (rc $rc)" '[ $rc -eq 0 ] && [ -s "$T/a.safetensors" ]'
+loss=$(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["proxy_loss"], d["shape"], d["K"], d["tensor"])' <<<"$out")
+check "json summary: $loss" 'python3 -c "import sys; v=float(sys.argv[1]); sys.exit(0 if 0 < v < 0.2 else 1)" $loss && grep -q "\[64, 128\] 2 layers.0.mlp.down_proj.weight" <<<"$loss"'
+
+out=$("$Q" --codebook e8p12 --refine-passes 3 --tensor layers.0.mlp.down_proj.weight "${HESS[@]}" -o "$T/e.safetensors" --json "$W"); rc=$?
+check "e8p run (rc $rc)" '[ $rc -eq 0 ] && grep -q "\"codebook\": \"e8p12\"" <<<"$out"'
+
+# the no-feedback baseline is worse on a correlated Hessian
+if [ "${HESS[0]}" = --hessian ]; then
+  base=$("$Q" "${SMALL[@]}" --no-ldlq --tensor layers.0.mlp.down_proj "${HESS[@]}" -o "$T/b.safetensors" --json "$W" | python3 -c 'import json,sys; print(json.load(sys.stdin)["proxy_loss"])')
+  l1=${loss%% *}
+  check "LDLQ $l1 below no-feedback $base" 'python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) < 0.9*float(sys.argv[2]) else 1)" $l1 $base'
+fi
+
+# determinism across thread counts
+"$Q" "${SMALL[@]}" --threads 1 --tensor layers.0.mlp.down_proj "${HESS[@]}" -o "$T/t1.safetensors" "$W" >/dev/null
+"$Q" "${SMALL[@]}" --threads 2 --tensor layers.0.mlp.down_proj "${HESS[@]}" -o "$T/t2.safetensors" "$W" >/dev/null
+check "threads 1 and 2 give identical bytes" 'cmp -s "$T/t1.safetensors" "$T/t2.safetensors"'
+check "same run twice gives identical bytes" 'cmp -s "$T/t1.safetensors" "$T/a.safetensors"'
+
+# config file (the reference's fields) gives the same result as the options
+printf '{"quant_method": "qtip", "L": 12, "K": 2, "V": 1, "tlut_bits": 0, "decode_mode": "1mad", "td_x": 16, "td_y": 16}\n' >"$T/c.json"
+"$Q" --config "$T/c.json" --tensor layers.0.mlp.down_proj "${HESS[@]}" -o "$T/c.safetensors" "$W" >/dev/null
+check "config equals options" 'cmp -s "$T/c.safetensors" "$T/a.safetensors"'
+
+# identity Hessian
+"$Q" "${SMALL[@]}" --identity-hessian --tensor layers.0.mlp.down_proj -o "$T/i.safetensors" "$W" >/dev/null
+check "identity hessian run" '[ -s "$T/i.safetensors" ]'
+
+# bad input: exit 1 naming the tensor; the previous output stays untouched
+cp "$T/a.safetensors" "$T/keep.safetensors"
+err=$("$Q" "${SMALL[@]}" --tensor no.such.layer "${HESS[@]}" -o "$T/a.safetensors" "$W" 2>&1); rc=$?
+check "missing tensor: rc $rc, '$err'" '[ $rc -eq 1 ] && grep -q "no.such.layer" <<<"$err"'
+err=$("$Q" "${SMALL[@]}" --tensor other "${HESS[@]}" -o "$T/a.safetensors" "$W" 2>&1); rc=$?
+check "1-D tensor: rc $rc, '$err'" '[ $rc -eq 1 ] && grep -q "other" <<<"$err"'
+check "failed runs leave the output untouched" 'cmp -s "$T/a.safetensors" "$T/keep.safetensors"'
+check "no temporary files left" '[ -z "$(ls "$T" | grep tmp)" ]'
+
+# bad usage: exit 2
+for args in "--tensor x -o $T/u $W" "--tensor x --identity-hessian $W" "--tensor x --identity-hessian -o $T/u --K 9 $W" \
+            "--tensor x --identity-hessian -o $T/u --codebook e9 $W" "--tensor x --identity-hessian -o $T/u --device gpu $W"; do
+  "$Q" $args >/dev/null 2>&1; rc=$?
+  check "usage '$args' exits 2 (got $rc)" '[ $rc -eq 2 ]'
+done
+err=$("$Q" "${SMALL[@]}" --device cuda --identity-hessian --tensor layers.0.mlp.down_proj -o "$T/u" "$W" 2>&1); rc=$?
+check "cuda: rc $rc, '$err'" '[ $rc -eq 1 ] && grep -q cuda <<<"$err"'
+exit $fail

@@ -1,0 +1,73 @@
+/*
+ * test_rht.cpp — kernels/rht.cu against libqtip's qtip_had_transform_f32, bit-exact,
+ * forward and inverse, on powers of two and non-power-of-two orders K * 2^p.
+ */
+#include <cuda_runtime.h>
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "kernel_check.h"
+#include "rht.cuh"
+
+static void run_case(test_rng *rng, int64_t N, int64_t rows, int inverse)
+{
+    char name[96];
+    snprintf(name, sizeof name, "had N=%lld rows=%lld %s", (long long)N, (long long)rows,
+             inverse ? "inverse" : "forward");
+    int64_t K = 0;
+    int p = 0;
+    if (!qtip_had_supported(N, &K, &p)) {
+        CHECK(0, "%s: the library does not support N", name);
+        return;
+    }
+    size_t n = (size_t)(N * rows);
+    float *x = (float *)malloc(n * sizeof(float)), *ref = (float *)malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        x[i] = ref[i] = (float)test_rng_normal(rng) * (i % 13 == 0 ? 30.0f : 1.0f);
+    int8_t *hk = (int8_t *)malloc((size_t)(K * K)), *dhk = nullptr;
+    if (K > 1) {
+        CHECK_OK(qtip_had_special(K, hk));
+        dhk = to_device(hk, (size_t)(K * K));
+    }
+    float *dx = to_device(x, n);
+    CHECK_OK(qtip_cuda_had_transform_f32(dx, rows, N, dhk, K, inverse));
+    to_host(x, dx, n);
+    CHECK_OK(qtip_had_transform_f32(ref, rows, N, inverse));
+    validate_result(name, "x", x, ref, n, 0.0, 0.0);
+    cudaFree(dx);
+    cudaFree(dhk);
+    free(hk);
+    free(x);
+    free(ref);
+}
+
+TEST(test_sizes)
+{
+    test_rng rng = test_rng_seeded(23);
+    /* powers of two (incl. 1, 2, one warp, more than a block's threads) and the
+     * special orders with tails of the butterfly loop */
+    static const int64_t fast[] = {1, 2, 32, 512, 12, 20 * 4, 28 * 8};
+    static const int64_t more[] = {4096, 36 * 2, 52 * 16, 60, 108 * 4, 172 * 2, 12 * 1024};
+    for (int64_t N : fast)
+        for (int inv = 0; inv < 2; inv++)
+            run_case(&rng, N, 3, inv);
+    if (qcpu::get_backend() == qcpu::BACKEND_FIBERS)
+        for (int64_t N : more)
+            run_case(&rng, N, 2, 0);
+}
+
+TEST(test_bad_args)
+{
+    CHECK_STATUS(qtip_cuda_had_transform_f32(nullptr, 1, 24, nullptr, 5, 0), QTIP_E_PARAM);
+    CHECK_STATUS(qtip_cuda_had_transform_f32(nullptr, 1, 36, nullptr, 12, 0), QTIP_E_PARAM);
+    CHECK_STATUS(qtip_cuda_had_transform_f32(nullptr, 1, 65536, nullptr, 1, 0),
+                 QTIP_E_UNSUPPORTED);
+}
+
+int main(void)
+{
+    RUN(test_sizes);
+    RUN(test_bad_args);
+    return check_summary();
+}

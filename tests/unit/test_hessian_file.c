@@ -1,0 +1,209 @@
+/*
+ * test_hessian_file.c — Hessian files and reference layouts: save/load is
+ * bit-exact with provenance; export writes tril order with n, ct, mu; import
+ * restores E[x x^T]; bad files fail with messages naming them; activation inputs
+ * (.npy, safetensors, raw) give the same sums as add_rows.
+ */
+#include "check.h"
+
+#include <unistd.h>
+
+static char *path_in(const char *name)
+{
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", test_tmpdir(), name);
+    return buf[k];
+}
+
+static qtip_hessian *make(int64_t n, size_t T, uint64_t seed, float **Xout)
+{
+    test_rng r = test_rng_seeded(seed);
+    float *X = malloc(sizeof(float) * (size_t)n * T);
+    for (size_t i = 0; i < (size_t)n * T; i++)
+        X[i] = (float)(test_rng_normal(&r) + (i % (size_t)n == 2 ? 50.0 : 0.25));
+    qtip_hessian *h = NULL;
+    qtip_hessian_create(n, "layers.1.mlp.down_proj", &h);
+    qtip_hessian_add_rows(h, QTIP_DT_F32, X, T);
+    if (Xout) *Xout = X;
+    else free(X);
+    return h;
+}
+
+static int same_sums(qtip_hessian *a, qtip_hessian *b)
+{
+    qtip_hessian_flush(a);
+    qtip_hessian_flush(b);
+    int64_t n = qtip_hessian_dim(a);
+    if (n != qtip_hessian_dim(b) || qtip_hessian_count(a) != qtip_hessian_count(b)) return 0;
+    for (int64_t i = 0; i < n; i++)
+        if (memcmp(qtip_hessian_sum_xx(a) + i * n, qtip_hessian_sum_xx(b) + i * n, 8 * (size_t)(i + 1)))
+            return 0;
+    return !memcmp(qtip_hessian_sum_x(a), qtip_hessian_sum_x(b), 8 * (size_t)n);
+}
+
+TEST(save_load_bit_exact)
+{
+    qtip_hessian *h = make(37, 500, 11, NULL);
+    CHECK_OK(qtip_hessian_add_input(h, "acts/part-0.npy", "xxh3-128:00112233445566778899aabbccddeeff"));
+    const char *p = path_in("h.qh");
+    CHECK_OK(qtip_hessian_save(h, p));
+    qtip_hessian *g = NULL;
+    CHECK_OK(qtip_hessian_load(p, &g));
+    if (g) {
+        CHECK(same_sums(h, g), "sums differ after save/load");
+        CHECK(!strcmp(qtip_hessian_site(g), "layers.1.mlp.down_proj"), "site '%s'", qtip_hessian_site(g));
+        CHECK(qtip_hessian_input_count(g) == 1 && !strcmp(qtip_hessian_input_name(g, 0), "acts/part-0.npy") &&
+                  !strcmp(qtip_hessian_input_checksum(g, 0), "xxh3-128:00112233445566778899aabbccddeeff"),
+              "inputs lost");
+    }
+    /* The documented layout, read independently through the safetensors reader. */
+    qtip_st_file *f = NULL;
+    CHECK_OK(qtip_st_open(p, &f));
+    if (f) {
+        const qtip_tensor_view *t = qtip_st_find(f, "sum_xxT_tril");
+        CHECK(t && t->dtype == QTIP_DT_F64 && t->ndim == 1 && t->shape[0] == 37 * 38 / 2, "tril tensor");
+        if (t) {
+            double v;
+            memcpy(&v, (const char *)t->data + 8 * (size_t)(5 * 6 / 2 + 2), 8); /* (5, 2) */
+            CHECK(v == qtip_hessian_sum_xx(h)[5 * 37 + 2], "tril order: %g", v);
+        }
+        CHECK(qtip_st_metadata(f, "n") && !strcmp(qtip_st_metadata(f, "n"), "37"), "metadata n");
+        CHECK(qtip_st_metadata(f, "count") && !strcmp(qtip_st_metadata(f, "count"), "500"), "metadata count");
+        CHECK(qtip_st_metadata(f, "format_version") && !strcmp(qtip_st_metadata(f, "format_version"), "1"), "version");
+        qtip_st_close(f);
+    }
+    qtip_hessian_free(g);
+    qtip_hessian_free(h);
+}
+
+TEST(export_flat_layout_and_import)
+{
+    /* Two rows (1,2,3) and (3,2,1): E = [[5,4,3],[4,4,4],[3,4,5]], mu = (2,2,2). */
+    float X[6] = {1, 2, 3, 3, 2, 1};
+    qtip_hessian *h;
+    CHECK_OK(qtip_hessian_create(3, "s", &h));
+    CHECK_OK(qtip_hessian_add_rows(h, QTIP_DT_F32, X, 2));
+    const char *p = path_in("flat.st");
+    qtip_hessian_export_opts o = {QTIP_HESSIAN_FLAT, 0, QTIP_DT_F32};
+    CHECK_OK(qtip_hessian_export(h, p, &o));
+    qtip_st_file *f = NULL;
+    CHECK_OK(qtip_st_open(p, &f));
+    if (f) {
+        const qtip_tensor_view *t = qtip_st_find(f, "flatH");
+        float want[6] = {5, 4, 4, 3, 4, 5}, got[6] = {0};
+        CHECK(t && t->dtype == QTIP_DT_F32 && t->nbytes == 24, "flatH");
+        if (t) memcpy(got, t->data, 24);
+        CHECK(!memcmp(got, want, 24), "flatH = %g %g %g %g %g %g", got[0], got[1], got[2], got[3], got[4], got[5]);
+        CHECK(!qtip_st_find(f, "mu"), "mu in an uncentred export");
+        qtip_st_close(f);
+    }
+    o.centered = 1;
+    const char *pc = path_in("flatc.st");
+    CHECK_OK(qtip_hessian_export(h, pc, &o));
+    CHECK_OK(qtip_st_open(pc, &f));
+    if (f) {
+        const qtip_tensor_view *t = qtip_st_find(f, "flatH"), *mu = qtip_st_find(f, "mu");
+        float want[6] = {1, 0, 0, -1, 0, 1}, got[6] = {0}, m[3] = {0};
+        if (t) memcpy(got, t->data, 24);
+        if (mu) memcpy(m, mu->data, 12);
+        CHECK(!memcmp(got, want, 24), "centred flatH = %g %g %g %g %g %g", got[0], got[1], got[2], got[3], got[4], got[5]);
+        CHECK(m[0] == 2 && m[1] == 2 && m[2] == 2, "mu");
+        qtip_st_close(f);
+    }
+    qtip_hessian *g = NULL;
+    CHECK_OK(qtip_hessian_import(pc, "s", &g));
+    if (g) CHECK(same_sums(h, g), "centred import differs");
+    qtip_hessian_free(g);
+    g = NULL;
+    CHECK_OK(qtip_hessian_import(p, NULL, &g));
+    if (g) {
+        double E[9];
+        CHECK_OK(qtip_hessian_expectation(g, E, NULL));
+        CHECK(E[2] == 3 && E[6] == 3 && E[4] == 4 && !qtip_hessian_has_mean(g), "import without mu");
+        o.centered = 1;
+        CHECK_STATUS(qtip_hessian_export(g, path_in("x.st"), &o), QTIP_E_PARAM);
+    }
+    qtip_hessian_free(g);
+    qtip_hessian_free(h);
+}
+
+TEST(bad_files)
+{
+    qtip_hessian *g = NULL;
+    CHECK_STATUS(qtip_hessian_load(path_in("absent.qh"), &g), QTIP_E_IO);
+    CHECK(strstr(qtip_last_error(), "absent.qh"), "%s", qtip_last_error());
+    /* a valid safetensors that is not a Hessian file */
+    qtip_hessian *h = make(4, 10, 3, NULL);
+    qtip_hessian_export_opts o = {QTIP_HESSIAN_FLAT, 0, QTIP_DT_F32};
+    const char *p = path_in("ref.st");
+    CHECK_OK(qtip_hessian_export(h, p, &o));
+    CHECK_STATUS(qtip_hessian_load(p, &g), QTIP_E_FORMAT);
+    CHECK(strstr(qtip_last_error(), "ref.st") && strstr(qtip_last_error(), "import"), "%s", qtip_last_error());
+    /* truncated Hessian file */
+    const char *q = path_in("t.qh");
+    CHECK_OK(qtip_hessian_save(h, q));
+    FILE *fp = fopen(q, "r+b");
+    if (fp) {
+        fseek(fp, 0, SEEK_END);
+        long len = ftell(fp);
+        fclose(fp);
+        CHECK(truncate(q, len - 8) == 0, "truncate");
+    }
+    CHECK(qtip_hessian_load(q, &g) != QTIP_OK && g == NULL, "truncated file loaded");
+    CHECK(strstr(qtip_last_error(), "t.qh"), "%s", qtip_last_error());
+    qtip_hessian_free(h);
+}
+
+TEST(activation_files)
+{
+    float *X = NULL;
+    qtip_hessian *want = make(16, 300, 5, &X);
+    /* npy, 3-D (..., n) */
+    int64_t shape[3] = {3, 100, 16};
+    const char *pn = path_in("acts.npy");
+    CHECK_OK(qtip_npy_write(pn, QTIP_DT_F32, 3, shape, X));
+    qtip_hessian *h = NULL;
+    qtip_hessian_source src = {NULL, 0, QTIP_DT_F32, QTIP_NONFINITE_ERROR};
+    CHECK_OK(qtip_hessian_add_file(&h, "layers.1.mlp.down_proj", pn, &src));
+    if (h) CHECK(same_sums(h, want), "npy input differs from add_rows");
+    CHECK(h && qtip_hessian_input_count(h) == 1 && !strncmp(qtip_hessian_input_checksum(h, 0), "xxh3-128:", 9),
+          "checksum not recorded");
+    qtip_hessian_free(h);
+    /* safetensors, tensor by name, next to another tensor */
+    const char *ps = path_in("acts.safetensors");
+    qtip_st_writer *w = NULL;
+    CHECK_OK(qtip_st_writer_create(&w));
+    int64_t s1[1] = {5}, s2[2] = {300, 16};
+    double junk[5] = {1, 2, 3, 4, 5};
+    CHECK_OK(qtip_st_writer_add(w, "junk", QTIP_DT_F64, 1, s1, junk));
+    CHECK_OK(qtip_st_writer_add(w, "x", QTIP_DT_F32, 2, s2, X));
+    CHECK_OK(qtip_st_writer_write(w, ps, 0));
+    qtip_st_writer_free(w);
+    h = NULL;
+    CHECK_STATUS(qtip_hessian_add_file(&h, NULL, ps, &src), QTIP_E_PARAM); /* two tensors, none chosen */
+    qtip_hessian_free(h);
+    h = NULL;
+    src.tensor = "x";
+    CHECK_OK(qtip_hessian_add_file(&h, "layers.1.mlp.down_proj", ps, &src));
+    if (h) CHECK(same_sums(h, want), "safetensors input differs from add_rows");
+    /* a second file with another n names both files */
+    src.tensor = NULL;
+    src.raw_dim = 15;
+    CHECK_STATUS(qtip_hessian_add_file(&h, NULL, pn, &src), QTIP_E_SHAPE);
+    CHECK(strstr(qtip_last_error(), "acts.npy") && strstr(qtip_last_error(), "acts.safetensors"), "%s",
+          qtip_last_error());
+    qtip_hessian_free(h);
+    qtip_hessian_free(want);
+    free(X);
+}
+
+int main(void)
+{
+    RUN(save_load_bit_exact);
+    RUN(export_flat_layout_and_import);
+    RUN(bad_files);
+    RUN(activation_files);
+    return check_summary();
+}

@@ -1,0 +1,314 @@
+/*
+ * test_io.c — atomic writes (including a writer killed mid-way), the zstd-aware
+ * reader (single and multiple frames, truncation, stdin), checksums, memory maps.
+ */
+#include "check.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <xxhash.h>
+#include <zstd.h>
+
+static char *path_in(const char *name)
+{
+    static char buf[8][512];
+    static int k;
+    char *p = buf[k++ & 7];
+    snprintf(p, 512, "%s/%s", test_tmpdir(), name);
+    return p;
+}
+
+static void write_raw(const char *path, const void *buf, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) { perror(path); exit(2); }
+    if (len && fwrite(buf, 1, len, f) != len) { perror(path); exit(2); }
+    fclose(f);
+}
+
+static int file_equals(const char *path, const void *buf, size_t len)
+{
+    void *got;
+    size_t n;
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    got = malloc(len + 1);
+    n = fread(got, 1, len + 1, f);
+    fclose(f);
+    int eq = n == len && memcmp(got, buf, len) == 0;
+    free(got);
+    return eq;
+}
+
+/* Files in the scratch dir whose name starts with `prefix`. */
+static int count_prefixed(const char *prefix)
+{
+    DIR *d = opendir(test_tmpdir());
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d)))
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) n++;
+    closedir(d);
+    return n;
+}
+
+TEST(test_atomic_basic)
+{
+    const char *p = path_in("atomic.bin");
+    CHECK_OK(qtip_write_file_atomic(p, "hello", 5, 0));
+    CHECK(file_equals(p, "hello", 5), "first write");
+    CHECK_OK(qtip_write_file_atomic(p, "bye", 3, 0));
+    CHECK(file_equals(p, "bye", 3), "replaced");
+    struct stat st;
+    mode_t mask = umask(022);
+    umask(mask);
+    /* Like any new file (0666 less the umask), not mkstemp's 0600. */
+    CHECK(stat(p, &st) == 0 && (st.st_mode & 0777) == (0666 & ~mask), "mode %o, umask %o",
+          st.st_mode & 0777, mask);
+    /* Aborted writer: previous file untouched, no temporary left. */
+    qtip_atomic_file *f;
+    CHECK_OK(qtip_atomic_open(p, 0, &f));
+    CHECK_OK(qtip_atomic_write(f, "partial", 7));
+    CHECK(count_prefixed("atomic.bin.tmp.") == 1, "temporary exists while writing");
+    CHECK(file_equals(p, "bye", 3), "target untouched while writing");
+    qtip_atomic_abort(f);
+    CHECK(file_equals(p, "bye", 3), "target untouched after abort");
+    CHECK(count_prefixed("atomic.bin.tmp.") == 0, "temporary removed");
+    /* Aborted writer of a new file: no file at all. */
+    const char *q = path_in("never.bin");
+    CHECK_OK(qtip_atomic_open(q, 0, &f));
+    CHECK_OK(qtip_atomic_write(f, "x", 1));
+    qtip_atomic_abort(f);
+    CHECK(access(q, F_OK) != 0, "aborted new file must not exist");
+    CHECK(count_prefixed("never.bin") == 0, "no leftovers");
+    qtip_atomic_abort(NULL);
+    /* Unwritable directory: a clear i/o error naming the path. */
+    CHECK_STATUS(qtip_write_file_atomic(path_in("no/such/dir/x.bin"), "x", 1, 0), QTIP_E_IO);
+    CHECK(strstr(qtip_last_error(), "no/such/dir/x.bin") != NULL, "message: %s", qtip_last_error());
+}
+
+/* A child writes half a file and is killed (SIGKILL: no cleanup runs at all),
+ * or exits without committing. The target must keep its old contents. */
+TEST(test_atomic_killed_writer)
+{
+    const char *p = path_in("killed.bin");
+    CHECK_OK(qtip_write_file_atomic(p, "old contents", 12, 0));
+    for (int mode = 0; mode < 2; mode++) {
+        int pipefd[2];
+        if (pipe(pipefd) != 0) { perror("pipe"); exit(2); }
+        pid_t pid = fork();
+        if (pid == 0) {
+            qtip_atomic_file *f;
+            if (qtip_atomic_open(p, mode, &f) != QTIP_OK) _exit(3);
+            static char big[1 << 20];
+            memset(big, 'n', sizeof big);
+            for (int i = 0; i < 4; i++) qtip_atomic_write(f, big, sizeof big);
+            if (write(pipefd[1], "w", 1) != 1) _exit(4);
+            if (mode == 1) _exit(0); /* exits without commit */
+            for (;;) pause();        /* waits to be killed */
+        }
+        char c;
+        CHECK(read(pipefd[0], &c, 1) == 1, "child wrote");
+        if (mode == 0) kill(pid, SIGKILL);
+        int status;
+        waitpid(pid, &status, 0);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        CHECK(file_equals(p, "old contents", 12), "mode %d: previous file changed", mode);
+    }
+    /* The killed children leave temporaries (nothing can remove them after SIGKILL),
+     * never a partial target. Clean them so later checks start clean. */
+    DIR *d = opendir(test_tmpdir());
+    struct dirent *e;
+    int tmps = 0;
+    while ((e = readdir(d)))
+        if (strncmp(e->d_name, "killed.bin.tmp.", 15) == 0) {
+            tmps++;
+            unlink(path_in(e->d_name));
+        }
+    closedir(d);
+    CHECK(tmps == 2, "expected the 2 children's temporaries, found %d", tmps);
+}
+
+TEST(test_reader_plain_and_zstd)
+{
+    test_rng r = test_rng_seeded(7);
+    size_t n = 3u << 20; /* several decoder buffers */
+    unsigned char *data = malloc(n);
+    for (size_t i = 0; i < n; i++) data[i] = (unsigned char)(i % 251 < 200 ? i % 7 : test_rng_next(&r));
+    const char *plain = path_in("plain.bin"), *z = path_in("comp.bin.zst");
+    CHECK_OK(qtip_write_file_atomic(plain, data, n, 0));
+    CHECK_OK(qtip_write_file_atomic(z, data, n, 3));
+    unsigned char magic[4] = {0};
+    FILE *f = fopen(z, "rb");
+    CHECK(fread(magic, 1, 4, f) == 4 && magic[0] == 0x28 && magic[1] == 0xB5 && magic[2] == 0x2F &&
+              magic[3] == 0xFD, "zstd magic");
+    fclose(f);
+    for (int k = 0; k < 2; k++) {
+        const char *p = k ? z : plain;
+        qtip_reader *rd;
+        CHECK_OK(qtip_reader_open(p, &rd));
+        CHECK(qtip_reader_is_compressed(rd) == k, "compressed flag");
+        /* Odd-sized reads to cross every boundary. */
+        unsigned char *got = malloc(n + 16);
+        size_t total = 0, g;
+        for (;;) {
+            size_t want = 1 + (size_t)(test_rng_next(&r) % 70000);
+            CHECK_OK(qtip_reader_read(rd, got + total, want < n + 16 - total ? want : n + 16 - total, &g));
+            if (g == 0) break;
+            total += g;
+        }
+        CHECK(total == n && memcmp(got, data, n) == 0, "%s: content (%zu of %zu)", p, total, n);
+        free(got);
+        qtip_reader_free(rd);
+        void *buf;
+        size_t len;
+        CHECK_OK(qtip_read_file(p, &buf, &len));
+        CHECK(len == n && memcmp(buf, data, n) == 0 && ((char *)buf)[len] == 0, "read_file %s", p);
+        free(buf);
+    }
+    free(data);
+}
+
+TEST(test_reader_multiframe_truncated_corrupt)
+{
+    /* Two frames made by libzstd directly, concatenated, as `cat a.zst b.zst` does. */
+    const char *a = "first frame;", *b = "second frame, a little longer";
+    size_t cap = ZSTD_compressBound(64);
+    unsigned char *buf = malloc(2 * cap);
+    size_t n1 = ZSTD_compress(buf, cap, a, strlen(a), 1);
+    size_t n2 = ZSTD_compress(buf + n1, cap, b, strlen(b), 19);
+    CHECK(!ZSTD_isError(n1) && !ZSTD_isError(n2), "compress");
+    const char *p = path_in("two.zst");
+    write_raw(p, buf, n1 + n2);
+    void *got;
+    size_t len;
+    CHECK_OK(qtip_read_file(p, &got, &len));
+    CHECK(len == strlen(a) + strlen(b) && memcmp(got, a, strlen(a)) == 0 &&
+              memcmp((char *)got + strlen(a), b, strlen(b)) == 0, "two frames concatenated");
+    free(got);
+    /* Cut inside the second frame: an error, not a short read. */
+    write_raw(p, buf, n1 + n2 - 3);
+    CHECK_STATUS(qtip_read_file(p, &got, &len), QTIP_E_FORMAT);
+    CHECK(strstr(qtip_last_error(), "two.zst") && strstr(qtip_last_error(), "truncated"), "msg: %s",
+          qtip_last_error());
+    /* Only the magic: truncated too. */
+    write_raw(p, buf, 4);
+    CHECK_STATUS(qtip_read_file(p, &got, &len), QTIP_E_FORMAT);
+    /* Garbage after a complete frame. */
+    memcpy(buf + n1, "garbage!", 8);
+    write_raw(p, buf, n1 + 8);
+    CHECK_STATUS(qtip_read_file(p, &got, &len), QTIP_E_FORMAT);
+    /* Short plain files (under 4 bytes) and empty files read as they are. */
+    write_raw(p, "ab", 2);
+    CHECK_OK(qtip_read_file(p, &got, &len));
+    CHECK(len == 2 && memcmp(got, "ab", 2) == 0, "short plain file");
+    free(got);
+    write_raw(p, "", 0);
+    CHECK_OK(qtip_read_file(p, &got, &len));
+    CHECK(len == 0, "empty file");
+    free(got);
+    CHECK_STATUS(qtip_read_file(path_in("missing.bin"), &got, &len), QTIP_E_IO);
+    CHECK(strstr(qtip_last_error(), "missing.bin") != NULL, "msg: %s", qtip_last_error());
+    CHECK_STATUS(qtip_read_file(test_tmpdir(), &got, &len), QTIP_E_IO);
+    qtip_reader *rd;
+    CHECK_OK(qtip_reader_open(path_in("plain.bin"), &rd));
+    char x[4];
+    CHECK_OK(qtip_reader_read_exact(rd, x, 4));
+    qtip_reader_free(rd);
+    write_raw(p, "abc", 3);
+    CHECK_OK(qtip_reader_open(p, &rd));
+    CHECK_STATUS(qtip_reader_read_exact(rd, x, 4), QTIP_E_FORMAT);
+    qtip_reader_free(rd);
+    qtip_reader_free(NULL);
+    free(buf);
+}
+
+TEST(test_reader_stdin)
+{
+    const char *msg = "through stdin, compressed";
+    const char *p = path_in("stdin.zst");
+    CHECK_OK(qtip_write_file_atomic(p, msg, strlen(msg), 5));
+    int saved = dup(0);
+    int fd = open(p, O_RDONLY);
+    dup2(fd, 0);
+    close(fd);
+    qtip_reader *rd;
+    CHECK_OK(qtip_reader_open("-", &rd));
+    CHECK(strcmp(qtip_reader_name(rd), "<stdin>") == 0, "name");
+    CHECK(qtip_reader_is_compressed(rd), "detected on stdin");
+    char buf[64] = {0};
+    CHECK_OK(qtip_reader_read_exact(rd, buf, strlen(msg)));
+    CHECK(strcmp(buf, msg) == 0, "content '%s'", buf);
+    size_t got;
+    CHECK_OK(qtip_reader_read(rd, buf, sizeof buf, &got));
+    CHECK(got == 0, "end");
+    /* The running checksum covers the stored (compressed) bytes: XXH3-64 of the file. */
+    void *raw = malloc(4096);
+    FILE *f = fopen(p, "rb");
+    size_t rawlen = fread(raw, 1, 4096, f);
+    fclose(f);
+    CHECK(qtip_reader_checksum(rd) == (uint64_t)XXH3_64bits(raw, rawlen), "checksum of stored bytes");
+    qtip_reader_free(rd);
+    free(raw);
+    dup2(saved, 0);
+    close(saved);
+}
+
+TEST(test_checksum)
+{
+    /* XXH128 of the empty input, as published with xxHash (xxhsum -H2 /dev/null). */
+    char out[QTIP_CHECKSUM_STRLEN];
+    qtip_checksum_buffer("", 0, out);
+    CHECK(strcmp(out, "xxh3-128:99aa06d3014798d86001c324468d497f") == 0, "empty: %s", out);
+    const char *p = path_in("sum.bin");
+    test_rng r = test_rng_seeded(11);
+    size_t n = (1u << 20) + 12345;
+    unsigned char *d = malloc(n);
+    for (size_t i = 0; i < n; i++) d[i] = (unsigned char)test_rng_next(&r);
+    write_raw(p, d, n);
+    char fo[QTIP_CHECKSUM_STRLEN];
+    CHECK_OK(qtip_checksum_file(p, fo));
+    qtip_checksum_buffer(d, n, out);
+    CHECK(strcmp(out, fo) == 0, "file %s vs buffer %s", fo, out);
+    d[n / 2] ^= 1;
+    qtip_checksum_buffer(d, n, out);
+    CHECK(strcmp(out, fo) != 0, "one flipped bit changes the checksum");
+    CHECK(strlen(fo) == QTIP_CHECKSUM_STRLEN - 1, "length");
+    CHECK_STATUS(qtip_checksum_file(path_in("nope"), fo), QTIP_E_IO);
+    free(d);
+}
+
+TEST(test_mmap)
+{
+    const char *p = path_in("map.bin");
+    write_raw(p, "mapped bytes", 12);
+    qtip_mmap m;
+    CHECK_OK(qtip_mmap_open(p, &m));
+    CHECK(m.size == 12 && memcmp(m.data, "mapped bytes", 12) == 0, "content");
+    qtip_mmap_close(&m);
+    CHECK(m.data == NULL && m.size == 0, "closed");
+    write_raw(p, "", 0);
+    CHECK_OK(qtip_mmap_open(p, &m));
+    CHECK(m.size == 0, "empty");
+    qtip_mmap_close(&m);
+    CHECK_STATUS(qtip_mmap_open(path_in("absent"), &m), QTIP_E_IO);
+    CHECK_STATUS(qtip_mmap_open(test_tmpdir(), &m), QTIP_E_IO);
+    qtip_mmap_close(NULL);
+}
+
+int main(void)
+{
+    RUN(test_atomic_basic);
+    RUN(test_atomic_killed_writer);
+    RUN(test_reader_plain_and_zstd);
+    RUN(test_reader_multiframe_truncated_corrupt);
+    RUN(test_reader_stdin);
+    RUN(test_checksum);
+    RUN(test_mmap);
+    return check_summary();
+}

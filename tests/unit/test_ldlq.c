@@ -1,0 +1,201 @@
+/* test_ldlq.c — BlockLDLQ against a direct implementation, the gain of error
+ * feedback on a correlated Hessian, and monotone refinement passes. The
+ * quantizer here is the nearest point of a scaled integer grid (codes = ints). */
+#include "check.h"
+#include "internal.h"
+
+typedef struct {
+    double step;
+    int64_t m, n;
+    int b;
+    int32_t *codes;  /* m x n final */
+    int32_t *stage;  /* m x b staged */
+    int G;
+} grid_q;
+
+static qtip_status grid_quant(void *user, int64_t block, const float *target, int64_t m, int b,
+                              float *recon)
+{
+    grid_q *g = user;
+    for (int64_t i = 0; i < m * b; i++) {
+        int32_t c = (int32_t)lrint(target[i] / g->step);
+        g->stage[i] = c;
+        recon[i] = (float)(c * g->step);
+    }
+    return QTIP_OK;
+}
+
+static void grid_commit(void *user, int64_t block, const uint8_t *accept)
+{
+    grid_q *g = user;
+    for (int64_t i = 0; i < g->m; i++)
+        if (!accept || accept[i / g->G])
+            for (int c = 0; c < g->b; c++) g->codes[i * g->n + block * g->b + c] = g->stage[i * g->b + c];
+}
+
+/* AR(1) covariance rho^|i-j| plus a small ridge: strongly non-diagonal. */
+static double *ar1(int64_t n, double rho)
+{
+    double *H = malloc(sizeof(double) * (size_t)(n * n));
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) H[i * n + j] = pow(rho, (double)llabs(i - j));
+    return H;
+}
+
+typedef struct {
+    int64_t m, n;
+    int b;
+    double *Hr, *Lu, *D, *Lc;
+    float *W, *What;
+    grid_q g;
+} fixture;
+
+static void fixture_init(fixture *f, test_rng *r, int64_t m, int64_t n, int b, double rho, int G)
+{
+    f->m = m; f->n = n; f->b = b;
+    f->Hr = ar1(n, rho);
+    f->Lc = malloc(sizeof(double) * (size_t)(n * n));
+    f->Lu = malloc(sizeof(double) * (size_t)(n * n));
+    f->D = malloc(sizeof(double) * (size_t)(n * b));
+    double damp;
+    CHECK_OK(qtip_ldl_regularize(f->Hr, n, 0.01, 10, f->Lc, &damp));
+    CHECK_OK(qtip_ldl_block(f->Lc, n, b, f->Lu, f->D));
+    f->W = malloc(sizeof(float) * (size_t)(m * n));
+    f->What = malloc(sizeof(float) * (size_t)(m * n));
+    for (int64_t i = 0; i < m * n; i++) f->W[i] = (float)test_rng_normal(r);
+    f->g.step = 0.6; f->g.m = m; f->g.n = n; f->g.b = b; f->g.G = G;
+    f->g.codes = calloc((size_t)(m * n), sizeof(int32_t));
+    f->g.stage = calloc((size_t)(m * b), sizeof(int32_t));
+}
+
+static void fixture_free(fixture *f)
+{
+    free(f->Hr); free(f->Lc); free(f->Lu); free(f->D); free(f->W); free(f->What);
+    free(f->g.codes); free(f->g.stage);
+}
+
+static qtip_ldlq_config cfg_of(fixture *f, int feedback, int passes)
+{
+    qtip_ldlq_config c;
+    c.b = f->b; c.group_rows = f->g.G; c.feedback = feedback; c.refine_passes = passes;
+    c.quant = grid_quant; c.commit = grid_commit; c.user = &f->g;
+    return c;
+}
+
+/* Straightforward proxy loss in double, independent of the library. */
+static double proxy(const fixture *f, const float *What)
+{
+    double err = 0, ref = 0;
+    int64_t n = f->n;
+    for (int64_t i = 0; i < f->m; i++)
+        for (int64_t a = 0; a < n; a++) {
+            double da = (double)f->W[i * n + a] - What[i * n + a];
+            for (int64_t c = 0; c < n; c++) {
+                double dc = (double)f->W[i * n + c] - What[i * n + c];
+                err += da * f->Hr[a * n + c] * dc;
+                ref += (double)f->W[i * n + a] * f->Hr[a * n + c] * f->W[i * n + c];
+            }
+        }
+    return err / ref;
+}
+
+TEST(matches_direct_ldlq)
+{
+    /* n = 256 crosses the 128-column buffer boundary of the library. */
+    test_rng r = test_rng_seeded(21);
+    fixture f;
+    fixture_init(&f, &r, 32, 256, 16, 0.9, 1);
+    qtip_ldlq_config cf = cfg_of(&f, 1, 0);
+    CHECK_OK(qtip_ldlq_run(&cf, f.W, f.m, f.n, f.Lu, NULL, f.What, NULL));
+    /* direct: target_k = W_k + sum_{j>k} E_j Lu[j, k], in double */
+    int64_t m = f.m, n = f.n;
+    double *E = calloc((size_t)(m * n), sizeof(double));
+    int64_t same = 0;
+    for (int64_t k0 = n - 16; k0 >= 0; k0 -= 16)
+        for (int64_t i = 0; i < m; i++)
+            for (int c = 0; c < 16; c++) {
+                double t = f.W[i * n + k0 + c];
+                for (int64_t j = k0 + 16; j < n; j++) t += E[i * n + j] * f.Lu[j * n + k0 + c];
+                double q = lrint(t / f.g.step) * f.g.step;
+                E[i * n + k0 + c] = (double)f.W[i * n + k0 + c] - q;
+                same += fabs(q - f.What[i * n + k0 + c]) < 1e-6;
+            }
+    /* float vs double feedback may flip a rare near-tie; nearly all must agree */
+    CHECK(same >= (m * n) * 99 / 100, "%lld of %lld agree", (long long)same, (long long)(m * n));
+    for (int64_t i = 0; i < m * n; i++)
+        CHECK(f.What[i] == (float)(f.g.codes[i] * f.g.step), "codes committed at %lld", (long long)i);
+    free(E);
+    fixture_free(&f);
+}
+
+TEST(feedback_beats_plain_rounding)
+{
+    test_rng r = test_rng_seeded(22);
+    fixture f;
+    fixture_init(&f, &r, 64, 128, 16, 0.95, 4);
+    qtip_ldlq_config c0 = cfg_of(&f, 0, 0), c1 = cfg_of(&f, 1, 0);
+    CHECK_OK(qtip_ldlq_run(&c0, f.W, f.m, f.n, f.Lu, NULL, f.What, NULL));
+    double plain = proxy(&f, f.What);
+    CHECK_OK(qtip_ldlq_run(&c1, f.W, f.m, f.n, f.Lu, NULL, f.What, NULL));
+    double ldlq = proxy(&f, f.What);
+    fprintf(stderr, "grid step %.2f, AR(1) 0.95: plain %.5f, LDLQ %.5f\n", f.g.step, plain, ldlq);
+    CHECK(ldlq < 0.7 * plain, "LDLQ %.5f not clearly below plain %.5f", ldlq, plain);
+    fixture_free(&f);
+}
+
+TEST(refinement_passes_never_increase)
+{
+    test_rng r = test_rng_seeded(23);
+    fixture f;
+    fixture_init(&f, &r, 64, 128, 8, 0.95, 1);
+    double prev = INFINITY, first = 0, losses[5];
+    for (int p = 0; p <= 4; p++) {
+        qtip_ldlq_config c = cfg_of(&f, 1, p);
+        CHECK_OK(qtip_ldlq_run(&c, f.W, f.m, f.n, f.Lu, f.Hr, f.What, losses));
+        double l = proxy(&f, f.What);
+        CHECK(l <= prev * (1 + 1e-9), "pass %d: %.8f > %.8f", p, l, prev);
+        CHECK_NEAR(losses[p], l, 1e-6 * l);
+        for (int64_t i = 0; i < f.m * f.n; i++)
+            if (f.What[i] != (float)(f.g.codes[i] * f.g.step)) {
+                CHECK(0, "pass %d: committed codes disagree with the reconstruction at %lld", p, (long long)i);
+                break;
+            }
+        if (p == 0) first = l;
+        prev = l;
+        fprintf(stderr, "passes %d: proxy %.6f\n", p, l);
+    }
+    CHECK(prev < first, "refinement must lower the loss: %.6f vs %.6f", prev, first);
+    /* against plain rounding */
+    qtip_ldlq_config c0 = cfg_of(&f, 0, 0);
+    CHECK_OK(qtip_ldlq_run(&c0, f.W, f.m, f.n, f.Lu, NULL, f.What, NULL));
+    double plain = proxy(&f, f.What);
+    CHECK(prev < 0.7 * plain, "LDLQ + refinement %.5f vs plain %.5f", prev, plain);
+    fixture_free(&f);
+}
+
+TEST(tile_orders_are_permutations)
+{
+    qtip_trellis_params p;
+    memset(&p, 0, sizeof p);
+    p.L = 16; p.K = 2; p.V = 2; p.Q = 9; p.code = QTIP_CODE_HYB; p.td_x = 16; p.td_y = 16;
+    int order[256], seen[256] = {0};
+    CHECK(qtip_quant_tile_is_mma(&p), "kernel config");
+    qtip_quant_tile_order(&p, order);
+    for (int j = 0; j < 256; j++) seen[order[j]]++;
+    for (int j = 0; j < 256; j++) CHECK(seen[j] == 1, "element %d", j);
+    /* digest 3.4: lane q = j/8 = b*4 + d; j = 37 -> b=1, d=0, h=1, a=0, e=1 -> (1, 9) */
+    CHECK(order[37] == 1 * 16 + 9, "order[37] = %d", order[37]);
+    CHECK(order[2] == 8 * 16 + 0, "order[2] = %d", order[2]);
+    p.code = QTIP_CODE_1MAD; p.V = 1; p.Q = 0;
+    qtip_quant_tile_order(&p, order);
+    CHECK(!qtip_quant_tile_is_mma(&p) && order[37] == 37, "row-major");
+}
+
+int main(void)
+{
+    RUN(matches_direct_ldlq);
+    RUN(feedback_beats_plain_rounding);
+    RUN(refinement_passes_never_increase);
+    RUN(tile_orders_are_permutations);
+    return check_summary();
+}
