@@ -184,6 +184,7 @@ typedef struct {
     double forward_tol;        /* max |forward - materialized| / max|materialized|; default 1e-4 */
     const char *dequantize_dir; /* write a plain model here; NULL: don't */
     qtip_dtype dequantize_dtype; /* F16 (default), BF16 or F32 */
+    uint64_t dequantize_max_shard_size; /* bytes per shard of --dequantize; 0 = one file */
     uint64_t seed;             /* for the forward check's random inputs */
 } qtip_verify_options;
 
@@ -197,6 +198,9 @@ typedef struct {
     double recorded_proxy_loss; /* from quantize_config.json; NaN if none */
     int proxy_matches;         /* |proxy - recorded| <= 1e-6 relative (1 also when unknown) */
     double forward_max_error;  /* relative to max |materialized y| */
+    int weights_checksum_ok;   /* 1: the recorded weights checksum equals the file of the
+                                  original that holds the tensor; -1: not checked (no
+                                  original, or none recorded). A mismatch is an error. */
 } qtip_verify_layer;
 
 typedef struct qtip_verify_report qtip_verify_report;

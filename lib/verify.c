@@ -43,18 +43,27 @@ void qtip_verify_report_free(qtip_verify_report *r)
     free(r);
 }
 
-static json_t *load_json(const char *dir, const char *name)
+/* A JSON object file of `dir`: QTIP_E_IO when it cannot be read (the directory is
+ * not a readable model), QTIP_E_FORMAT when it is not a JSON object. */
+static qtip_status load_json(const char *dir, const char *name, json_t **out)
 {
     char p[4096];
     snprintf(p, sizeof p, "%s/%s", dir, name);
     void *buf;
     size_t len;
-    if (qtip_read_file(p, &buf, &len)) return NULL;
+    *out = NULL;
+    qtip_status s = qtip_read_file(p, &buf, &len);
+    if (s) return s == QTIP_E_NOMEM ? s : QTIP_E_IO;
     json_error_t e;
     json_t *j = json_loadb(buf, len, 0, &e);
     free(buf);
-    if (!j) qtip_error(QTIP_E_FORMAT, "cannot parse '%s': %s (line %d)", p, e.text, e.line);
-    return j;
+    QTIP_RETURN_ERROR_IF(!j, QTIP_E_FORMAT, "cannot parse '%s': %s (line %d)", p, e.text, e.line);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return qtip_error(QTIP_E_FORMAT, "'%s' is not a JSON object", p);
+    }
+    *out = j;
+    return QTIP_OK;
 }
 
 /* A tensor of `st` with the given dtype and shape, or an error naming both. */
@@ -97,6 +106,7 @@ typedef struct {
     size_t tlut_count;
     double recorded_proxy;
     const char *hessian_checksum;
+    const char *weights_checksum;
 } vlayer;
 
 static void vlayer_free(vlayer *l)
@@ -153,6 +163,7 @@ static qtip_status load_layer(qtip_st_file *st, const char *pre, json_t *o, json
     json_t *pl = json_object_get(o, "proxy_loss");
     l->recorded_proxy = json_is_number(pl) ? json_number_value(pl) : NAN;
     l->hessian_checksum = json_string_value(json_object_get(o, "hessian_checksum"));
+    l->weights_checksum = json_string_value(json_object_get(o, "weights_checksum"));
     const qtip_tensor_view *v;
     int64_t m = l->m, n = l->n, sh[2] = {m, 0};
     if (strcmp(meth, "qtip") == 0) {
@@ -334,9 +345,103 @@ static qtip_status proxy_from_hessian(const char *dir, const vlayer *l, const fl
     return s;
 }
 
+/* --- weights checksum recorded at quantization -------------------------------
+ * The artifact records the checksum of the file qtip-quantize read the tensor
+ * from: model.safetensors for a single-file model; for a sharded model the shard
+ * holding the tensor (quantizing from that shard), or the index file (quantizing
+ * from the directory). */
+typedef struct {
+    char (*path)[4096];
+    char (*ck)[QTIP_CHECKSUM_STRLEN];
+    size_t n;
+    json_t *index; /* weight_map of the original's index, when sharded */
+} ck_cache;
+
+static void ck_cache_free(ck_cache *c)
+{
+    free(c->path);
+    free(c->ck);
+    json_decref(c->index);
+}
+
+static qtip_status cached_checksum(ck_cache *c, const char *path, const char **out)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->path[i], path) == 0) { *out = c->ck[i]; return QTIP_OK; }
+    char(*p)[4096] = realloc(c->path, (c->n + 1) * sizeof *p);
+    if (p) c->path = p;
+    char(*k)[QTIP_CHECKSUM_STRLEN] = realloc(c->ck, (c->n + 1) * sizeof *k);
+    if (k) c->ck = k;
+    QTIP_RETURN_ERROR_IF(!p || !k, QTIP_E_NOMEM, "out of memory checking checksums");
+    snprintf(c->path[c->n], sizeof c->path[c->n], "%s", path);
+    QTIP_FORWARD_IF_ERROR(qtip_checksum_file(path, c->ck[c->n]));
+    *out = c->ck[c->n++];
+    return QTIP_OK;
+}
+
+static qtip_status check_weights_checksum(const char *orig, const vlayer *l, ck_cache *c, int *ok)
+{
+    *ok = -1;
+    if (!orig || !l->weights_checksum || !l->weights_checksum[0]) return QTIP_OK;
+    char cand[2][4096], wn[1200];
+    int nc = 0;
+    snprintf(wn, sizeof wn, "%s.weight", l->pre);
+    struct stat sb;
+    QTIP_RETURN_ERROR_IF(stat(orig, &sb) != 0, QTIP_E_IO, "cannot read original '%s': %s", orig,
+                         strerror(errno));
+    if (S_ISREG(sb.st_mode)) {
+        snprintf(cand[nc++], sizeof cand[0], "%s", orig);
+    } else {
+        char idx[4096];
+        snprintf(idx, sizeof idx, "%s/model.safetensors.index.json", orig);
+        if (stat(idx, &sb) == 0) {
+            if (!c->index) {
+                json_t *j = NULL;
+                QTIP_FORWARD_IF_ERROR(load_json(orig, "model.safetensors.index.json", &j));
+                c->index = json_incref(json_object_get(j, "weight_map"));
+                json_decref(j);
+                QTIP_RETURN_ERROR_IF(!json_is_object(c->index), QTIP_E_FORMAT,
+                                     "'%s' has no 'weight_map' object", idx);
+            }
+            const char *shard = json_string_value(json_object_get(c->index, wn));
+            if (shard) snprintf(cand[nc++], sizeof cand[0], "%s/%s", orig, shard);
+            snprintf(cand[nc++], sizeof cand[0], "%s", idx);
+        } else {
+            snprintf(cand[nc++], sizeof cand[0], "%s/model.safetensors", orig);
+        }
+    }
+    const char *ck = NULL;
+    for (int i = 0; i < nc; i++) {
+        QTIP_FORWARD_IF_ERROR(cached_checksum(c, cand[i], &ck));
+        if (strcmp(ck, l->weights_checksum) == 0) { *ok = 1; return QTIP_OK; }
+    }
+    return qtip_error(QTIP_E_MISMATCH,
+                      "layer '%s' was quantized from weights with checksum %s, but '%s' (holding "
+                      "'%s') has %s", l->pre, l->weights_checksum, cand[0], wn,
+                      nc > 0 ? c->ck[c->n - (size_t)nc] : "none");
+}
+
+/* Dequantized weights, kept until the plain model is written. */
+typedef struct {
+    char name[1200];
+    int64_t shape[2];
+    void *data;
+} deq_item;
+
+typedef struct {
+    deq_item *items;
+    size_t n;
+} deq_set;
+
+static void deq_set_free(deq_set *d)
+{
+    for (size_t i = 0; i < d->n; i++) free(d->items[i].data);
+    free(d->items);
+}
+
 static qtip_status verify_layers(const char *dir, qtip_st_file *st, json_t *qc, json_t *top,
                                  const qtip_verify_options *opt, qtip_verify_report *rep,
-                                 qtip_st_file *orig, qtip_st_writer *deq)
+                                 qtip_st_file *orig, deq_set *deq, ck_cache *ckc)
 {
     json_t *layers = json_object_get(qc, "layers");
     QTIP_RETURN_ERROR_IF(!json_is_object(layers), QTIP_E_FORMAT,
@@ -362,6 +467,8 @@ static qtip_status verify_layers(const char *dir, qtip_st_file *st, json_t *qc, 
         r->rel_error = r->proxy_loss = NAN;
         r->recorded_proxy_loss = l.recorded_proxy;
         r->proxy_matches = 1;
+        r->weights_checksum_ok = -1;
+        if (!s) s = check_weights_checksum(opt->original_dir, &l, ckc, &r->weights_checksum_ok);
         if (!s) {
             memcpy(W, Wr, (size_t)(l.m * l.n) * 4);
             s = qtip_rht_weight_inverse(W, l.m, l.n, l.SU, l.SV);
@@ -393,10 +500,18 @@ static qtip_status verify_layers(const char *dir, qtip_st_file *st, json_t *qc, 
             snprintf(wn, sizeof wn, "%s.weight", pre);
             size_t cnt = (size_t)(l.m * l.n);
             void *h = qtip_alloc(cnt, qtip_dtype_size(opt->dequantize_dtype), "dequantized weight");
-            int64_t sh[2] = {l.m, l.n};
-            s = h ? qtip_convert_from_f32(opt->dequantize_dtype, W, cnt, h) : QTIP_E_NOMEM;
-            if (!s) s = qtip_st_writer_add(deq, wn, opt->dequantize_dtype, 2, sh, h);
-            free(h);
+            deq_item *it = realloc(deq->items, (deq->n + 1) * sizeof *it);
+            if (it) deq->items = it;
+            s = h && it ? qtip_convert_from_f32(opt->dequantize_dtype, W, cnt, h) : QTIP_E_NOMEM;
+            if (!s) {
+                it = &deq->items[deq->n++];
+                snprintf(it->name, sizeof it->name, "%s", wn);
+                it->shape[0] = l.m;
+                it->shape[1] = l.n;
+                it->data = h;
+            } else {
+                free(h);
+            }
         }
         if (!s) {
             char why[512] = "";

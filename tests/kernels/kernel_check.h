@@ -48,6 +48,14 @@ static int validate_result(const char *case_name, const char *tensor, const T *g
     return bad;
 }
 
+/* Call first in main. On the OS-thread back-end (the TSan build) the C references run
+ * on one thread: libgomp is not instrumented, so its threads would be false races. */
+static inline void kernel_test_init(void)
+{
+    if (qcpu::get_backend() == qcpu::BACKEND_THREADS)
+        qtip_set_threads(1);
+}
+
 /* Device buffer from host data, and back. Abort on failure: a test bug. */
 template <class T> static T *to_device(const T *h, size_t count)
 {

@@ -90,6 +90,7 @@ TEST(test_bad_sizes)
 
 int main(void)
 {
+    kernel_test_init();
     RUN(test_shapes);
     RUN(test_bad_sizes);
     return check_summary();

@@ -67,6 +67,7 @@ TEST(test_bad_args)
 
 int main(void)
 {
+    kernel_test_init();
     RUN(test_sizes);
     RUN(test_bad_args);
     return check_summary();

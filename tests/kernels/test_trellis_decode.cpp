@@ -77,6 +77,7 @@ TEST(test_bad_params)
 
 int main(void)
 {
+    kernel_test_init();
     RUN(test_codes);
     RUN(test_bad_params);
     return check_summary();
