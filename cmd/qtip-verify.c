@@ -7,7 +7,8 @@
 
 static const char *const usage[] = {
     "qtip-verify [--original <dir>] [--hessians <dir>] [--max-proxy-loss <x>] [--max-rel-error <x>] "
-    "[--dequantize <out-dir> [--dtype <f16|bf16|f32>]] <packed-dir>",
+    "[--forward-tol <x>] [--dequantize <out-dir> [--dtype <f16|bf16|f32>] [--max-shard-size <bytes>]] "
+    "<packed-dir>",
     NULL};
 
 static json_t *num(double x) { return isfinite(x) ? json_real(x) : json_null(); }
@@ -17,6 +18,7 @@ int main(int argc, char **argv)
     qtip_verify_options o;
     qtip_verify_options_default(&o);
     const char *dtype = "f16";
+    o.dequantize_max_shard_size = 5ull << 30;
     cli_option opts[] = {
         {0, "original", CLI_STRING, &o.original_dir, "<dir>", "original model: relative errors"},
         {0, "hessians", CLI_STRING, &o.hessian_dir, "<dir>", "Hessians <prefix>.safetensors: proxy loss"},
@@ -25,6 +27,8 @@ int main(int argc, char **argv)
         {0, "forward-tol", CLI_DOUBLE, &o.forward_tol, "<x>", "forward check tolerance (default 1e-4)"},
         {0, "dequantize", CLI_STRING, &o.dequantize_dir, "<dir>", "write a plain model directory"},
         {0, "dtype", CLI_STRING, &dtype, "<t>", "dtype of --dequantize: f16 (default), bf16, f32"},
+        {0, "max-shard-size", CLI_U64, &o.dequantize_max_shard_size, "<bytes>",
+         "split the --dequantize weights above this size (default 5 GiB)"},
         CLI_END};
     cli_command cmd = {"qtip-verify", usage,
                        "Check a packed model directory against its config, decode every layer and "
@@ -40,8 +44,15 @@ int main(int argc, char **argv)
     qtip_status s = qtip_verify_model(argv[1], &o, &r);
     if (s) {
         cli_fail(s);
-        /* structural mismatches are verification failures */
-        return s == QTIP_E_IO ? CLI_EXIT_FAIL : CLI_EXIT_MISMATCH;
+        /* Exit 1: the directory (or an input named by an option) cannot be read or
+         * verified at all; exit 3: it was read and something in it is wrong. */
+        switch (s) {
+        case QTIP_E_FORMAT: case QTIP_E_SHAPE: case QTIP_E_MISMATCH: case QTIP_E_NONFINITE:
+        case QTIP_E_NOT_FOUND:
+            return CLI_EXIT_MISMATCH;
+        default:
+            return CLI_EXIT_FAIL;
+        }
     }
     const char *msg;
     size_t fails = qtip_verify_report_failures(r, &msg);
@@ -49,11 +60,14 @@ int main(int argc, char **argv)
         json_t *arr = json_array();
         for (size_t i = 0; i < qtip_verify_report_count(r); i++) {
             const qtip_verify_layer *l = qtip_verify_report_layer(r, i);
-            json_array_append_new(arr, json_pack("{s:s,s:[I,I],s:o,s:o,s:o,s:b,s:o}", "name", l->name, "shape",
+            json_array_append_new(arr, json_pack("{s:s,s:[I,I],s:o,s:o,s:o,s:b,s:o,s:o}", "name", l->name, "shape",
                                                  (json_int_t)l->m, (json_int_t)l->n, "rel_error", num(l->rel_error),
                                                  "proxy_loss", num(l->proxy_loss), "recorded_proxy_loss",
                                                  num(l->recorded_proxy_loss), "proxy_matches", l->proxy_matches,
-                                                 "forward_max_error", num(l->forward_max_error)));
+                                                 "forward_max_error", num(l->forward_max_error),
+                                                 "weights_checksum_ok",
+                                                 l->weights_checksum_ok < 0 ? json_null()
+                                                                            : json_boolean(l->weights_checksum_ok)));
         }
         cli_print_json(json_pack("{s:s,s:o,s:I,s:b}", "dir", argv[1], "layers", arr, "failures",
                                  (json_int_t)fails, "ok", fails == 0));
@@ -67,10 +81,7 @@ int main(int argc, char **argv)
                    l->recorded_proxy_loss, l->forward_max_error, l->proxy_matches ? "" : "  MISMATCH");
         }
     }
-    qtip_verify_report_free(r);
-    if (fails) {
-        cli_error("%zu check(s) failed; first: %s", fails, msg);
-        return CLI_EXIT_MISMATCH;
-    }
-    return CLI_EXIT_OK;
+    if (fails) cli_error("%zu check(s) failed; first: %s", fails, msg);
+    qtip_verify_report_free(r); /* owns msg */
+    return fails ? CLI_EXIT_MISMATCH : CLI_EXIT_OK;
 }

@@ -90,16 +90,29 @@ static qtip_status HAD_FN(had_rows)(T *x, int64_t rows, int64_t N, int inverse, 
     }
     T scale = (T)HAD_FN(qtip_hadk_scale)(N);
     int64_t M = (int64_t)1 << p;
+    uint32_t *mk = NULL;
+    int fast = HAD_IS_F32 && qtip_had_simd_row_ok_(K, M);
+    if (fast && K > 1 && !(mk = qtip_had_simd_masks_(HK, K, inverse))) {
+        free(tmp);
+        return QTIP_E_NOMEM;
+    }
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t i = 0; i < rows; i++) {
         T *r = x + i * N;
         T *tw = tmp ? tmp + (size_t)omp_get_thread_num() * (size_t)N : NULL;
-        if (!post && (cs || rs))
-            for (int64_t j = 0; j < N; j++) r[j] = (r[j] * (T)(cs ? cs[j] : 1.0f)) * (T)(rs ? rs[i] : 1.0f);
-        HAD_FN(had_block)(r, K, M, 1, HK, inverse, scale, tw);
-        if (post && (cs || rs))
-            for (int64_t j = 0; j < N; j++) r[j] = (r[j] * (T)(cs ? cs[j] : 1.0f)) * (T)(rs ? rs[i] : 1.0f);
+        T ri = (T)(rs ? rs[i] : 1.0f);
+        if (!post && (cs || rs)) {
+            if (cs) for (int64_t j = 0; j < N; j++) r[j] = (r[j] * (T)cs[j]) * ri;
+            else for (int64_t j = 0; j < N; j++) r[j] = (r[j] * (T)1.0f) * ri;
+        }
+        if (fast) HAD_FN(had_fast_row)(r, K, M, mk, scale, tw);
+        else HAD_FN(had_block)(r, K, M, 1, HK, inverse, scale, tw);
+        if (post && (cs || rs)) {
+            if (cs) for (int64_t j = 0; j < N; j++) r[j] = (r[j] * (T)cs[j]) * ri;
+            else for (int64_t j = 0; j < N; j++) r[j] = (r[j] * (T)1.0f) * ri;
+        }
     }
+    free(mk);
     free(tmp);
     return QTIP_OK;
 }
@@ -117,20 +130,33 @@ static qtip_status HAD_FN(had_cols)(T *x, int64_t N, int64_t cols, int inverse)
     const int8_t *HK;
     QTIP_FORWARD_IF_ERROR(qtip_had_special_get_(K, &HK));
     if (cols == 0) return QTIP_OK;
-    const int64_t W = HAD_PANEL_BYTES / (int64_t)sizeof(T);
+    int64_t M = (int64_t)1 << p;
+    /* Panel widths: HAD_SIMD_PANEL for the structured path, two cache lines for
+     * the portable one (results do not depend on it: columns are independent). */
+    int fast = HAD_IS_F32 && qtip_had_simd_panel_ok_(K, M, HAD_SIMD_PANEL);
+    const int64_t W = fast ? HAD_SIMD_PANEL : HAD_PANEL_BYTES / (int64_t)sizeof(T);
     int64_t panels = (cols + W - 1) / W;
     int nt = qtip_threads();
     if (nt > panels) nt = (int)panels;
+    /* (the structured path pads each of the K blocks by 16 values: K*16 <= N*W) */
     size_t per = (size_t)N * (size_t)W * (K > 1 ? 2 : 1);
     T *buf = (T *)qtip_alloc((size_t)nt * per, sizeof(T), "hadamard panel");
     if (!buf) return QTIP_E_NOMEM;
+    uint32_t *mk = NULL;
+    if (fast && K > 1 && !(mk = qtip_had_simd_masks_(HK, K, inverse))) {
+        free(buf);
+        return QTIP_E_NOMEM;
+    }
     T scale = (T)HAD_FN(qtip_hadk_scale)(N);
-    int64_t M = (int64_t)1 << p;
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t pi = 0; pi < panels; pi++) {
         T *restrict b = buf + (size_t)omp_get_thread_num() * per;
         T *tw = K > 1 ? b + (size_t)N * (size_t)W : NULL;
         int64_t j0 = pi * W, w = cols - j0 < W ? cols - j0 : W;
+        if (fast && qtip_had_simd_panel_ok_(K, M, w)) {
+            HAD_FN(had_fast_panel)(x, cols, j0, w, K, M, mk, scale, b);
+            continue;
+        }
         for (int64_t i = 0; i < N; i++) {
             const T *restrict src = x + i * cols + j0;
             for (int64_t l = 0; l < w; l++) b[i * w + l] = src[l];
@@ -141,6 +167,7 @@ static qtip_status HAD_FN(had_cols)(T *x, int64_t N, int64_t cols, int inverse)
             for (int64_t l = 0; l < w; l++) dst[l] = b[i * w + l];
         }
     }
+    free(mk);
     free(buf);
     return QTIP_OK;
 }

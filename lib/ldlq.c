@@ -15,6 +15,9 @@
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 int qtip_quant_tile_is_mma(const qtip_trellis_params *p)
 {
@@ -213,6 +216,241 @@ done:
     return st;
 }
 
+/* ---------------------------------------------------------------------------
+ * Unit-level paths (cfg->quant_units): one OpenMP loop over units per column
+ * block in the sweep, one for the whole refinement; no BLAS call inside them
+ * (OpenBLAS's own threads and OpenMP's spinning workers fought for the cores
+ * when the two alternated per block: most of the old run time was spin-waiting).
+ * ------------------------------------------------------------------------- */
+
+/* Contiguous share of `total` items for thread `t` of `nt`. */
+static void thread_range(int64_t total, int t, int nt, int64_t *lo, int64_t *hi)
+{
+    int64_t q = total / nt, r = total % nt;
+    *lo = t * q + (t < r ? t : r);
+    *hi = *lo + q + (t < r ? 1 : 0);
+}
+
+/* One column block of the sweep for units [u0, u1): target = W + P + feedback
+ * from the finished blocks of this buffer (columns k0+b .. e-1), in a fixed
+ * order per row; quantize; record What, E; commit. */
+static qtip_status sweep_units(const qtip_ldlq_config *cfg, const float *W, const float *P,
+                               const float *Luf, float *E, float *What, int64_t n, int64_t k0,
+                               int64_t e, const int64_t *iota, int64_t u0, int64_t u1, float *tgt,
+                               float *rec)
+{
+    const int b = cfg->b, G = cfg->group_rows;
+    for (int64_t i = u0 * G; i < u1 * G; i++) {
+        float acc[64];
+        for (int c = 0; c < b; c++) acc[c] = 0.0f;
+        if (Luf)
+            for (int64_t j = k0 + b; j < e; j++) {
+                const float ej = E[i * n + j], *Lr = Luf + j * n + k0;
+                for (int c = 0; c < b; c++) acc[c] += ej * Lr[c];
+            }
+        for (int c = 0; c < b; c++)
+            tgt[i * b + c] = (W[i * n + k0 + c] + (P ? P[i * n + k0 + c] : 0.0f)) + acc[c];
+    }
+    if (u1 <= u0) return QTIP_OK;
+    QTIP_FORWARD_IF_ERROR(cfg->quant_units(cfg->user, k0 / b, iota + u0, u1 - u0, tgt + u0 * G * b,
+                                           rec + u0 * G * b));
+    for (int64_t i = u0 * G; i < u1 * G; i++)
+        for (int c = 0; c < b; c++) {
+            What[i * n + k0 + c] = rec[i * b + c];
+            E[i * n + k0 + c] = W[i * n + k0 + c] - rec[i * b + c];
+        }
+    cfg->commit_units(cfg->user, k0 / b, iota + u0, u1 - u0);
+    return QTIP_OK;
+}
+
+/* Greedy refinement on units [u0, u1), all passes. Gd (m x n, double) holds
+ * E Hr for these rows and is kept current by rank-b updates as blocks change.
+ * A unit whose other blocks did not change since block k was last visited has
+ * the same target for k, hence the same (rejected) outcome: it is skipped, and a
+ * unit with nb - 1 quiet visits in a row is converged. gains: passes x units. */
+static qtip_status refine_units_range(const qtip_ldlq_config *cfg, int64_t n, const double *Hr,
+                                      const double *inv_all, const double *Hkk_all, float *What,
+                                      double *Gd, const int64_t *iota, int64_t u0, int64_t u1,
+                                      double *gains, int64_t units)
+{
+    const int b = cfg->b, G = cfg->group_rows;
+    const int64_t nb = n / b, cnt = u1 - u0;
+    if (cnt <= 0) return QTIP_OK;
+    const size_t rows = (size_t)(cnt * G);
+    int64_t *list = qtip_alloc((size_t)cnt, sizeof(int64_t), "refinement units");
+    int64_t *quiet = qtip_calloc((size_t)cnt, sizeof(int64_t), "refinement state");
+    float *tgtf = qtip_alloc(rows * (size_t)b, sizeof(float), "refinement target");
+    float *rec = qtip_alloc(rows * (size_t)b, sizeof(float), "refinement recon");
+    double *tgt = qtip_alloc(rows * (size_t)b, sizeof(double), "refinement target");
+    qtip_status st = QTIP_OK;
+    if (!list || !quiet || !tgtf || !rec || !tgt) {
+        st = QTIP_E_NOMEM;
+        goto done;
+    }
+    for (int pass = 0; pass < cfg->refine_passes; pass++) {
+        double *gain = gains + (size_t)pass * (size_t)units;
+        for (int64_t k = nb - 1; k >= 0; k--) {
+            const int64_t k0 = k * b;
+            const double *inv = inv_all + (size_t)k * (size_t)(b * b);
+            const double *Hkk = Hkk_all + (size_t)k * (size_t)(b * b);
+            int64_t nl = 0;
+            for (int64_t u = u0; u < u1; u++) {
+                if (pass > 0 && quiet[u - u0] >= nb - 1) continue;
+                list[nl++] = u;
+            }
+            if (!nl) continue;
+            /* target = What_k + (E Hr)_k Hkk^-1: the block's optimum with the
+             * other blocks fixed */
+            for (int64_t l = 0; l < nl; l++)
+                for (int r = 0; r < G; r++) {
+                    const int64_t i = list[l] * G + r;
+                    const double *g = Gd + i * n + k0;
+                    const size_t o = (size_t)(l * G + r) * (size_t)b;
+                    for (int c = 0; c < b; c++) {
+                        double s = What[i * n + k0 + c];
+                        for (int t = 0; t < b; t++) s += g[t] * inv[t * b + c];
+                        tgt[o + (size_t)c] = s;
+                        tgtf[o + (size_t)c] = (float)s;
+                    }
+                }
+            st = cfg->quant_units(cfg->user, k, list, nl, tgtf, rec);
+            if (st != QTIP_OK) goto done;
+            int64_t na = 0;
+            for (int64_t l = 0; l < nl; l++) {
+                const int64_t u = list[l];
+                double before = 0, after = 0;
+                for (int r = 0; r < G; r++) {
+                    const int64_t i = u * G + r;
+                    const size_t o = (size_t)(l * G + r) * (size_t)b;
+                    before += quad_form(What + i * n + k0, tgt + o, Hkk, b);
+                    after += quad_form(rec + o, tgt + o, Hkk, b);
+                }
+                /* Keep new codes only if they lower the unit's loss: Euclidean
+                 * rounding is not Hkk-optimal. */
+                if (!(after < before)) {
+                    quiet[u - u0]++;
+                    continue;
+                }
+                quiet[u - u0] = 0;
+                gain[u] += before - after;
+                for (int r = 0; r < G; r++) {
+                    const int64_t i = u * G + r;
+                    const size_t o = (size_t)(l * G + r) * (size_t)b;
+                    double *g = Gd + i * n;
+                    for (int t = 0; t < b; t++) {
+                        /* E changes by What_old - What_new on column k0 + t */
+                        const double d = (double)What[i * n + k0 + t] - (double)rec[o + (size_t)t];
+                        What[i * n + k0 + t] = rec[o + (size_t)t];
+                        if (d == 0) continue;
+                        const double *h = Hr + (k0 + t) * n;
+                        for (int64_t j = 0; j < n; j++) g[j] += d * h[j];
+                    }
+                }
+                list[na++] = u; /* accepted units, in order, reuse the list */
+            }
+            if (na) cfg->commit_units(cfg->user, k, list, na);
+        }
+    }
+done:
+    free(list);
+    free(quiet);
+    free(tgtf);
+    free(rec);
+    free(tgt);
+    return st;
+}
+
+static qtip_status refine_units(const qtip_ldlq_config *cfg, const float *W, int64_t m, int64_t n,
+                                const double *Hr, float *What, double *losses, double loss0_err,
+                                double *Gd, double ref)
+{
+    const int b = cfg->b, G = cfg->group_rows;
+    const int64_t nb = n / b, units = m / G;
+    const int passes = cfg->refine_passes;
+    double *blk = qtip_alloc((size_t)nb * 2 * (size_t)(b * b), sizeof(double), "refinement blocks");
+    double *work = qtip_alloc((size_t)(b * b), sizeof(double), "refinement scratch");
+    double *gains = qtip_calloc((size_t)passes * (size_t)units, sizeof(double), "refinement gains");
+    int64_t *iota = qtip_alloc((size_t)units, sizeof(int64_t), "unit indices");
+    qtip_status st = QTIP_OK;
+    (void)W;
+    if (!blk || !work || !gains || !iota) {
+        st = QTIP_E_NOMEM;
+        goto done;
+    }
+    for (int64_t u = 0; u < units; u++) iota[u] = u;
+    double *Hkk_all = blk, *inv_all = blk + (size_t)nb * (size_t)(b * b);
+    for (int64_t k = 0; k < nb; k++) {
+        double *Hkk = Hkk_all + (size_t)k * (size_t)(b * b);
+        for (int r = 0; r < b; r++)
+            for (int c = 0; c < b; c++) Hkk[r * b + c] = Hr[(k * b + r) * n + k * b + c];
+        if (!spd_inverse(Hkk, b, inv_all + (size_t)k * (size_t)(b * b), work)) {
+            st = qtip_error(QTIP_E_NOT_PD, "refinement: hessian block %lld is not positive definite",
+                            (long long)k);
+            goto done;
+        }
+    }
+    {
+        const int nt = qtip_threads() > 0 ? qtip_threads() : 1;
+        qtip_status tst[256];
+        const int ntt = nt < 256 ? nt : 256;
+        for (int t = 0; t < ntt; t++) tst[t] = QTIP_OK;
+#pragma omp parallel num_threads(ntt)
+        {
+            int t = 0, tn = 1;
+#ifdef _OPENMP
+            t = omp_get_thread_num();
+            tn = omp_get_num_threads();
+#endif
+            int64_t lo, hi;
+            thread_range(units, t, tn, &lo, &hi);
+            tst[t] = refine_units_range(cfg, n, Hr, inv_all, Hkk_all, What, Gd, iota, lo, hi, gains,
+                                        units);
+        }
+        for (int t = 0; t < ntt; t++)
+            if (tst[t] != QTIP_OK) {
+                st = tst[t];
+                goto done;
+            }
+    }
+    if (losses) {
+        double loss = loss0_err;
+        for (int p = 0; p < passes; p++) {
+            double g = 0;
+            for (int64_t u = 0; u < units; u++) g += gains[(size_t)p * (size_t)units + (size_t)u];
+            loss -= g;
+            losses[p + 1] = ref > 0 ? loss / ref : 0;
+        }
+    }
+done:
+    free(blk);
+    free(work);
+    free(gains);
+    free(iota);
+    return st;
+}
+
+/* Gd = (W - What) Hr in double (one dgemm over all rows) and the error term
+ * tr((W-What) Hr (W-What)^T), rows summed in order. */
+static qtip_status error_products(const float *W, const float *What, int64_t m, int64_t n,
+                                  const double *Hr, double *Gd, double *err)
+{
+    const size_t mn = (size_t)m * (size_t)n;
+    double *Ed = qtip_alloc(mn, sizeof(double), "refinement error");
+    if (!Ed) return QTIP_E_NOMEM;
+    for (size_t i = 0; i < mn; i++) Ed[i] = (double)W[i] - (double)What[i];
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)n, 1.0, Ed, (int)n,
+                Hr, (int)n, 0.0, Gd, (int)n);
+    double tot = 0;
+    for (int64_t i = 0; i < m; i++) {
+        double s = 0;
+        for (int64_t j = 0; j < n; j++) s += Ed[i * n + j] * Gd[i * n + j];
+        tot += s;
+    }
+    free(Ed);
+    *err = tot;
+    return QTIP_OK;
+}
+
 qtip_status qtip_ldlq_run(const qtip_ldlq_config *cfg, const float *W, int64_t m, int64_t n,
                           const double *Lu, const double *Hr, float *What, double *losses)
 {
@@ -225,8 +463,14 @@ qtip_status qtip_ldlq_run(const qtip_ldlq_config *cfg, const float *W, int64_t m
                          cfg->group_rows, (long long)m);
     QTIP_RETURN_ERROR_IF((cfg->refine_passes > 0 || losses) && !Hr, QTIP_E_PARAM,
                          "LDLQ refinement and losses need the hessian");
-    QTIP_RETURN_ERROR_IF(cfg->refine_passes > 0 && !cfg->commit, QTIP_E_PARAM,
-                         "LDLQ refinement needs a commit callback");
+    QTIP_RETURN_ERROR_IF(cfg->refine_passes > 0 && !cfg->commit && !cfg->quant_units,
+                         QTIP_E_PARAM, "LDLQ refinement needs a commit callback");
+    QTIP_RETURN_ERROR_IF(cfg->quant_units && !cfg->commit_units, QTIP_E_PARAM,
+                         "LDLQ unit callbacks need both quant_units and commit_units");
+    QTIP_RETURN_ERROR_IF(b > 64, QTIP_E_PARAM, "LDLQ block size must be at most 64, found %d", b);
+    const int units_path = cfg->quant_units != NULL;
+    const int64_t units = m / cfg->group_rows;
+    int64_t *iota = NULL;
     const int64_t buf = (int64_t)b * (128 / b > 0 ? 128 / b : 1);
     size_t mn = (size_t)m * (size_t)n, mb = (size_t)m * (size_t)b;
     float *E = qtip_calloc(mn, sizeof(float), "LDLQ error");
@@ -235,7 +479,12 @@ qtip_status qtip_ldlq_run(const qtip_ldlq_config *cfg, const float *W, int64_t m
     float *tgt = qtip_alloc(mb, sizeof(float), "LDLQ target");
     float *rec = qtip_alloc(mb, sizeof(float), "LDLQ recon");
     qtip_status st = QTIP_OK;
-    if (!E || !tgt || !rec || (cfg->feedback && (!P || !Luf))) {
+    if (units_path) {
+        iota = qtip_alloc((size_t)units, sizeof(int64_t), "unit indices");
+        if (iota)
+            for (int64_t u = 0; u < units; u++) iota[u] = u;
+    }
+    if (!E || !tgt || !rec || (cfg->feedback && (!P || !Luf)) || (units_path && !iota)) {
         st = QTIP_E_NOMEM;
         goto done;
     }
@@ -246,7 +495,31 @@ qtip_status qtip_ldlq_run(const qtip_ldlq_config *cfg, const float *W, int64_t m
     uint64_t blocks_done = 0, blocks_total = (uint64_t)(n / b);
     for (int64_t bi = nbuf - 1; bi >= 0; bi--) {
         const int64_t s = bi * buf, e = s + buf < n ? s + buf : n;
-        for (int64_t k0 = e - b; k0 >= s; k0 -= b) {
+        for (int64_t k0 = e - b; k0 >= s && units_path; k0 -= b) {
+            const int nt = qtip_threads() > 0 ? qtip_threads() : 1;
+            qtip_status tst[256];
+            const int ntt = nt < 256 ? nt : 256;
+            for (int t = 0; t < ntt; t++) tst[t] = QTIP_OK;
+#pragma omp parallel num_threads(ntt) if (units >= 16)
+            {
+                int t = 0, tn = 1;
+#ifdef _OPENMP
+                t = omp_get_thread_num();
+                tn = omp_get_num_threads();
+#endif
+                int64_t lo, hi;
+                thread_range(units, t, tn, &lo, &hi);
+                tst[t] = sweep_units(cfg, W, P, cfg->feedback ? Luf : NULL, E, What, n, k0, e, iota,
+                                     lo, hi, tgt, rec);
+            }
+            for (int t = 0; t < ntt; t++)
+                if (tst[t] != QTIP_OK) {
+                    st = tst[t];
+                    goto done;
+                }
+            qtip_progress("ldlq", ++blocks_done, blocks_total);
+        }
+        for (int64_t k0 = e - b; k0 >= s && !units_path; k0 -= b) {
             for (int64_t i = 0; i < m; i++)
                 for (int c = 0; c < b; c++)
                     tgt[i * b + c] = W[i * n + k0 + c] + (P ? P[i * n + k0 + c] : 0.0f);
@@ -270,6 +543,24 @@ qtip_status qtip_ldlq_run(const qtip_ldlq_config *cfg, const float *W, int64_t m
     }
 
     double ref = 0;
+    if (units_path && cfg->refine_passes > 0) {
+        double err = 0;
+        free(P);
+        P = NULL;
+        free(Luf);
+        Luf = NULL;
+        double *Gd = qtip_alloc(mn, sizeof(double), "refinement gradient");
+        if (!Gd) {
+            st = QTIP_E_NOMEM;
+            goto done;
+        }
+        st = error_products(W, What, m, n, Hr, Gd, &err);
+        if (st == QTIP_OK && losses) st = qtip_quant_proxy_terms(W, W, m, n, Hr, NULL, &ref);
+        if (st == QTIP_OK && losses) losses[0] = ref > 0 ? err / ref : 0;
+        if (st == QTIP_OK) st = refine_units(cfg, W, m, n, Hr, What, losses, err, Gd, ref);
+        free(Gd);
+        goto done;
+    }
     if (losses) {
         double err = 0;
         st = qtip_quant_proxy_terms(W, What, m, n, Hr, &err, &ref);
@@ -278,6 +569,7 @@ qtip_status qtip_ldlq_run(const qtip_ldlq_config *cfg, const float *W, int64_t m
     }
     if (cfg->refine_passes > 0) st = refine(cfg, W, m, n, Hr, What, E, losses, ref);
 done:
+    free(iota);
     free(E);
     free(P);
     free(Luf);

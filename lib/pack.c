@@ -116,6 +116,15 @@ static qtip_status check_layers(const qtip_model_dir *src, const qtip_packed_lay
                              (long long)v->shape[0], (long long)(v->ndim > 1 ? v->shape[1] : 0));
         QTIP_RETURN_ERROR_IF(!isfinite(l->Wscale) || l->Wscale == 0, QTIP_E_NONFINITE,
                              "artifact for '%s' has Wscale %g", pre, (double)l->Wscale);
+        if (i > 0 && opt->allow_mixed && opt->format != QTIP_EXPORT_CANONICAL &&
+            !same_settings(&layers[0], l)) {
+            char p0[1024];
+            module_prefix(layers[0].name, p0, sizeof p0);
+            return qtip_error(QTIP_E_UNSUPPORTED,
+                              "artifacts for '%s' and '%s' were made with different settings; the "
+                              "exports hold one setting per model (mixed precision needs --format qtip)",
+                              p0, pre);
+        }
         if (!opt->allow_mixed && i > 0 && !same_settings(&layers[0], l)) {
             char p0[1024];
             module_prefix(layers[0].name, p0, sizeof p0);
@@ -200,6 +209,38 @@ static qtip_status add_f32(shard_set *s, const char *pre, const char *suf, const
     return shard_add(s, nm, QTIP_DT_F32, ndim, shape, c, 1);
 }
 
+/* QuIP-for-all is written in its `use_rand: false` mode: for n = 2^e * b (b odd) it
+ * uses M_n = (Had_{4b} (x) H_{2^(e-2)}) / sqrt(n), the 4b matrix from its
+ * hadamard.safetensors acting on the slow index (quipsharp.md 2.1, 2.4), which is
+ * our U_n exactly when our special factor is that same 4b matrix. The digest
+ * verified entry-for-entry equality for these orders (124 differs); for other
+ * orders QuIP-for-all would pad to a power of two or use a matrix we have not
+ * checked, and its random mode needs a b x b factor (b odd) that cannot express
+ * ours. Powers of two are a plain Walsh-Hadamard transform in every mode. */
+static qtip_status quip_for_all_dim(const char *pre, const char *side, int64_t N)
+{
+    static const int64_t same[] = {12, 20, 28, 36, 52, 60, 108, 116, 140, 156, 172};
+    if (N > 0 && (N & (N - 1)) == 0) return QTIP_OK;
+    int64_t b = N, e = 0;
+    while (b > 0 && b % 2 == 0) { b /= 2; e++; }
+    int64_t K = 0;
+    int p = 0;
+    QTIP_RETURN_ERROR_IF(e < 2, QTIP_E_UNSUPPORTED,
+                         "layer '%s': %s dimension %lld = 2^%lld * %lld cannot be exported to "
+                         "quip-for-all: its Hadamard mode needs a factor 4 * %lld (it would pad to a "
+                         "power of two)", pre, side, (long long)N, (long long)e, (long long)b,
+                         (long long)b);
+    QTIP_RETURN_ERROR_IF(!qtip_had_supported(N, &K, &p) || K != 4 * b, QTIP_E_UNSUPPORTED,
+                         "layer '%s': %s dimension %lld: our Hadamard factor is %lld, quip-for-all "
+                         "uses %lld", pre, side, (long long)N, (long long)K, (long long)(4 * b));
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
+        if (same[i] == K) return QTIP_OK;
+    return qtip_error(QTIP_E_UNSUPPORTED,
+                      "layer '%s': %s dimension %lld needs the %lld x %lld Hadamard matrix, which is "
+                      "not known to equal quip-for-all's (equal for 12, 20, 28, 36, 52, 60, 108, 116, "
+                      "140, 156, 172; 124 differs)", pre, side, (long long)N, (long long)K, (long long)K);
+}
+
 static qtip_status add_layer(shard_set *s, const qtip_packed_layer *l, qtip_export_format fmt)
 {
     char pre[1024], nm[1200];
@@ -271,10 +312,8 @@ static qtip_status add_layer(shard_set *s, const qtip_packed_layer *l, qtip_expo
     /* quip-for-all */
     QTIP_RETURN_ERROR_IF(l->family != QTIP_FAMILY_E8P, QTIP_E_UNSUPPORTED,
                          "layer '%s': the quip-for-all export holds E8P layers only", pre);
-    QTIP_RETURN_ERROR_IF((m & (m - 1)) || (n & (n - 1)), QTIP_E_UNSUPPORTED,
-                         "layer '%s' [%lld, %lld]: quip-for-all's random mode uses an odd-order "
-                         "rotation (K = odd part) that cannot express our Hadamard factor; only "
-                         "power-of-two dimensions export", pre, (long long)m, (long long)n);
+    QTIP_FORWARD_IF_ERROR(quip_for_all_dim(pre, "output", m));
+    QTIP_FORWARD_IF_ERROR(quip_for_all_dim(pre, "input", n));
     qtip_dtype dt;
     QTIP_FORWARD_IF_ERROR(qtip_pack_qidxs_shape(l->ek, m, n, sh, &dt));
     uint32_t *codes = qtip_alloc((size_t)(m * n / 8), 4, "E8P codes");
@@ -350,6 +389,7 @@ static qtip_status pack_into(const qtip_model_dir *src, const qtip_packed_layer 
               : shard_add(&s, v->name, v->dtype, v->ndim, v->shape, v->data, 0);
     }
     if (!r) r = flush_shard(&s);
+    qtip_st_writer_free(s.w); /* left over when a layer was refused */
     for (size_t i = 0; i < s.nowned; i++) free(s.owned[i]);
     free(s.owned);
     if (r) { json_decref(s.map); return r; }
@@ -426,13 +466,15 @@ static qtip_status pack_into(const qtip_model_dir *src, const qtip_packed_layer 
     } else if (opt->format == QTIP_EXPORT_QUIP_FOR_ALL && nl) {
         const qtip_packed_layer *l = &layers[0];
         static const char *const names[3] = {"E8P12", "E8P12RVQ3B", "E8P12RVQ4B"};
-        float rs = qtip_e8p_resid_scale(l->ek);
         json_decref(qc);
+        /* use_rand false: Hadamard factors from its file (see quip_for_all_dim) */
         qc = json_pack("{s:s,s:b,s:b,s:s,s:i,s:s,s:b,s:b,s:n}", "quant_method", "QUiP", "rescale_WH", 0,
-                       "use_rand", 1, "codebook", names[l->ek], "codesz", 8, "idx_dtype",
+                       "use_rand", 0, "codebook", names[l->ek], "codesz", 8, "idx_dtype",
                        l->ek == QTIP_E8P12 ? "torch.int16" : "torch.int32", "merge_suv", 0,
                        "per_channel", 0, "modules_to_not_convert");
-        json_object_set_new(qc, "opt_resid_scale", rs > 0 ? json_real(1.0 / rs) : json_null());
+        /* never its default -1 (quipsharp.md 1.6); E8P12 has no residual */
+        json_object_set_new(qc, "opt_resid_scale", l->ek == QTIP_E8P12 ? json_null()
+                                                   : json_real(qtip_e8p_opt_resid_scale(l->ek)));
         snprintf(p, sizeof p, "%s/quantization_config.json", tmp);
         r = write_json(p, qc);
     }

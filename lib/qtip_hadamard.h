@@ -68,6 +68,18 @@ qtip_status qtip_had_transform_f64(double *x, int64_t rows, int64_t N, int inver
 qtip_status qtip_had_transform_cols_f32(float *x, int64_t N, int64_t cols, int inverse);
 qtip_status qtip_had_transform_cols_f64(double *x, int64_t N, int64_t cols, int inverse);
 
+/* Vector path of the fp32 fast transforms: 0 = the portable loops; 1 = the
+ * structured path (radix-8 register stages, cache-resident column panels,
+ * register-blocked H_K step) on the baseline ISA (SSE2 on x86-64); 2 = the same
+ * with AVX2, when the CPU has it. All levels give identical bytes (the order of
+ * float operations per element is the pinned one). level < 0 picks the best
+ * available, or 0 when the environment variable QTIP_NO_SIMD is set to a value
+ * other than "0" (read at the first transform); a level above what the CPU has is
+ * lowered. Returns the level now in effect. Process-wide; set it between calls. */
+int qtip_had_set_simd(int level);
+/* The level in effect (chosen as qtip_had_set_simd(-1) on first use). */
+int qtip_had_simd(void);
+
 /* Sign vector of length n, entries +-1.0f, from a seeded, platform-independent
  * generator: the seed, the tensor name and `which` ("SU" or "SV") determine it
  * (docs/algorithms-hadamard.md, "Sign vectors"): state = XXH64(which,

@@ -101,6 +101,20 @@ typedef qtip_status (*qtip_block_quant_fn)(void *user, int64_t block, const floa
  * only units u with accept[u] != 0 (the others keep their earlier codes). */
 typedef void (*qtip_block_commit_fn)(void *user, int64_t block, const uint8_t *accept);
 
+/* Optional unit-level variants (both or neither). `units` lists `count` distinct
+ * unit indices u (rows u*group_rows .. +group_rows-1); target and recon hold
+ * count*group_rows x b values, unit i's rows at row i*group_rows. The quant
+ * variant stages the codes of each listed unit in that unit's own slot; commit
+ * makes the staged codes of the listed units final. Calls for disjoint unit sets
+ * of the same block may run concurrently on different threads (so each call must
+ * be single-threaded or nest safely, and must not touch other units' slots).
+ * With them, the sweep and the refinement run in one OpenMP loop over units and
+ * refinement skips units whose targets cannot have changed. */
+typedef qtip_status (*qtip_units_quant_fn)(void *user, int64_t block, const int64_t *units,
+                                           int64_t count, const float *target, float *recon);
+typedef void (*qtip_units_commit_fn)(void *user, int64_t block, const int64_t *units,
+                                     int64_t count);
+
 typedef struct {
     int b;              /* column block size */
     int group_rows;     /* rows coded jointly (td_x for trellis, 1 for E8P) */
@@ -109,6 +123,8 @@ typedef struct {
     qtip_block_quant_fn quant;
     qtip_block_commit_fn commit;
     void *user;
+    qtip_units_quant_fn quant_units;   /* optional (NULL: block callbacks only) */
+    qtip_units_commit_fn commit_units; /* required with quant_units */
 } qtip_ldlq_config;
 
 /* Run LDLQ on W (m x n, row-major, already rotated and scaled) with the unit block
@@ -117,7 +133,12 @@ typedef struct {
  * receives the reconstruction. If `losses` is not NULL it receives
  * refine_passes + 1 values: tr((W-What) Hr (W-What)^T) / tr(W Hr W^T) after the
  * sweep and after each pass (needs Hr). A refinement pass keeps a unit's new
- * codes only when they lower that unit's loss, so no pass increases it. */
+ * codes only when they lower that unit's loss, so no pass increases it.
+ * Determinism: every unit's arithmetic is a fixed sequence independent of the
+ * thread count (units are independent under the proxy loss; float sums run in a
+ * fixed order; OpenBLAS is used only for whole-matrix gemm products, which
+ * OpenBLAS splits over the output, never over the summed dimension), so the
+ * result is byte-identical for any qtip_set_threads and OpenBLAS thread count. */
 qtip_status qtip_ldlq_run(const qtip_ldlq_config *cfg, const float *W, int64_t m, int64_t n,
                           const double *Lu, const double *Hr, float *What, double *losses);
 

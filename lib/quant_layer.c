@@ -187,6 +187,35 @@ static void e8p_commit(void *user, int64_t block, const uint8_t *accept)
     }
 }
 
+/* Unit callbacks (one unit = one row): called concurrently for disjoint rows by
+ * the LDLQ loops; each call searches on the calling thread alone. */
+static qtip_status e8p_quant_units(void *user, int64_t block, const int64_t *units, int64_t count,
+                                   const float *target, float *recon)
+{
+    block_ctx *c = user;
+    (void)block;
+    uint32_t tmp[32];
+    for (int64_t i0 = 0; i0 < count; i0 += 32) {
+        int64_t cnt = count - i0 < 32 ? count - i0 : 32;
+        /* below the library's 64-vector threshold: no parallel region per call */
+        QTIP_FORWARD_IF_ERROR(qtip_e8p_quantize(c->q->e8, target + 8 * i0, (size_t)cnt, tmp,
+                                                recon + 8 * i0));
+        for (int64_t i = 0; i < cnt; i++) c->stage32[units[i0 + i]] = tmp[i];
+    }
+    return QTIP_OK;
+}
+
+static void e8p_commit_units(void *user, int64_t block, const int64_t *units, int64_t count)
+{
+    block_ctx *c = user;
+    const int64_t cc = c->a->code_cols;
+    for (int64_t l = 0; l < count; l++) {
+        const int64_t i = units[l];
+        if (c->a->code_is_i32) ((int32_t *)c->a->codes)[i * cc + block] = (int32_t)c->stage32[i];
+        else ((int16_t *)c->a->codes)[i * cc + block] = (int16_t)(uint16_t)c->stage32[i];
+    }
+}
+
 /* ---------------------------------------------------------------------------
  * One layer
  * ------------------------------------------------------------------------- */
@@ -372,6 +401,10 @@ qtip_status qtip_quantize_layer(qtip_quantizer *q, const float *W, int64_t m, in
         cfg.quant = p->method == QTIP_METHOD_TRELLIS ? trellis_quant : e8p_quant;
         cfg.commit = p->method == QTIP_METHOD_TRELLIS ? trellis_commit : e8p_commit;
         cfg.user = &ctx;
+        if (p->method == QTIP_METHOD_E8P) {
+            cfg.quant_units = e8p_quant_units;
+            cfg.commit_units = e8p_commit_units;
+        }
         a->refine_count = p->refine_passes + 1;
         a->refine_losses = qtip_alloc((size_t)a->refine_count, sizeof(double), "refinement losses");
         if (!a->refine_losses) {

@@ -134,8 +134,6 @@ static void det_normal_pair(uint64_t *s, double *a, double *b)
  * distance: exact (ties to the lowest index), much faster than all pairs.
  * ------------------------------------------------------------------------- */
 #define KMEANS_SEED 0x51749ULL
-#define KMEANS_ITERS 40
-
 typedef struct {
     double x, y;
     int idx;
@@ -181,17 +179,18 @@ static int nearest(const centroid_ *c, int n, const double *cen, int prev, doubl
     return bi;
 }
 
-static qtip_status hyb_kmeans(int Q, float *out /* 2^Q x 2 */)
+qtip_status qtip_trellis_hyb_kmeans_(int Q, size_t n, int max_iters, float *out, int *iters_out)
 {
     int C = 1 << Q;
-    size_t n = (size_t)C * 128;
     double *pts = qtip_alloc(n * 2, sizeof(double), "k-means samples");
     double *cen = qtip_alloc((size_t)C * 2, sizeof(double), "k-means centroids");
     double *sum = qtip_alloc((size_t)C * 3, sizeof(double), "k-means sums");
+    double *dist = qtip_alloc(n, sizeof(double), "k-means distances");
     centroid_ *sorted = qtip_alloc((size_t)C, sizeof(centroid_), "k-means index");
     int *assign = qtip_alloc(n, sizeof(int), "k-means assignment");
     qtip_status st = QTIP_OK;
-    if (!pts || !cen || !sum || !sorted || !assign) {
+    int it = 0;
+    if (!pts || !cen || !sum || !dist || !sorted || !assign) {
         st = QTIP_E_NOMEM;
         goto done;
     }
@@ -201,22 +200,28 @@ static qtip_status hyb_kmeans(int Q, float *out /* 2^Q x 2 */)
         det_normal_pair(&seed, &cen[2 * c], &cen[2 * c + 1]);
     }
     for (size_t i = 0; i < n; i++) assign[i] = -1;
-    for (int it = 0; it < KMEANS_ITERS; it++) {
+    /* Lloyd iterations until the mean (non-squared) distance to the nearest
+     * centroid improves by at most 1e-5, as scipy.cluster.vq.kmeans with an
+     * initial code book (the reference's stopping rule) */
+    double prev_avg = INFINITY;
+    for (it = 0; it < max_iters; it++) {
         for (int c = 0; c < C; c++) {
             sorted[c].x = cen[2 * c];
             sorted[c].y = cen[2 * c + 1];
             sorted[c].idx = c;
         }
         qsort(sorted, (size_t)C, sizeof *sorted, cmp_centroid);
-        long changed = 0;
-#pragma omp parallel for schedule(static) reduction(+ : changed) num_threads(qtip_threads())
+#pragma omp parallel for schedule(static) num_threads(qtip_threads())
         for (long i = 0; i < (long)n; i++) {
             int a = nearest(sorted, C, cen, assign[i], pts[2 * i], pts[2 * i + 1]);
-            if (a != assign[i]) changed++;
+            double dx = cen[2 * a] - pts[2 * i], dy = cen[2 * a + 1] - pts[2 * i + 1];
+            dist[i] = sqrt(dx * dx + dy * dy);
             assign[i] = a;
         }
-        if (changed * 2000 <= (long)n) break; /* settled: under 0.05% moved */
-        /* centroid update in sample order: independent of the thread count */
+        /* sums in sample order: independent of the thread count */
+        double avg = 0;
+        for (size_t i = 0; i < n; i++) avg += dist[i];
+        avg /= (double)n;
         memset(sum, 0, (size_t)C * 3 * sizeof(double));
         for (size_t i = 0; i < n; i++) {
             double *s = sum + 3 * assign[i];
@@ -229,6 +234,11 @@ static qtip_status hyb_kmeans(int Q, float *out /* 2^Q x 2 */)
                 cen[2 * c] = sum[3 * c] / sum[3 * c + 2];
                 cen[2 * c + 1] = sum[3 * c + 1] / sum[3 * c + 2];
             }
+        if (prev_avg - avg <= 1e-5) { /* scipy returns the updated code book */
+            it++;
+            break;
+        }
+        prev_avg = avg;
     }
     /* tlut / tlut.std(unbiased=False) * sqrt(15/16), over all 2C entries */
     double mean = 0, var = 0;
@@ -238,9 +248,11 @@ static qtip_status hyb_kmeans(int Q, float *out /* 2^Q x 2 */)
     double sd = sqrt(var / (2 * C));
     for (int i = 0; i < 2 * C; i++) out[i] = qtip_round_fp16((float)(cen[i] / sd * QTIP_HYB_STD));
 done:
+    if (iters_out) *iters_out = it;
     free(pts);
     free(cen);
     free(sum);
+    free(dist);
     free(sorted);
     free(assign);
     return st;
@@ -257,7 +269,11 @@ static qtip_status hyb_table(int Q, float *out)
     if (!hyb_cache[Q]) {
         float *tab = qtip_alloc((size_t)2 << Q, sizeof(float), "hyb table");
         if (!tab) st = QTIP_E_NOMEM;
-        else if ((st = hyb_kmeans(Q, tab)) != QTIP_OK) free(tab);
+        else if (Q == QTIP_HYB_TABLE_Q) {
+            for (int i = 0; i < 2 << Q; i++) tab[i] = qtip_fp16_to_float(qtip_hyb_table_q9_[i]);
+            hyb_cache[Q] = tab;
+        } else if ((st = qtip_trellis_hyb_kmeans_(Q, (size_t)128 << Q, 60, tab, NULL)) != QTIP_OK)
+            free(tab);
         else hyb_cache[Q] = tab;
     }
     if (st == QTIP_OK) memcpy(out, hyb_cache[Q], ((size_t)2 << Q) * sizeof(float));

@@ -21,7 +21,8 @@ struct qtip_trellis {
 
 /* One thread's scratch. */
 typedef struct {
-    float *cost[2];   /* 2^L each */
+    float *cost[2];   /* G + 8 group minima each (previous, next step; the 8
+                       * padding floats are read by the AVX2 expand_prev) */
     float *best;      /* G (+ 8 padding) group minima of the current step */
     uint8_t *bp;      /* back-pointer bit planes: S steps x KV planes x planebytes */
     size_t planebytes;
@@ -34,6 +35,21 @@ struct qtip_trellis_work {
     int nslots;
     qtip_trellis_slot *slots;
 };
+
+/* HYB k-means table (trellis_codebook.c): Lloyd k-means of n deterministic 2-D
+ * standard normal samples into 2^Q centroids, initial guess 2^Q further normal
+ * draws, until the mean distance improves by at most 1e-5 or max_iters; then
+ * normalized to element std sqrt(15/16) and rounded to fp16 values. out: 2^Q x 2.
+ * iters (may be NULL): iterations run. Identical on every machine and thread count. */
+qtip_status qtip_trellis_hyb_kmeans_(int Q, size_t n, int max_iters, float *out, int *iters);
+
+/* The Q = 9 table at the reference's size (2^20 samples, run to convergence),
+ * precomputed by `bench_viterbi --gen-hyb-table` into trellis_hyb_table.c, as
+ * fp16 bits; other Q are computed at run time from 128 * 2^Q samples. */
+#define QTIP_HYB_TABLE_Q 9
+#define QTIP_HYB_TABLE_SAMPLES ((size_t)1 << 20)
+#define QTIP_HYB_TABLE_MAX_ITERS 1000
+extern const uint16_t qtip_hyb_table_q9_[1024];
 
 /* The reference pass (viterbi.c): allocates its own full back-pointer table. */
 qtip_status qtip_viterbi_reference_(const qtip_trellis *t, const float *seq, int32_t overlap,

@@ -351,7 +351,7 @@ static qtip_status proxy_from_hessian(const char *dir, const vlayer *l, const fl
  * holding the tensor (quantizing from that shard), or the index file (quantizing
  * from the directory). */
 typedef struct {
-    char (*path)[4096];
+    char (*path)[8192];
     char (*ck)[QTIP_CHECKSUM_STRLEN];
     size_t n;
     json_t *index; /* weight_map of the original's index, when sharded */
@@ -368,12 +368,14 @@ static qtip_status cached_checksum(ck_cache *c, const char *path, const char **o
 {
     for (size_t i = 0; i < c->n; i++)
         if (strcmp(c->path[i], path) == 0) { *out = c->ck[i]; return QTIP_OK; }
-    char(*p)[4096] = realloc(c->path, (c->n + 1) * sizeof *p);
+    char(*p)[8192] = realloc(c->path, (c->n + 1) * sizeof *p);
     if (p) c->path = p;
     char(*k)[QTIP_CHECKSUM_STRLEN] = realloc(c->ck, (c->n + 1) * sizeof *k);
     if (k) c->ck = k;
     QTIP_RETURN_ERROR_IF(!p || !k, QTIP_E_NOMEM, "out of memory checking checksums");
-    snprintf(c->path[c->n], sizeof c->path[c->n], "%s", path);
+    size_t pl = strlen(path);
+    QTIP_RETURN_ERROR_IF(pl >= sizeof c->path[c->n], QTIP_E_PARAM, "path too long: '%s'", path);
+    memcpy(c->path[c->n], path, pl + 1);
     QTIP_FORWARD_IF_ERROR(qtip_checksum_file(path, c->ck[c->n]));
     *out = c->ck[c->n++];
     return QTIP_OK;
@@ -383,7 +385,7 @@ static qtip_status check_weights_checksum(const char *orig, const vlayer *l, ck_
 {
     *ok = -1;
     if (!orig || !l->weights_checksum || !l->weights_checksum[0]) return QTIP_OK;
-    char cand[2][4096], wn[1200];
+    char cand[2][8192], wn[1200];
     int nc = 0;
     snprintf(wn, sizeof wn, "%s.weight", l->pre);
     struct stat sb;
@@ -540,27 +542,111 @@ static qtip_status verify_layers(const char *dir, qtip_st_file *st, json_t *qc, 
     return QTIP_OK;
 }
 
-static qtip_status write_dequantized(const char *dir, json_t *cfg, qtip_st_file *st, json_t *layers,
-                                     qtip_st_writer *w, const char *out)
+/* Shards of the plain model: model.safetensors, or model-0000i-of-0000N.safetensors
+ * with an index when the tensors exceed max_shard bytes (max_shard 0: one file). */
+typedef struct {
+    const char *name;
+    qtip_dtype dt;
+    int ndim;
+    const int64_t *shape;
+    const void *data;
+    uint64_t bytes;
+} out_tensor;
+
+static qtip_status write_shards(const char *tmp, const out_tensor *t, size_t nt, uint64_t max_shard)
 {
+    /* shard of each tensor, greedily in order */
+    int *shard = qtip_calloc(nt ? nt : 1, sizeof *shard, "shard map");
+    if (!shard) return QTIP_E_NOMEM;
+    int ns = 0;
+    uint64_t cur = 0, total = 0;
+    for (size_t i = 0; i < nt; i++) {
+        if (i > 0 && max_shard && cur + t[i].bytes > max_shard) { ns++; cur = 0; }
+        shard[i] = ns;
+        cur += t[i].bytes;
+        total += t[i].bytes;
+    }
+    ns++;
+    char p[4608];
+    qtip_status s = QTIP_OK;
+    json_t *wmap = json_object();
+    for (int k = 0; k < ns && !s; k++) {
+        qtip_st_writer *w = NULL;
+        s = qtip_st_writer_create(&w);
+        for (size_t i = 0; i < nt && !s; i++)
+            if (shard[i] == k) {
+                s = qtip_st_writer_add_ref(w, t[i].name, t[i].dt, t[i].ndim, t[i].shape, t[i].data);
+                char fn[64];
+                snprintf(fn, sizeof fn, "model-%05d-of-%05d.safetensors", k + 1, ns);
+                json_object_set_new(wmap, t[i].name, json_string(fn));
+            }
+        if (ns == 1) snprintf(p, sizeof p, "%s/model.safetensors", tmp);
+        else snprintf(p, sizeof p, "%s/model-%05d-of-%05d.safetensors", tmp, k + 1, ns);
+        if (!s) s = qtip_st_writer_write(w, p, 0);
+        qtip_st_writer_free(w);
+    }
+    free(shard);
+    if (!s && ns > 1) {
+        json_t *idx = json_pack("{s:{s:I},s:O}", "metadata", "total_size", (json_int_t)total,
+                                "weight_map", wmap);
+        char *txt = idx ? json_dumps(idx, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+        snprintf(p, sizeof p, "%s/model.safetensors.index.json", tmp);
+        s = txt ? qtip_write_file_atomic(p, txt, strlen(txt), 0) : QTIP_E_NOMEM;
+        free(txt);
+        json_decref(idx);
+    }
+    json_decref(wmap);
+    return s;
+}
+
+static qtip_status write_dequantized(const char *dir, json_t *cfg, qtip_st_file *st, json_t *layers,
+                                     const deq_set *deq, const qtip_verify_options *opt)
+{
+    const char *out = opt->dequantize_dir;
     struct stat sb;
     QTIP_RETURN_ERROR_IF(stat(out, &sb) == 0, QTIP_E_IO, "output directory '%s' already exists", out);
-    /* non-quantized tensors, unchanged */
+    /* the packed file order, a dequantized weight at its layer's first tensor */
+    size_t cap = qtip_st_count(st) + deq->n, nt = 0;
+    out_tensor *t = qtip_calloc(cap ? cap : 1, sizeof *t, "tensor list");
+    unsigned char *done = qtip_calloc(deq->n ? deq->n : 1, 1, "flags");
+    if (!t || !done) { free(t); free(done); return QTIP_E_NOMEM; }
     for (size_t i = 0; i < qtip_st_count(st); i++) {
         const qtip_tensor_view *v = qtip_st_tensor(st, i);
         const char *dot = strrchr(v->name, '.');
-        char pre[1024];
+        char pre[1024] = "";
         size_t pl = dot ? (size_t)(dot - v->name) : 0;
         if (pl < sizeof pre) { memcpy(pre, v->name, pl); pre[pl] = 0; }
-        if (dot && json_object_get(layers, pre)) continue;
-        QTIP_FORWARD_IF_ERROR(qtip_st_writer_add_ref(w, v->name, v->dtype, v->ndim, v->shape, v->data));
+        if (dot && json_object_get(layers, pre)) {
+            for (size_t k = 0; k < deq->n; k++) {
+                size_t kl = strlen(deq->items[k].name);
+                if (done[k] || kl != pl + 7 || strncmp(deq->items[k].name, pre, pl) != 0) continue;
+                done[k] = 1;
+                const deq_item *it = &deq->items[k];
+                t[nt].name = it->name;
+                t[nt].dt = opt->dequantize_dtype;
+                t[nt].ndim = 2;
+                t[nt].shape = it->shape;
+                t[nt].data = it->data;
+                t[nt++].bytes = (uint64_t)(it->shape[0] * it->shape[1]) * qtip_dtype_size(opt->dequantize_dtype);
+            }
+            continue;
+        }
+        t[nt].name = v->name;
+        t[nt].dt = v->dtype;
+        t[nt].ndim = v->ndim;
+        t[nt].shape = v->shape;
+        t[nt].data = v->data;
+        t[nt++].bytes = v->nbytes;
     }
+    free(done);
     char tmp[2048], p[4608], q[4608];
     snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", out);
-    QTIP_RETURN_ERROR_IF(!mkdtemp(tmp), QTIP_E_IO, "cannot create a directory beside '%s': %s", out,
-                         strerror(errno));
-    snprintf(p, sizeof p, "%s/model.safetensors", tmp);
-    qtip_status s = qtip_st_writer_write(w, p, 0);
+    if (!mkdtemp(tmp)) {
+        free(t);
+        return qtip_error(QTIP_E_IO, "cannot create a directory beside '%s': %s", out, strerror(errno));
+    }
+    qtip_status s = write_shards(tmp, t, nt, opt->dequantize_max_shard_size);
+    free(t);
     json_t *c = json_deep_copy(cfg);
     json_object_del(c, "quantization_config");
     json_object_del(c, "quip_params");
@@ -605,13 +691,14 @@ qtip_status qtip_verify_model(const char *dir, const qtip_verify_options *opt, q
     *out = NULL;
     qtip_verify_options dflt;
     if (!opt) { qtip_verify_options_default(&dflt); opt = &dflt; }
-    json_t *cfg = load_json(dir, "config.json"), *qc = cfg ? load_json(dir, "quantize_config.json") : NULL;
-    if (!cfg || !qc) {
+    json_t *cfg = NULL, *qc = NULL;
+    qtip_status s = load_json(dir, "config.json", &cfg);
+    if (!s) s = load_json(dir, "quantize_config.json", &qc);
+    if (s) {
         json_decref(cfg);
         qtip_error_prefix("cannot verify '%s'", dir);
-        return QTIP_E_FORMAT;
+        return s;
     }
-    qtip_status s = QTIP_OK;
     json_t *top = json_object_get(cfg, "quantization_config");
     if (!json_is_object(top))
         s = qtip_error(QTIP_E_FORMAT, "'%s/config.json' has no 'quantization_config'", dir);
@@ -636,15 +723,21 @@ qtip_status qtip_verify_model(const char *dir, const qtip_verify_options *opt, q
     }
     qtip_st_file *st = NULL, *orig = NULL;
     if (!s) s = qtip_st_open(dir, &st);
-    if (!s && opt->original_dir) s = qtip_st_open(opt->original_dir, &orig);
-    qtip_st_writer *deq = NULL;
-    if (!s && opt->dequantize_dir) s = qtip_st_writer_create(&deq);
+    if (!s && opt->original_dir) {
+        s = qtip_st_open(opt->original_dir, &orig);
+        if (s) qtip_error_prefix("cannot read the original model");
+    }
+    deq_set deq;
+    memset(&deq, 0, sizeof deq);
+    ck_cache ckc;
+    memset(&ckc, 0, sizeof ckc);
     qtip_verify_report *rep = qtip_calloc(1, sizeof *rep, "report");
     if (!s && !rep) s = QTIP_E_NOMEM;
-    if (!s) s = verify_layers(dir, st, qc, top, opt, rep, orig, deq);
-    if (!s && deq)
-        s = write_dequantized(dir, cfg, st, json_object_get(qc, "layers"), deq, opt->dequantize_dir);
-    qtip_st_writer_free(deq);
+    if (!s) s = verify_layers(dir, st, qc, top, opt, rep, orig, opt->dequantize_dir ? &deq : NULL, &ckc);
+    if (!s && opt->dequantize_dir)
+        s = write_dequantized(dir, cfg, st, json_object_get(qc, "layers"), &deq, opt);
+    deq_set_free(&deq);
+    ck_cache_free(&ckc);
     qtip_st_close(st);
     qtip_st_close(orig);
     json_decref(cfg);

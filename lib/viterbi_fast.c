@@ -6,13 +6,23 @@
  *    best_{i-1}[s >> KV] is formed on the fly and reduced at once to
  *    best_i[j] = min_k cost_i[j + k*G] (first k wins), so a step streams the value
  *    table and touches two small arrays instead of two 2^L cost arrays;
- *  - groups j..j+7 are one vector: their 2^KV candidates cost[j + k*G] are
- *    contiguous states, compared with strict less-than;
- *  - back-pointers as KV bit planes per step (bit j of plane b = bit b of group
- *    j's best k): exactly KV bits per group and step;
+ *  - the first step is an ordinary sweep over a start row of 0 (allowed) and +inf
+ *    (excluded by the start constraint): e + 0 == e and e + inf == inf exactly;
+ *  - groups j..j+7 are one vector whose 2^KV candidates cost[j + k*G] are
+ *    contiguous states; the minimum over k is a tournament (pairs, then pairs of
+ *    winners, ...) in which the right side wins only when strictly smaller, which
+ *    is the first-lowest-k rule of the sequential scan; the comparison masks of
+ *    the tournament are the back-pointer bits, stored as KV bit planes per step
+ *    (bit j of plane b = bit b of group j's best k): exactly KV bits per group;
+ *  - the comparisons run on the cost bit patterns as int32 (costs are never
+ *    negative), which has more execution ports than fp compare/min;
+ *  - fp32 value tables: an fp16 copy (exact for 3INST/HYB) halves the bytes but
+ *    measured slower on the development machine (vcvtph2ps costs more than the
+ *    L2 traffic it saves), so it is not used;
  *  - AVX2 when the CPU has it (runtime check, target attribute, one instance per
- *    (KV, V); only sub/mul/add/compare, no FMA), a portable scalar loop otherwise
- *    (and for fewer than 8 groups). QTIP_NO_AVX2=1 forces the portable loop.
+ *    (KV, V); only sub/mul/add/min/compare, no FMA), a portable
+ *    scalar loop otherwise (and for fewer than 8 groups). QTIP_NO_AVX2=1 forces
+ *    the portable loop.
  */
 #include "trellis_internal.h"
 
@@ -24,10 +34,8 @@
 #include <immintrin.h>
 #endif
 
-/* Sweep i (1 <= i <= S-2): cost_i[s] = err_i(s) + prev[s >> KV] is formed on the
- * fly and reduced at once to next[j] = min_k cost_i[j + k*G] (first k wins), whose
- * arg k is the back-pointer of step i+1. Only the 2^(L-KV) group minima are kept
- * between steps, so a step reads the value table and two small arrays. */
+/* One step (portable): next[j] = min_k (err(j + k*G) + prev[(j + k*G) >> KV]),
+ * first k wins; its arg k into the KV bit planes at bp. */
 static void sweep_portable(const qtip_trellis *t, const float *prev, float *next, uint8_t *bp,
                            size_t pb, const float *x)
 {
@@ -59,56 +67,177 @@ static void sweep_portable(const qtip_trellis *t, const float *prev, float *next
 }
 
 #ifdef QTIP_HAVE_AVX2_PATH
-/* The 8 values prev[(s0 + l) >> KV], l < 8 (s0 a multiple of 8; prev padded by 8). */
-__attribute__((target("avx2"), always_inline)) static inline __m256
-expand_prev(const float *prev, uint32_t s0, const int KV)
+#define QTIP_AVX2 __attribute__((target("avx2")))
+#define QTIP_AVX2_INLINE __attribute__((target("avx2"), always_inline)) static inline
+
+/* The 8 values prev[(s0 + l) >> KV], l < 8 (s0 a multiple of 8; prev padded by 8),
+ * without cross-lane permutes (slow on cores that split 256-bit operations): two
+ * 128-bit broadcasts for KV = 2, an in-lane permute of a 128-bit broadcast for
+ * KV = 1, a broadcast for KV >= 3. */
+QTIP_AVX2_INLINE __m256 expand_prev(const float *prev, uint32_t s0, const int KV)
 {
-    if (KV >= 3) return _mm256_broadcast_ss(prev + (s0 >> KV));
-    const __m256i idx = KV == 1 ? _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3)
-                                : _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
-    return _mm256_permutevar8x32_ps(_mm256_loadu_ps(prev + (s0 >> KV)), idx);
+    const float *p = prev + (s0 >> KV);
+    if (KV >= 3) return _mm256_broadcast_ss(p);
+    if (KV == 2)
+        return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_broadcast_ss(p)), _mm_broadcast_ss(p + 1), 1);
+    const __m256 a = _mm256_broadcast_ps((const __m128 *)(const void *)p);
+    return _mm256_permutevar_ps(a, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
 }
 
-__attribute__((target("avx2"), always_inline)) static inline void
-sweep_avx2_kv(const qtip_trellis *t, const float *prev, float *next, uint8_t *bp, size_t pb,
-              const float *x, const int KV, const int V)
+QTIP_AVX2_INLINE __m256 load_vals(const float *f, uint32_t s) { return _mm256_loadu_ps(f + s); }
+
+/* Cost vector of candidate k of groups j..j+7: err(j + k*G) + prev[(j + k*G) >> KV]. */
+QTIP_AVX2_INLINE __m256 candidate(const float *v0, const float *v1,
+                                  const float *prev, __m256 x0, __m256 x1,
+                                  uint32_t s, const int KV, const int V)
+{
+    __m256 d0 = _mm256_sub_ps(load_vals(v0, s), x0);
+    __m256 e = _mm256_mul_ps(d0, d0);
+    if (V == 2) {
+        __m256 d1 = _mm256_sub_ps(load_vals(v1, s), x1);
+        e = _mm256_add_ps(e, _mm256_mul_ps(d1, d1));
+    }
+    return _mm256_add_ps(e, expand_prev(prev, s, KV));
+}
+
+/* A tournament node: the minimum over 2^n candidates and the first k of it, bit
+ * b of k in mask b (b < n). */
+typedef struct {
+    __m256 c, b[4];
+} node_;
+
+typedef struct {
+    const float *v0, *v1;
+    const float *prev;
+    __m256 x0, x1;
+    uint32_t G;
+} sweep_ctx_;
+
+/* Merge of two sibling nodes of 2^n candidates each; the right one wins only when
+ * strictly smaller, so the first lowest k survives. Costs are never negative (a
+ * square plus a sum of squares, or +inf), and non-negative floats order like
+ * their bit patterns as int32, so the comparisons run in the integer unit, which
+ * has more ports than the fp compare/min on some cores; the minimum is the same
+ * float either way. */
+QTIP_AVX2_INLINE node_ merge(node_ l, node_ r, const int n)
+{
+    node_ o;
+    __m256i li = _mm256_castps_si256(l.c), ri = _mm256_castps_si256(r.c);
+    __m256i lt = _mm256_cmpgt_epi32(li, ri); /* r < l */
+    o.c = _mm256_castsi256_ps(_mm256_min_epi32(li, ri));
+    for (int q = 0; q < n; q++)
+        o.b[q] = _mm256_castsi256_ps(_mm256_blendv_epi8(_mm256_castps_si256(l.b[q]),
+                                                        _mm256_castps_si256(r.b[q]), lt));
+    o.b[n] = _mm256_castsi256_ps(lt);
+    for (int q = n + 1; q < 4; q++) o.b[q] = o.b[n];
+    return o;
+}
+
+QTIP_AVX2_INLINE node_ leaf(const sweep_ctx_ *x, uint32_t s, const int KV, const int V)
+{
+    node_ o;
+    o.c = candidate(x->v0, x->v1, x->prev, x->x0, x->x1, s, KV, V);
+    for (int q = 0; q < 4; q++) o.b[q] = o.c;
+    return o;
+}
+
+/* Depth first, so few vectors are live at a time: 2^NB candidates from state s
+ * (k0 * G + j) in steps of G. */
+QTIP_AVX2_INLINE node_ t2(const sweep_ctx_ *x, uint32_t s, const int KV, const int V)
+{
+    node_ l = leaf(x, s, KV, V);
+    node_ r = leaf(x, s + x->G, KV, V);
+    return merge(l, r, 0);
+}
+QTIP_AVX2_INLINE node_ t4(const sweep_ctx_ *x, uint32_t s, const int KV, const int V)
+{
+    node_ l = t2(x, s, KV, V);
+    node_ r = t2(x, s + 2 * x->G, KV, V);
+    return merge(l, r, 1);
+}
+QTIP_AVX2_INLINE node_ t8(const sweep_ctx_ *x, uint32_t s, const int KV, const int V)
+{
+    node_ l = t4(x, s, KV, V);
+    node_ r = t4(x, s + 4 * x->G, KV, V);
+    return merge(l, r, 2);
+}
+QTIP_AVX2_INLINE node_ t16(const sweep_ctx_ *x, uint32_t s, const int KV, const int V)
+{
+    node_ l = t8(x, s, KV, V);
+    node_ r = t8(x, s + 8 * x->G, KV, V);
+    return merge(l, r, 3);
+}
+
+QTIP_AVX2_INLINE __m256 tournament(const float *v0, const float *v1, const float *prev, __m256 x0, __m256 x1,
+                                   uint32_t j, uint32_t G, uint32_t k0, __m256 *mask,
+                                   const int NB, const int KV, const int V)
+{
+    sweep_ctx_ x;
+    x.v0 = v0;
+    x.v1 = v1;
+    x.prev = prev;
+    x.x0 = x0;
+    x.x1 = x1;
+    x.G = G;
+    uint32_t s = j + k0 * G;
+    node_ o = NB == 1 ? t2(&x, s, KV, V)
+              : NB == 2 ? t4(&x, s, KV, V)
+              : NB == 3 ? t8(&x, s, KV, V)
+                        : t16(&x, s, KV, V);
+    for (int q = 0; q < NB; q++) mask[q] = o.b[q];
+    return o.c;
+}
+
+/* Groups j..j+7 of one step: next[j..j+7] and KV bytes of back-pointer bits. */
+QTIP_AVX2_INLINE void block_avx2(const float *v0, const float *v1, const float *prev, float *next, uint8_t *bp,
+                                 size_t pb, __m256 x0, __m256 x1, uint32_t j, uint32_t G,
+                                 const int KV, const int V)
+{
+    __m256 mask[4];
+    if (KV <= 4) {
+        __m256 b = tournament(v0, v1, prev, x0, x1, j, G, 0, mask, KV, KV, V);
+        _mm256_storeu_ps(next + j, b);
+        for (int q = 0; q < KV; q++) bp[(size_t)q * pb + (j >> 3)] = (uint8_t)_mm256_movemask_ps(mask[q]);
+        return;
+    }
+    /* more than 16 candidates: tournaments of 16, merged in k order (a later
+     * chunk wins only when strictly smaller) */
+    __m256 best = _mm256_setzero_ps();
+    __m256i arg = _mm256_setzero_si256();
+    for (uint32_t c = 0; c < (1u << KV) / 16; c++) {
+        __m256 m = tournament(v0, v1, prev, x0, x1, j, G, 16 * c, mask, 4, KV, V);
+        __m256i a = _mm256_set1_epi32((int)(16 * c));
+        for (int b = 0; b < 4; b++)
+            a = _mm256_or_si256(a, _mm256_and_si256(_mm256_castps_si256(mask[b]), _mm256_set1_epi32(1 << b)));
+        if (c == 0) {
+            best = m;
+            arg = a;
+        } else {
+            __m256 lt = _mm256_cmp_ps(m, best, _CMP_LT_OQ);
+            best = _mm256_min_ps(m, best);
+            arg = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(arg), _mm256_castsi256_ps(a), lt));
+        }
+    }
+    _mm256_storeu_ps(next + j, best);
+    for (int q = 0; q < KV; q++)
+        bp[(size_t)q * pb + (j >> 3)] =
+            (uint8_t)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_slli_epi32(arg, 31 - q)));
+}
+
+QTIP_AVX2_INLINE void sweep_avx2_kv(const qtip_trellis *t, const float *prev, float *next, uint8_t *bp,
+                                    size_t pb, const float *x, const int KV, const int V)
 {
     const int L = t->p.L;
-    const uint32_t G = t->G, M = 1u << KV;
+    const uint32_t G = t->G;
     const float *v0 = t->vals, *v1 = t->vals + ((size_t)1 << L);
     const __m256 x0 = _mm256_set1_ps(x[0]), x1 = _mm256_set1_ps(V == 2 ? x[1] : 0.0f);
-    for (uint32_t j = 0; j < G; j += 8) {
-        __m256 b = _mm256_setzero_ps();
-        __m256i arg = _mm256_setzero_si256();
-        for (uint32_t k = 0; k < M; k++) {
-            uint32_t s = j + k * G;
-            __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(v0 + s), x0);
-            __m256 e = _mm256_mul_ps(d0, d0);
-            if (V == 2) {
-                __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(v1 + s), x1);
-                e = _mm256_add_ps(e, _mm256_mul_ps(d1, d1));
-            }
-            __m256 c = _mm256_add_ps(e, expand_prev(prev, s, KV));
-            if (k == 0) {
-                b = c;
-            } else {
-                __m256 lt = _mm256_cmp_ps(c, b, _CMP_LT_OQ);
-                b = _mm256_blendv_ps(b, c, lt);
-                arg = _mm256_castps_si256(_mm256_blendv_ps(
-                    _mm256_castsi256_ps(arg), _mm256_castsi256_ps(_mm256_set1_epi32((int)k)), lt));
-            }
-        }
-        _mm256_storeu_ps(next + j, b);
-        for (int q = 0; q < KV; q++)
-            bp[(size_t)q * pb + (j >> 3)] = (uint8_t)_mm256_movemask_ps(
-                _mm256_castsi256_ps(_mm256_slli_epi32(arg, 31 - q)));
-    }
+    for (uint32_t j = 0; j < G; j += 8)
+        block_avx2(v0, v1, prev, next, bp, pb, x0, x1, j, G, KV, V);
 }
 
-/* One instance per (KV, V), so the inner loops have constant trip counts. */
-__attribute__((target("avx2"))) static void sweep_avx2(const qtip_trellis *t, const float *prev,
-                                                      float *next, uint8_t *bp, size_t pb,
-                                                      const float *x)
+/* One instance per (KV, V), so the loops have constant trip counts. */
+QTIP_AVX2 static void sweep_avx2(const qtip_trellis *t, const float *prev, float *next, uint8_t *bp,
+                                 size_t pb, const float *x)
 {
 #define QTIP_SWEEP_CASE(kv, v)                                                 \
     if (t->KV == kv && t->p.V == v) {                                          \
@@ -151,63 +280,67 @@ void qtip_viterbi_fast_(const qtip_trellis *t, qtip_trellis_slot *slot, const fl
 #endif
     float *prev = slot->cost[0], *next = slot->cost[1];
     const float *v0 = t->vals, *v1 = t->vals + NS;
-#define STEP_ERR(s, x)                                                         \
-    do {                                                                       \
-        float d0_ = v0[s] - (x)[0];                                            \
-        e = d0_ * d0_;                                                         \
-        if (V == 2) {                                                          \
-            float d1_ = v1[s] - (x)[1];                                        \
-            e = e + d1_ * d1_;                                                 \
-        }                                                                      \
-    } while (0)
-    /* step 0: cost_0 = err_0 (infinite off the start constraint), reduced to groups */
-    uint8_t *bp1 = slot->bp + (size_t)1 * KV * pb;
-    memset(bp1, 0, pb * (size_t)KV);
-    for (uint32_t j = 0; j < G; j++) {
-        float b = 0, e;
-        uint32_t arg = 0;
-        for (uint32_t k = 0; k < M; k++) {
-            uint32_t s = j + k * G;
-            STEP_ERR(s, seq);
-            float c = (overlap >= 0 && (s >> KV) != (uint32_t)overlap) ? INFINITY : e;
-            if (k == 0 || c < b) {
-                b = c;
-                arg = k;
-            }
-        }
-        prev[j] = b;
-        for (int q = 0; q < KV; q++)
-            if ((arg >> q) & 1u) bp1[(size_t)q * pb + (j >> 3)] |= (uint8_t)(1u << (j & 7));
-    }
+    /* start row: cost_0[s] = err_0(s) + start[s >> KV] */
+    for (uint32_t u = 0; u < G; u++) prev[u] = overlap < 0 || u == (uint32_t)overlap ? 0.0f : INFINITY;
     for (int q = 0; q < 8; q++) prev[G + q] = next[G + q] = 0; /* padding read by expand_prev */
-    for (int i = 1; i + 1 < S; i++) {
-        uint8_t *bp = slot->bp + (size_t)(i + 1) * KV * pb;
+    /* Sweep i (0 <= i <= S-2) reduces cost_i to its group minima (next) and writes
+     * the back-pointers of step i+1. The unconstrained last step is one more sweep,
+     * its bits in plane set 0 (step 0 has no back-pointers). */
+    int last_sweep = overlap < 0 && S > 1;
+    for (int i = 0; i + 1 < S || (last_sweep && i + 1 == S); i++) {
+        uint8_t *bp = slot->bp + (size_t)((i + 1) % S) * KV * pb;
+        const float *x = seq + (size_t)i * V;
 #ifdef QTIP_HAVE_AVX2_PATH
-        if (use_avx2) sweep_avx2(t, prev, next, bp, pb, seq + (size_t)i * V);
+        if (use_avx2) sweep_avx2(t, prev, next, bp, pb, x);
         else
 #endif
-            sweep_portable(t, prev, next, bp, pb, seq + (size_t)i * V);
+            sweep_portable(t, prev, next, bp, pb, x);
         float *tmp = prev;
         prev = next;
         next = tmp;
     }
-    /* last step: cost_{S-1}[s] = err + prev[s >> KV] (or err alone when S == 1) */
     const float *xl = seq + (size_t)(S - 1) * V;
     uint32_t fin = 0;
     float fc = 0;
-    int found = 0;
-    for (uint32_t s = 0; s < NS; s++) {
-        if (overlap >= 0 && (s & (G - 1)) != (uint32_t)overlap) continue;
-        float e;
-        STEP_ERR(s, xl);
-        float c = S > 1 ? e + prev[s >> KV] : e;
-        if (!found || c < fc) {
-            fc = c;
-            fin = s;
-            found = 1;
+    if (last_sweep) {
+        /* prev = group minima of the last step, each with its first best k; the
+         * first state of the lowest cost is the one of smallest k, then smallest j */
+        uint32_t bk = 0;
+        int found = 0;
+        for (uint32_t j = 0; j < G; j++) {
+            float c = prev[j];
+            if (found && !(c <= fc)) continue;
+            uint32_t k = 0;
+            for (int q = 0; q < KV; q++) k |= (uint32_t)((slot->bp[(size_t)q * pb + (j >> 3)] >> (j & 7)) & 1u) << q;
+            if (!found || c < fc || k < bk) {
+                fc = c;
+                bk = k;
+                fin = j + k * G;
+                found = 1;
+            }
+        }
+    } else {
+        /* constrained (or a single step): the allowed final states; prev is the
+         * last sweep's group minima, or the start row when S == 1 */
+        uint32_t jlo = overlap < 0 ? 0 : (uint32_t)overlap, jhi = overlap < 0 ? G : jlo + 1;
+        int found = 0;
+        for (uint32_t k = 0; k < M; k++) {
+            for (uint32_t j = jlo; j < jhi; j++) {
+                uint32_t s = j + k * G;
+                float d0 = v0[s] - xl[0], e = d0 * d0;
+                if (V == 2) {
+                    float d1 = v1[s] - xl[1];
+                    e = e + d1 * d1;
+                }
+                float c = e + prev[s >> KV];
+                if (!found || c < fc || (c == fc && s < fin)) {
+                    fc = c;
+                    fin = s;
+                    found = 1;
+                }
+            }
         }
     }
-#undef STEP_ERR
     states[S - 1] = fin;
     for (int i = S - 1; i > 0; i--) {
         uint32_t j = states[i] >> KV, k = 0;

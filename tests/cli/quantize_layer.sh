@@ -62,6 +62,12 @@ fi
 "$Q" "${SMALL[@]}" --threads 2 --tensor layers.0.mlp.down_proj "${HESS[@]}" -o "$T/t2.safetensors" "$W" >/dev/null
 check "threads 1 and 2 give identical bytes" 'cmp -s "$T/t1.safetensors" "$T/t2.safetensors"'
 check "same run twice gives identical bytes" 'cmp -s "$T/t1.safetensors" "$T/a.safetensors"'
+# E8P with refinement (the unit-parallel LDLQ loops): any qtip and OpenBLAS thread count
+E8=(--codebook e8p12 --refine-passes 4 --tensor layers.0.mlp.down_proj "${HESS[@]}")
+OPENBLAS_NUM_THREADS=1 "$Q" "${E8[@]}" --threads 1 -o "$T/e1.safetensors" "$W" >/dev/null
+OPENBLAS_NUM_THREADS=2 "$Q" "${E8[@]}" --threads 2 -o "$T/e2.safetensors" "$W" >/dev/null
+OPENBLAS_NUM_THREADS=1 "$Q" "${E8[@]}" --threads 3 -o "$T/e3.safetensors" "$W" >/dev/null
+check "e8p: threads 1/2/3, OpenBLAS 1/2 give identical bytes" 'cmp -s "$T/e1.safetensors" "$T/e2.safetensors" && cmp -s "$T/e1.safetensors" "$T/e3.safetensors"'
 
 # config file (the reference's fields) gives the same result as the options
 printf '{"quant_method": "qtip", "L": 12, "K": 2, "V": 1, "tlut_bits": 0, "decode_mode": "1mad", "td_x": 16, "td_y": 16}\n' >"$T/c.json"

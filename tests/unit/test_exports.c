@@ -6,6 +6,10 @@
  */
 #include "check.h"
 
+#include <jansson.h>
+#include <math.h>
+#include <sys/stat.h>
+
 #include <string.h>
 
 /* --- code functions (qtip.md 1.3) ---------------------------------------------- */
@@ -385,6 +389,233 @@ TEST(quip_for_all_qidxs_decode_like_canonical)
     CHECK_STATUS(qtip_pack_qidxs_shape(QTIP_E8P12_RVQ3, 8, 48, shape, &dt), QTIP_E_SHAPE);
 }
 
+/* --- quip-for-all through qtip_pack_model, decoded by the loader's rules ----------
+ * QuIP-for-all `use_rand: false` (quipsharp.md 2.1, 2.4, 5.2): for N = 2^e * b,
+ * M_N = (Had_{4b} (x) H_{2^(e-2)}) / sqrt(N), Had_{4b} (+-1) acting on the slow
+ * index, and W = SV . M_m (w Wcode) M_n^T . SU. The 4b matrices are built here
+ * from the digest's constructions (Paley I, Paley II, Williamson). */
+static int chi(int64_t x, int64_t q)
+{
+    x = ((x % q) + q) % q;
+    if (x == 0) return 0;
+    for (int64_t y = 1; y < q; y++)
+        if ((y * y) % q == x) return 1;
+    return -1;
+}
+
+static void digest_had(int64_t K, int *H)
+{
+    if (K == 12 || K == 20) { /* Paley I, q = K - 1 */
+        int64_t q = K - 1;
+        for (int64_t i = 0; i < K; i++)
+            for (int64_t j = 0; j < K; j++)
+                H[i * K + j] = i == 0 ? (j == 0 ? 1 : -1) : j == 0 ? 1 : (i == j) + chi(i - j, q);
+    } else if (K == 28) { /* Paley II, q = K/2 - 1 */
+        int64_t q = K / 2 - 1, h = q + 1;
+        for (int64_t u = 0; u < 2; u++)
+            for (int64_t i = 0; i < h; i++)
+                for (int64_t v = 0; v < 2; v++)
+                    for (int64_t j = 0; j < h; j++) {
+                        int c = i == 0 && j == 0 ? 0 : i == 0 || j == 0 ? 1 : chi(i - j, q);
+                        int d = i == j;
+                        int x = u == 0 && v == 0 ? c + d : u == 1 && v == 1 ? -c - d : c - d;
+                        H[(u * h + i) * K + v * h + j] = x;
+                    }
+    } else { /* Williamson 172 */
+        static const char *const rows[4] = {
+            "+---++--++++-+-+++-++--++-+++-+-++++--++---", "++-++++++----+-+--++-++-++--+-+----++++++-+",
+            "+++-+-++--+-+-++++-+----+-++++-+-+--++-+-++", "++---++++-+--+--++--------++--+--+-++++---+"};
+        /* [[A,B,C,D],[-B,A,-D,C],[-C,D,A,-B],[-D,-C,B,A]]; 1..4 = A..D, sign = sign */
+        static const int blk[4][4] = {{1, 2, 3, 4}, {-2, 1, -4, 3}, {-3, 4, 1, -2}, {-4, -3, 2, 1}};
+        int64_t k = 43;
+        for (int bi = 0; bi < 4; bi++)
+            for (int bj = 0; bj < 4; bj++) {
+                int e = blk[bi][bj], sg = e < 0 ? -1 : 1, w = (e < 0 ? -e : e) - 1;
+                for (int64_t i = 0; i < k; i++)
+                    for (int64_t j = 0; j < k; j++)
+                        H[(bi * k + i) * K + bj * k + j] = sg * (rows[w][(j - i + k) % k] == '+' ? 1 : -1);
+            }
+    }
+}
+
+/* dense M_N (double, N x N) by the digest's rule */
+static double *digest_M(int64_t N)
+{
+    int64_t b = N, e = 0;
+    while (b % 2 == 0) { b /= 2; e++; }
+    int64_t K = 4 * b, P = N / K;
+    int *H = malloc((size_t)(K * K) * sizeof *H);
+    digest_had(K, H);
+    int8_t *ours = malloc((size_t)(K * K));
+    CHECK_OK(qtip_had_special(K, ours));
+    int same = 1;
+    for (int64_t i = 0; i < K * K; i++) same &= ours[i] == H[i];
+    CHECK(same, "our Had_%lld differs from the digest's construction", (long long)K);
+    free(ours);
+    double *M = malloc((size_t)(N * N) * sizeof *M), sc = 1.0 / sqrt((double)N);
+    for (int64_t t = 0; t < N; t++)
+        for (int64_t u = 0; u < N; u++) {
+            int64_t th = t / P, tl = t % P, uh = u / P, ul = u % P;
+            int w = __builtin_popcountll((unsigned long long)(tl & ul)) & 1 ? -1 : 1;
+            M[t * N + u] = H[th * K + uh] * w * sc;
+        }
+    free(H);
+    return M;
+}
+
+#define QFA_NL 3
+static const char *const qfa_names[QFA_NL] = {"model.layers.0.self_attn.q_proj",
+                                              "model.layers.0.mlp.down_proj", "model.layers.1.mlp.up_proj"};
+static const int64_t qfa_dims[QFA_NL][2] = {{192, 448}, {688, 320}, {248, 64}};
+
+static void qfa_model(const char *dir, int nl, float **W)
+{
+    char p[1024];
+    mkdir(dir, 0755);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    const char *cfg = "{\"model_type\": \"llama\", \"torch_dtype\": \"float32\"}\n";
+    CHECK_OK(qtip_write_file_atomic(p, cfg, strlen(cfg), 0));
+    qtip_st_writer *w;
+    CHECK_OK(qtip_st_writer_create(&w));
+    static float norm[64];
+    int64_t ns = 64;
+    CHECK_OK(qtip_st_writer_add_ref(w, "model.norm.weight", QTIP_DT_F32, 1, &ns, norm));
+    for (int l = 0; l < nl; l++) {
+        char wn[256];
+        snprintf(wn, sizeof wn, "%s.weight", qfa_names[l]);
+        CHECK_OK(qtip_st_writer_add_ref(w, wn, QTIP_DT_F32, 2, qfa_dims[l], W[l]));
+    }
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    CHECK_OK(qtip_st_writer_write(w, p, 0));
+    qtip_st_writer_free(w);
+}
+
+static qtip_status qfa_pack(const char *src, const qtip_packed_layer *pl, int nl, const char *out)
+{
+    qtip_model_dir *md = NULL;
+    qtip_status s0 = qtip_model_dir_open(src, &md);
+    if (s0) return s0;
+    qtip_pack_options o;
+    qtip_pack_options_default(&o);
+    o.format = QTIP_EXPORT_QUIP_FOR_ALL;
+    qtip_status s = qtip_pack_model(md, pl, (size_t)nl, &o, out);
+    qtip_model_dir_close(md);
+    return s;
+}
+
+TEST(quip_for_all_export_decodes_like_canonical)
+{
+    test_rng r = test_rng_seeded(5004);
+    build_e81b();
+    float *W[QFA_NL], *What[QFA_NL];
+    qtip_layer_artifact *a[QFA_NL] = {0};
+    qtip_packed_layer pl[QFA_NL];
+    qtip_quant_params qp = qtip_quant_default_params(QTIP_METHOD_E8P);
+    qp.refine_passes = 0;
+    qtip_quantizer *q = NULL;
+    CHECK_OK(qtip_quantizer_create(&qp, &q));
+    for (int l = 0; l < QFA_NL; l++) {
+        int64_t m = qfa_dims[l][0], n = qfa_dims[l][1];
+        W[l] = malloc((size_t)(m * n) * 4);
+        What[l] = malloc((size_t)(m * n) * 4);
+        for (int64_t i = 0; i < m * n; i++) W[l][i] = (float)test_rng_normal(&r) * 0.02f;
+        CHECK_OK(qtip_quantize_layer(q, W[l], m, n, NULL, qfa_names[l], &a[l]));
+        if (!a[l]) return;
+        CHECK_OK(qtip_layer_artifact_decode(a[l], What[l]));
+        CHECK_OK(qtip_packed_layer_from_artifact(a[l], &pl[l]));
+        pl[l].name = qfa_names[l]; /* module prefix, as the artifact's tensor minus .weight */
+    }
+    qtip_quantizer_free(q);
+    char good[512], bad[512], out[600];
+    snprintf(good, sizeof good, "%s/qfa_model", test_tmpdir());
+    snprintf(bad, sizeof bad, "%s/qfa_model124", test_tmpdir());
+    qfa_model(good, 2, W);
+    qfa_model(bad, 3, W);
+    /* 248 = 2 * 124: quip-for-all's Had_124 differs from quip-sharp's (and ours) */
+    snprintf(out, sizeof out, "%s/qfa_bad", test_tmpdir());
+    CHECK_STATUS(qfa_pack(bad, pl, 3, out), QTIP_E_UNSUPPORTED);
+    CHECK(strstr(qtip_last_error(), "model.layers.1.mlp.up_proj") && strstr(qtip_last_error(), "248") &&
+              strstr(qtip_last_error(), "124"),
+          "message: %s", qtip_last_error());
+    fprintf(stderr, "  refused: %s\n", qtip_last_error());
+    snprintf(out, sizeof out, "%s/qfa", test_tmpdir());
+    CHECK_OK(qfa_pack(good, pl, 2, out));
+    /* config: use_rand false (Hadamard factors from its file), no -1 residual scale */
+    char p[800];
+    snprintf(p, sizeof p, "%s/config.json", out);
+    json_t *cfg = json_load_file(p, 0, NULL);
+    json_t *qc = json_object_get(cfg, "quantization_config");
+    CHECK(qc && json_is_false(json_object_get(qc, "use_rand")) &&
+              strcmp(json_string_value(json_object_get(qc, "codebook")), "E8P12") == 0 &&
+              strcmp(json_string_value(json_object_get(qc, "quant_method")), "QUiP") == 0 &&
+              json_is_null(json_object_get(qc, "opt_resid_scale")) &&
+              json_is_false(json_object_get(qc, "merge_suv")),
+          "quantization_config of the quip-for-all export");
+    json_decref(cfg);
+    qtip_st_file *st = NULL;
+    CHECK_OK(qtip_st_open(out, &st));
+    for (int l = 0; st && l < 2; l++) {
+        int64_t m = qfa_dims[l][0], n = qfa_dims[l][1];
+        char nm[300];
+        const qtip_tensor_view *tq, *tu, *tv, *tw;
+        snprintf(nm, sizeof nm, "%s.Qidxs", qfa_names[l]);
+        tq = qtip_st_find(st, nm);
+        snprintf(nm, sizeof nm, "%s.SU", qfa_names[l]);
+        tu = qtip_st_find(st, nm);
+        snprintf(nm, sizeof nm, "%s.SV", qfa_names[l]);
+        tv = qtip_st_find(st, nm);
+        snprintf(nm, sizeof nm, "%s.Wscale", qfa_names[l]);
+        tw = qtip_st_find(st, nm);
+        snprintf(nm, sizeof nm, "%s.had_left", qfa_names[l]);
+        CHECK(qtip_st_find(st, nm) == NULL, "no had_left in use_rand false mode");
+        CHECK(tq && tu && tv && tw && tq->dtype == QTIP_DT_I16 && tq->shape[0] == m &&
+                  tq->shape[1] == n / 8 && tw->ndim == 0,
+              "%s: exported tensors", qfa_names[l]);
+        if (!(tq && tu && tv && tw)) continue;
+        float wsc, *su = malloc((size_t)n * 4), *sv = malloc((size_t)m * 4);
+        memcpy(&wsc, tw->data, 4);
+        memcpy(su, tu->data, (size_t)n * 4);
+        memcpy(sv, tv->data, (size_t)m * 4);
+        int16_t *qi = malloc(tq->nbytes);
+        memcpy(qi, tq->data, tq->nbytes);
+        double *Wc = malloc((size_t)(m * n) * 8), *T = calloc((size_t)(m * n), 8);
+        for (int64_t row = 0; row < m; row++)
+            for (int64_t b = 0; b < n / 8; b++) {
+                float v[8];
+                qfa_block(QTIP_E8P12, qi, n, row, b, 0, v);
+                for (int i = 0; i < 8; i++) Wc[row * n + 8 * b + i] = (double)wsc * v[i];
+            }
+        double *Mm = digest_M(m), *Mn = digest_M(n);
+        /* T = Wc M_n^T, then W = M_m T */
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t k = 0; k < n; k++) {
+                double acc = 0;
+                for (int64_t j = 0; j < n; j++) acc += Wc[i * n + j] * Mn[k * n + j];
+                T[i * n + k] = acc;
+            }
+        double maxd = 0, maxw = 0;
+        for (int64_t i = 0; i < m; i++) {
+            for (int64_t k = 0; k < n; k++) {
+                double acc = 0;
+                for (int64_t j = 0; j < m; j++) acc += Mm[i * m + j] * T[j * n + k];
+                double w = sv[i] * acc * su[k];
+                maxd = fmax(maxd, fabs(w - What[l][i * n + k]));
+                maxw = fmax(maxw, fabs(What[l][i * n + k]));
+            }
+        }
+        CHECK(maxd <= 1e-5 * maxw, "%s: loader-rule decode differs by %g (max |W| %g)", qfa_names[l], maxd, maxw);
+        fprintf(stderr, "  quip-for-all %s [%lld x %lld]: max diff %.2e of %.3e\n", qfa_names[l],
+                (long long)m, (long long)n, maxd, maxw);
+        free(su); free(sv); free(qi); free(Wc); free(T); free(Mm); free(Mn);
+    }
+    qtip_st_close(st);
+    for (int l = 0; l < QFA_NL; l++) {
+        qtip_layer_artifact_free(a[l]);
+        free(W[l]);
+        free(What[l]);
+    }
+}
+
 int main(void)
 {
     RUN(kernel_layout_decodes_like_canonical);
@@ -393,5 +624,6 @@ int main(void)
     RUN(tile_position_orders);
     RUN(e8p_independent_decoder_matches_digest_vectors);
     RUN(quip_for_all_qidxs_decode_like_canonical);
+    RUN(quip_for_all_export_decodes_like_canonical);
     return check_summary();
 }

@@ -286,6 +286,64 @@ TEST(fast_transform_bitwise_equals_kernel_definition)
     }
 }
 
+/* Every vector level (0 portable loops, 1 structured on baseline vectors, 2 AVX2
+ * when present) gives the same bytes, for rows, columns (with tail panels) and
+ * the RHT, with 1 and 2 threads. */
+TEST(simd_levels_give_identical_bytes)
+{
+    test_rng rng = test_rng_seeded(15);
+    static const int64_t Ns[] = {4096, 11008, 1, 2, 4, 8, 16, 48, 96, 172 * 8, 20 * 32, 924 * 2};
+    int best = qtip_had_set_simd(-1);
+    fprintf(stderr, "best level %d\n", best);
+    CHECK(qtip_had_set_simd(0) == 0 && qtip_had_simd() == 0, "cannot force the portable path");
+    for (size_t t = 0; t < sizeof Ns / sizeof Ns[0]; t++) {
+        int64_t N = Ns[t], rows = 3, cols = 64 + 16 + 8 + 3; /* full, 16, 8-wide and ragged panels */
+        size_t sz = (size_t)(N * cols);
+        float *a = malloc(sizeof(float) * sz), *b = malloc(sizeof(float) * sz), *x0 = malloc(sizeof(float) * sz);
+        for (size_t i = 0; i < sz; i++) x0[i] = (float)test_rng_normal(&rng);
+        for (int inv = 0; inv < 2; inv++) {
+            qtip_had_set_simd(0);
+            qtip_set_threads(1);
+            memcpy(a, x0, sizeof(float) * sz);
+            CHECK_OK(qtip_had_transform_f32(a, rows, N, inv));
+            CHECK_OK(qtip_had_transform_cols_f32(a, N, cols, inv));
+            for (int lv = 1; lv <= best; lv++)
+                for (int th = 1; th <= 2; th++) {
+                    CHECK(qtip_had_set_simd(lv) == lv, "level %d", lv);
+                    qtip_set_threads(th);
+                    memcpy(b, x0, sizeof(float) * sz);
+                    CHECK_OK(qtip_had_transform_f32(b, rows, N, inv));
+                    CHECK_OK(qtip_had_transform_cols_f32(b, N, cols, inv));
+                    CHECK(!memcmp(a, b, sizeof(float) * sz), "N=%lld inv=%d level %d threads %d differ from portable",
+                          (long long)N, inv, lv, th);
+                }
+        }
+        free(a); free(b); free(x0);
+    }
+    /* the RHT of a weight whose both sides have a special factor */
+    int64_t m = 172 * 8, n = 12 * 64;
+    float *W0 = malloc(sizeof(float) * (size_t)(m * n)), *Wa = malloc(sizeof(float) * (size_t)(m * n));
+    float *Wb = malloc(sizeof(float) * (size_t)(m * n)), *SU = malloc(sizeof(float) * (size_t)n), *SV = malloc(sizeof(float) * (size_t)m);
+    for (int64_t i = 0; i < m * n; i++) W0[i] = (float)test_rng_normal(&rng);
+    qtip_rht_signs(5, "w", "SU", n, SU);
+    qtip_rht_signs(5, "w", "SV", m, SV);
+    qtip_had_set_simd(0);
+    memcpy(Wa, W0, sizeof(float) * (size_t)(m * n));
+    CHECK_OK(qtip_rht_weight(Wa, m, n, SU, SV));
+    qtip_had_set_simd(best);
+    qtip_set_threads(2);
+    memcpy(Wb, W0, sizeof(float) * (size_t)(m * n));
+    CHECK_OK(qtip_rht_weight(Wb, m, n, SU, SV));
+    CHECK(!memcmp(Wa, Wb, sizeof(float) * (size_t)(m * n)), "rht weight: level %d differs from portable", best);
+    CHECK_OK(qtip_rht_weight_inverse(Wb, m, n, SU, SV));
+    qtip_had_set_simd(0);
+    CHECK_OK(qtip_rht_weight_inverse(Wa, m, n, SU, SV));
+    CHECK(!memcmp(Wa, Wb, sizeof(float) * (size_t)(m * n)), "rht inverse: level %d differs from portable", best);
+    qtip_had_set_simd(-1);
+    qtip_set_threads(0);
+    free(W0); free(Wa); free(Wb); free(SU); free(SV);
+}
+
 /* Every supported order up to 65536: norm preserved and inverse(forward(x)) = x. */
 TEST(all_supported_sizes_orthogonal)
 {
@@ -343,6 +401,7 @@ int main(void)
     RUN(unsupported_dimension_names_nearest);
     RUN(fast_transform_equals_dense_product);
     RUN(fast_transform_bitwise_equals_kernel_definition);
+    RUN(simd_levels_give_identical_bytes);
     RUN(all_supported_sizes_orthogonal);
     RUN(transform_inverse_roundtrip_f64_and_threads);
     return check_summary();

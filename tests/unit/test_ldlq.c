@@ -33,6 +33,38 @@ static void grid_commit(void *user, int64_t block, const uint8_t *accept)
             for (int c = 0; c < g->b; c++) g->codes[i * g->n + block * g->b + c] = g->stage[i * g->b + c];
 }
 
+/* Unit callbacks: unit u's slot in `stage` is rows u*G .. u*G+G-1 of an m x b
+ * staging matrix, so concurrent calls for disjoint units never collide. */
+static qtip_status grid_quant_units(void *user, int64_t block, const int64_t *units, int64_t count,
+                                    const float *target, float *recon)
+{
+    grid_q *g = user;
+    (void)block;
+    for (int64_t l = 0; l < count; l++)
+        for (int r = 0; r < g->G; r++)
+            for (int c = 0; c < g->b; c++) {
+                int64_t at = (l * g->G + r) * g->b + c, row = units[l] * g->G + r;
+                int32_t q = (int32_t)lrint(target[at] / g->step);
+                g->stage[row * g->b + c] = q;
+                recon[at] = (float)(q * g->step);
+            }
+    return QTIP_OK;
+}
+
+static void grid_commit_units(void *user, int64_t block, const int64_t *units, int64_t count)
+{
+    grid_q *g = user;
+    for (int64_t l = 0; l < count; l++)
+        for (int r = 0; r < g->G; r++) {
+            int64_t row = units[l] * g->G + r;
+            for (int c = 0; c < g->b; c++)
+                g->codes[row * g->n + block * g->b + c] = g->stage[row * g->b + c];
+        }
+}
+
+/* Which callbacks cfg_of installs: 0 block callbacks only, 1 also the unit ones. */
+static int use_units;
+
 /* AR(1) covariance rho^|i-j| plus a small ridge: strongly non-diagonal. */
 static double *ar1(int64_t n, double rho)
 {
@@ -77,6 +109,11 @@ static void fixture_free(fixture *f)
 static qtip_ldlq_config cfg_of(fixture *f, int feedback, int passes)
 {
     qtip_ldlq_config c;
+    memset(&c, 0, sizeof c);
+    if (use_units) {
+        c.quant_units = grid_quant_units;
+        c.commit_units = grid_commit_units;
+    }
     c.b = f->b; c.group_rows = f->g.G; c.feedback = feedback; c.refine_passes = passes;
     c.quant = grid_quant; c.commit = grid_commit; c.user = &f->g;
     return c;
@@ -191,11 +228,41 @@ TEST(tile_orders_are_permutations)
     CHECK(!qtip_quant_tile_is_mma(&p) && order[37] == 37, "row-major");
 }
 
+/* The unit path gives byte-identical results for 1, 2 and 3 threads (rows are
+ * split differently among threads each time). */
+TEST(unit_path_thread_independent)
+{
+    test_rng r = test_rng_seeded(24);
+    fixture f;
+    fixture_init(&f, &r, 48, 256, 8, 0.95, 1);
+    float *ref = malloc(sizeof(float) * (size_t)(f.m * f.n));
+    double l1[4], lt[4];
+    int old = qtip_get_threads();
+    for (int t = 1; t <= 3; t++) {
+        qtip_set_threads(t);
+        qtip_ldlq_config c = cfg_of(&f, 1, 3);
+        CHECK_OK(qtip_ldlq_run(&c, f.W, f.m, f.n, f.Lu, f.Hr, f.What, t == 1 ? l1 : lt));
+        if (t == 1) memcpy(ref, f.What, sizeof(float) * (size_t)(f.m * f.n));
+        else {
+            CHECK(memcmp(ref, f.What, sizeof(float) * (size_t)(f.m * f.n)) == 0, "threads %d differ", t);
+            CHECK(memcmp(l1, lt, sizeof l1) == 0, "losses differ at threads %d", t);
+        }
+    }
+    qtip_set_threads(old);
+    free(ref);
+    fixture_free(&f);
+}
+
 int main(void)
 {
-    RUN(matches_direct_ldlq);
-    RUN(feedback_beats_plain_rounding);
-    RUN(refinement_passes_never_increase);
+    for (use_units = 0; use_units <= 1; use_units++) {
+        fprintf(stderr, "== %s callbacks\n", use_units ? "unit" : "block");
+        RUN(matches_direct_ldlq);
+        RUN(feedback_beats_plain_rounding);
+        RUN(refinement_passes_never_increase);
+    }
+    use_units = 1;
+    RUN(unit_path_thread_independent);
     RUN(tile_orders_are_permutations);
     return check_summary();
 }

@@ -276,7 +276,7 @@ TEST(sharded_original_and_outputs)
     /* quantized from the shards: the checksum names the shard holding the tensor */
     char out[600], deq[700];
     set_weight_checksums(1);
-    CHECK_OK(pack(model_sh, "packed_sh", QTIP_EXPORT_CANONICAL, 600000, out, sizeof out));
+    CHECK_OK(pack(model_sh, "packed_sh", QTIP_EXPORT_CANONICAL, 100000, out, sizeof out));
     char p[800];
     snprintf(p, sizeof p, "%s/model.safetensors.index.json", out);
     CHECK(access(p, R_OK) == 0, "packed output sharded");
