@@ -616,7 +616,13 @@ static qtip_status write_dequantized(const char *dir, json_t *cfg, qtip_st_file 
         char pre[1024] = "";
         size_t pl = dot ? (size_t)(dot - v->name) : 0;
         if (pl < sizeof pre) { memcpy(pre, v->name, pl); pre[pl] = 0; }
-        if (dot && json_object_get(layers, pre)) {
+        /* A quantized layer's packed tensors become its dequantized weight; anything
+         * else under its prefix (the linear's bias) is copied like every other tensor. */
+        static const char *const packed[] = {"qtip_codes", "SU", "SV", "Wscale", "tlut"};
+        int is_packed = 0;
+        for (size_t k = 0; dot && k < sizeof packed / sizeof packed[0]; k++)
+            if (!strcmp(dot + 1, packed[k])) is_packed = 1;
+        if (dot && is_packed && json_object_get(layers, pre)) {
             for (size_t k = 0; k < deq->n; k++) {
                 size_t kl = strlen(deq->items[k].name);
                 if (done[k] || kl != pl + 7 || strncmp(deq->items[k].name, pre, pl) != 0) continue;

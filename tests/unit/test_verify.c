@@ -53,6 +53,8 @@ static qtip_quant_params params_for(int l)
 
 /* Model directory (single file), the same weights sharded (one tensor per shard),
  * Hessians, and one artifact per layer quantized with the real quantizer. */
+static float bias0[192]; /* bias of layer 0 (m = 192) */
+
 static void build(void)
 {
     test_rng r = test_rng_seeded(5201);
@@ -136,6 +138,12 @@ static void build(void)
                 (long long)n, is_e8p[l] ? "E8P12" : "1MAD L8 K2", proxy[l]);
     }
     CHECK_OK(qtip_st_writer_add(w, "model.norm.weight", QTIP_DT_F32, 1, &ns, norm));
+    /* a quantized linear's bias: kept beside its packed tensors and in a dequantized model */
+    char bn[256];
+    snprintf(bn, sizeof bn, "%s.bias", names[0]);
+    int64_t bs = dims[0][0];
+    for (int i = 0; i < 192; i++) bias0[i] = 0.5f - 0.003f * (float)i;
+    CHECK_OK(qtip_st_writer_add(w, bn, QTIP_DT_F32, 1, &bs, bias0));
     snprintf(p, sizeof p, "%s/model.safetensors", model);
     CHECK_OK(qtip_st_writer_write(w, p, 0));
     qtip_st_writer_free(w);
@@ -143,12 +151,14 @@ static void build(void)
     qtip_st_writer *ws;
     CHECK_OK(qtip_st_writer_create(&ws));
     CHECK_OK(qtip_st_writer_add(ws, "model.norm.weight", QTIP_DT_F32, 1, &ns, norm));
+    CHECK_OK(qtip_st_writer_add(ws, bn, QTIP_DT_F32, 1, &bs, bias0));
     snprintf(p, sizeof p, "%s/model-%05d-of-%05d.safetensors", model_sh, NL + 1, NL + 1);
     CHECK_OK(qtip_st_writer_write(ws, p, 0));
     qtip_st_writer_free(ws);
     char shard[64];
     snprintf(shard, sizeof shard, "model-%05d-of-%05d.safetensors", NL + 1, NL + 1);
     json_object_set_new(wmap, "model.norm.weight", json_string(shard));
+    json_object_set_new(wmap, bn, json_string(shard));
     json_t *idx = json_pack("{s:{s:i},s:o}", "metadata", "total_size", 0, "weight_map", wmap);
     char *txt = json_dumps(idx, JSON_INDENT(2));
     snprintf(p, sizeof p, "%s/model.safetensors.index.json", model_sh);
@@ -220,6 +230,11 @@ static void check_dequantized(const char *deq, int expect_sharded)
               "%s: dequantized weights differ from the quantizer's reconstruction", wn);
     }
     CHECK(qtip_st_find(st, "model.norm.weight") != NULL, "norm copied to the dequantized model");
+    char bn[256];
+    snprintf(bn, sizeof bn, "%s.bias", names[0]);
+    const qtip_tensor_view *b = qtip_st_find(st, bn);
+    CHECK(b && b->nbytes == sizeof bias0 && memcmp(b->data, bias0, sizeof bias0) == 0,
+          "'%s' of a quantized layer copied unchanged to the dequantized model", bn);
     qtip_st_close(st);
 }
 
