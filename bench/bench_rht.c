@@ -66,10 +66,10 @@ __attribute__((noinline)) static void adds_base(long iters, float *sink) { ADD_B
 
 static double add_rate(int level) /* float adds per second, one thread, CPU time */
 {
-    long iters = 2000000;
+    long iters = 400000;
     float sink;
     double best = 1e30, width = 4;
-    for (int r = 0; r < 5; r++) {
+    for (int r = 0; r < 3; r++) {
         double t0 = clk(CLOCK_THREAD_CPUTIME_ID);
 #if defined(__x86_64__)
         if (level >= 2) adds_avx2(iters, &sink), width = 8;
@@ -155,6 +155,8 @@ int main(int argc, char **argv)
                 t1 = clk(id);
                 if (st != QTIP_OK) { fprintf(stderr, "rht failed: %s\n", qtip_last_error()); return 1; }
                 if (t1 - t0 < tr) tr = t1 - t0;
+                double ar = add_rate(level); /* the roofline, interleaved too: best seen */
+                if (ar > rate) rate = ar;
             }
             double roof = ops / (rate * thr);
             char shape[32], rs[16] = "-", rr[16] = "-", gs[16] = "-", gr[16] = "-";

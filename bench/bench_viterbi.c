@@ -7,7 +7,8 @@
  *        bench_viterbi --distortion [--seqs N]
  *        bench_viterbi --gen-hyb-table > lib/trellis_hyb_table.c
  *   (default)      speed: ms per tile on one thread for every code at K=2,3,4
- *                  (--seqs tiles each, default 32), with the mse of those tiles
+ *                  (--seqs tiles each, default 32, best of 3 rounds), with the
+ *                  mse of those tiles
  *   --distortion   full-size distortion, N sequences per code (default 2048, all
  *                  threads), each figure against the issue's bound, its standard
  *                  error, the digest's figure and the rate-distortion bound
@@ -135,9 +136,10 @@ typedef struct {
 static const cfg_t cfgs[] = {
     {QTIP_CODE_1MAD, 2, 1, 0.0690, 0.0685},  {QTIP_CODE_3INST, 2, 1, 0.0690, 0.0684},
     {QTIP_CODE_HYB, 2, 2, 0.0705, 0.0701},   {QTIP_CODE_2MAD, 2, 1, 0, 0},
-    {QTIP_CODE_1MAD, 3, 1, 0.0178, 0.0175},  {QTIP_CODE_3INST, 3, 1, 0.0178, 0},
-    {QTIP_CODE_HYB, 3, 2, 0.0178, 0},        {QTIP_CODE_1MAD, 4, 1, 0.0050, 0.0048},
-    {QTIP_CODE_3INST, 4, 1, 0.0050, 0},      {QTIP_CODE_HYB, 4, 2, 0.0050, 0},
+    /* the K=3/K=4 bounds go with the digest's 1MAD figures */
+    {QTIP_CODE_1MAD, 3, 1, 0.0178, 0.0175},  {QTIP_CODE_3INST, 3, 1, 0, 0},
+    {QTIP_CODE_HYB, 3, 2, 0, 0},             {QTIP_CODE_1MAD, 4, 1, 0.0050, 0.0048},
+    {QTIP_CODE_3INST, 4, 1, 0, 0},           {QTIP_CODE_HYB, 4, 2, 0, 0},
 };
 #define NCFG ((int)(sizeof cfgs / sizeof cfgs[0]))
 
@@ -183,7 +185,7 @@ static double mse_of(const qtip_trellis *t, const float *x, const float *rec, in
 static int distortion(int nseq)
 {
     printf("distortion on i.i.d. N(0,1), L=16, T=256 (16x16 tiles), scale 1.0, two-pass tail-biting, %d "
-           "tiles per code, %d threads\n", nseq, qtip_get_threads());
+           "tiles per code, %d threads\n", nseq, qtip_get_threads() > 0 ? qtip_get_threads() : ncores());
     printf("%-13s %2s %2s %9s %9s %8s %8s %8s  %s\n", "code", "K", "V", "mse", "+-sem", "bound", "digest",
            "R(D)", "verdict");
     int bad = 0;
@@ -193,8 +195,6 @@ static int distortion(int nseq)
         size_t nw = qtip_trellis_words_per_tile(qtip_trellis_get_params(t));
         float *x = gaussian_tiles(t, nseq), *rec = malloc(sizeof(float) * 256 * (size_t)nseq);
         uint16_t *bits = malloc(2 * nw * (size_t)nseq);
-        double t0 = now();
-        (void)t0;
         if (qtip_trellis_quantize(t, x, (size_t)nseq, bits, rec)) {
             fprintf(stderr, "bench_viterbi: %s\n", qtip_last_error());
             return 1;
@@ -238,7 +238,8 @@ int main(int argc, char **argv)
     double peak = 0;
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2")) peak = peak_avx2();
+    if (__builtin_cpu_supports("avx2"))
+        for (int round = 0; round < 3; round++) peak = fmax(peak, peak_avx2()); /* best of 3 */
 #endif
     printf("baseline: fp32 add+min peak of one core %.2f Gop/s\n", peak);
     printf("%-13s %2s %2s %10s %10s %10s %8s %9s\n", "code", "K", "V", "ms/tile", "roofline", "ratio",
@@ -258,12 +259,17 @@ int main(int argc, char **argv)
         uint16_t *bits = malloc(2 * nw * (size_t)nseq);
         int nt = qtip_get_threads();
         qtip_set_threads(1);
-        double t0 = now();
-        if (qtip_trellis_quantize_work(t, w, x, (size_t)nseq, bits, rec)) {
-            fprintf(stderr, "bench_viterbi: %s\n", qtip_last_error());
-            return 1;
+        /* best of 3 rounds: the machine may be shared, and interference only
+         * ever adds time */
+        double ms = INFINITY;
+        for (int round = 0; round < 3; round++) {
+            double t0 = now();
+            if (qtip_trellis_quantize_work(t, w, x, (size_t)nseq, bits, rec)) {
+                fprintf(stderr, "bench_viterbi: %s\n", qtip_last_error());
+                return 1;
+            }
+            ms = fmin(ms, (now() - t0) * 1e3 / nseq);
         }
-        double ms = (now() - t0) * 1e3 / nseq;
         qtip_set_threads(nt);
         double sem, mse = mse_of(t, x, rec, nseq, &sem);
         /* work of one tile: 2 passes x (S-1) steps x 2^L states; per state the

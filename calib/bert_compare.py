@@ -13,7 +13,11 @@ over tokens, L2 normalisation), in float32 numpy, and reports:
   - nearest-neighbour agreement: for how many sentences the most similar other
     sentence is the same under both models.
 
-usage: bert_compare.py ORIGINAL_DIR QUANTIZED_DIR [--json]
+With --rtn BITS[,BITS...] it also scores, in the same run, the usual baseline:
+round-to-nearest of every encoder linear, asymmetric min/max per group of 128
+input weights (BITS + 0.25 bits per weight counting an fp16 scale and offset).
+
+usage: bert_compare.py ORIGINAL_DIR QUANTIZED_DIR [--rtn 2,3,4] [--json]
 QUANTIZED_DIR is a plain model directory, e.g. from `qtip-verify --dequantize`.
 """
 import argparse
@@ -62,8 +66,24 @@ SENTENCES = [
 ]
 
 
-def embed(model_dir, cfg, vocab):
-    W = load_safetensors(os.path.join(model_dir, "model.safetensors"))
+def rtn(W0, bits, group=128):
+    """Round-to-nearest baseline: asymmetric min/max per group of `group` inputs."""
+    W = dict(W0)
+    q = 2 ** bits - 1
+    for k, v in W0.items():
+        if k.startswith("encoder.layer") and k.endswith(".weight") and v.ndim == 2:
+            m, n = v.shape
+            x = v.astype(np.float32).reshape(m, n // group, group)
+            lo, hi = x.min(-1, keepdims=True), x.max(-1, keepdims=True)
+            s = (hi - lo) / q
+            s[s == 0] = 1
+            W[k] = (np.round((x - lo) / s) * s + lo).reshape(m, n)
+    return W
+
+
+def embed(model_dir, cfg, vocab, W=None):
+    if W is None:
+        W = load_safetensors(os.path.join(model_dir, "model.safetensors"))
     out = []
     for s in SENTENCES:
         ids = [vocab["[CLS]"]] + tokenize(s, vocab) + [vocab["[SEP]"]]
@@ -77,6 +97,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("original")
     ap.add_argument("quantized")
+    ap.add_argument("--rtn", default="", help="also score round-to-nearest at these bit widths")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     cfg = json.load(open(os.path.join(a.original, "config.json")))
@@ -86,6 +107,12 @@ def main():
             vocab[line.rstrip("\n")] = i
     E0 = embed(a.original, cfg, vocab)
     E1 = embed(a.quantized, cfg, vocab)
+    baselines = {}
+    if a.rtn:
+        W0 = load_safetensors(os.path.join(a.original, "model.safetensors"))
+        for b in (int(x) for x in a.rtn.split(",")):
+            Eb = embed(None, cfg, vocab, rtn(W0, b))
+            baselines[f"rtn{b}_g128"] = float((E0 * Eb).sum(1).mean())
     cos = (E0 * E1).sum(1)
     S0, S1 = E0 @ E0.T, E1 @ E1.T
     off = ~np.eye(len(SENTENCES), dtype=bool)
@@ -94,7 +121,8 @@ def main():
     nn1 = np.where(off, S1, -2).argmax(1)
     agree = int((nn0 == nn1).sum())
     r = {"sentences": len(SENTENCES), "cosine_mean": float(cos.mean()), "cosine_min": float(cos.min()),
-         "similarity_correlation": corr, "nearest_neighbour_agreement": agree}
+         "similarity_correlation": corr, "nearest_neighbour_agreement": agree,
+         "baseline_cosine_mean": baselines}
     if a.json:
         print(json.dumps(r, indent=2))
     else:
@@ -102,6 +130,10 @@ def main():
         print(f"  cosine similarity         mean {r['cosine_mean']:.4f}  min {r['cosine_min']:.4f}")
         print(f"  similarity-matrix corr.   {corr:.4f}")
         print(f"  nearest neighbour agrees  {agree}/{len(SENTENCES)}")
+        for k, v in baselines.items():
+            b = int(k[3])
+            print(f"  baseline: round-to-nearest {b}-bit, groups of 128 ({b + 0.25:.2f} bits/weight): "
+                  f"cosine mean {v:.4f}")
 
 
 if __name__ == "__main__":

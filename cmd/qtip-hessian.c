@@ -9,7 +9,7 @@
 #include <string.h>
 
 static const char *const top_usage[] = {
-    "qtip-hessian accumulate [--site <name>] [--tensor <name>] [--dim <n> --dtype <t>] [--skip-nonfinite] -o <out> <input>...",
+    "qtip-hessian accumulate [--site <name>] [--tensor <name>] [--dim <n> --dtype <t>] [--skip-nonfinite] [--device <d>] -o <out> <input>...",
     "qtip-hessian merge [--force-site] -o <out> <partial>...",
     "qtip-hessian info [--sigma <x>] [--json] <hessian>",
     "qtip-hessian export [--full] [--centered] [--dtype <t>] -o <out> <hessian>",
@@ -41,6 +41,7 @@ static void report(const char *verb, qtip_hessian *h, const char *out)
         json_object_set_new(o, "count", json_integer((json_int_t)qtip_hessian_count(h)));
         json_object_set_new(o, "skipped", json_integer((json_int_t)qtip_hessian_skipped(h)));
         json_object_set_new(o, "inputs", json_integer((json_int_t)qtip_hessian_input_count(h)));
+        json_object_set_new(o, "device", json_string(qtip_hessian_device(h)));
         cli_print_json(o);
     } else if (cli_g.verbosity > 0) {
         printf("%s %llu rows (%llu skipped), n = %lld, from %zu input(s) into '%s'\n", verb,
@@ -62,9 +63,9 @@ static int parse_dtype(const cli_command *cmd, const char *s, qtip_dtype *dt)
 static int cmd_accumulate(int argc, char **argv)
 {
     static const char *const usage[] = {
-        "qtip-hessian accumulate [--site <name>] [--tensor <name>] [--dim <n> --dtype <t>] [--skip-nonfinite] -o <out> <input>...",
+        "qtip-hessian accumulate [--site <name>] [--tensor <name>] [--dim <n> --dtype <t>] [--skip-nonfinite] [--device <d>] -o <out> <input>...",
         NULL};
-    const char *out = NULL, *site = NULL, *tensor = NULL, *dtype = NULL;
+    const char *out = NULL, *site = NULL, *tensor = NULL, *dtype = NULL, *device = "auto";
     int64_t dim = 0;
     int skip = 0, dim_i = 0;
     const cli_option opts[] = {
@@ -74,6 +75,7 @@ static int cmd_accumulate(int argc, char **argv)
         {0, "dim", CLI_INT, &dim_i, "<n>", "raw input: columns per row"},
         {0, "dtype", CLI_STRING, &dtype, "<t>", "raw input: f32, f16, bf16 or f64"},
         {0, "skip-nonfinite", CLI_FLAG, &skip, NULL, "skip rows holding NaN or Inf (counted) instead of failing"},
+        {0, "device", CLI_STRING, &device, "<d>", "cpu, cuda, cuda:<k> or auto (default: cuda when a GPU and libqtip_cuda.so are found)"},
         CLI_END};
     const cli_command cmd = {"qtip-hessian accumulate", usage,
                              "Accumulate S = sum x x^T, sum x and the row count, in float64, from "
@@ -88,6 +90,10 @@ static int cmd_accumulate(int argc, char **argv)
     if (dim < 0) cli_usage_error(&cmd, "--dim must be > 0");
     qtip_hessian_source src = {tensor, dim, QTIP_DT_F32, QTIP_NONFINITE_ERROR};
     if (dtype) parse_dtype(&cmd, dtype, &src.raw_dtype);
+    if (strcmp(device, "cpu") && strcmp(device, "auto") && strncmp(device, "cuda", 4))
+        cli_usage_error(&cmd, "unknown device '%s', expected cpu, cuda, cuda:<k> or auto", device);
+    qtip_status ds = qtip_hessian_set_default_device(device);
+    if (ds) return cli_fail(ds);
     src.nonfinite = skip ? QTIP_NONFINITE_SKIP : QTIP_NONFINITE_ERROR;
     qtip_hessian *h = NULL;
     for (int i = 0; i < npos; i++) {

@@ -7,6 +7,10 @@
  * order. No atomics, so the result does not depend on scheduling and equals the
  * plain C loop bit for bit (float*float is exact in double). Blocks above the
  * diagonal exit at once, as whole blocks (no barrier is skipped by part of a block).
+ *
+ * The GPU backend (plugin.cu) accumulates with cuBLAS dsyrk instead, which is far
+ * faster; what it needs of ours is the f32 upload: narrow on the host, widen here
+ * (a grid-stride copy; exact, so any order gives the same bits).
  */
 #include "common.cuh"
 #include "hessian.cuh"
@@ -70,5 +74,37 @@ qtip_status qtip_cuda_hessian_accumulate(const float *X, int64_t rows, int64_t n
                n, mu);
         QTIP_CUDA_CHECK_LAUNCH();
     }
+    return QTIP_OK;
+}
+
+int qtip_cuda_hessian_narrow(const double *x, size_t count, float *y)
+{
+    for (size_t k = 0; k < count; k++) {
+        const float f = (float)x[k];
+        /* == also accepts 0.0 for -0.0, but the cast keeps the sign of zero */
+        if ((double)f != x[k])
+            return 0;
+        y[k] = f;
+    }
+    return 1;
+}
+
+/* Grid-stride: grid min(count/256, 4096) x 256 threads. */
+__global__ void __launch_bounds__(256)
+    hessian_widen_kernel(const float *__restrict__ x, size_t count, double *__restrict__ y)
+{
+    const size_t stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x; k < count; k += stride)
+        y[k] = (double)x[k];
+}
+
+qtip_status qtip_cuda_hessian_widen(const float *x, size_t count, double *y, cudaStream_t stream)
+{
+    if (count == 0)
+        return QTIP_OK;
+    const size_t blocks = (count + 255) / 256;
+    const unsigned grid = (unsigned)(blocks < 4096 ? blocks : 4096);
+    LAUNCH(hessian_widen_kernel, dim3(grid), dim3(256), 0, stream, x, count, y);
+    QTIP_CUDA_CHECK_LAUNCH();
     return QTIP_OK;
 }

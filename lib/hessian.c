@@ -31,6 +31,9 @@ struct qtip_hessian {
     size_t nin, capin;
     qtip_hessian_syrk_fn backend;
     void *backend_user;
+    hessian_device_ops dev; /* dev.add != NULL: a device holds part of S */
+    int dev_pending;        /* blocks on the device not yet synced into S */
+    char dev_name[160];
 };
 
 static char *dup_str(const char *s, const char *what)
@@ -82,6 +85,7 @@ void qtip_hessian_free(qtip_hessian *h)
     free(h->S);
     free(h->sx);
     free(h->blk);
+    if (h->dev.release) h->dev.release(h->dev.user);
     free(h);
 }
 
@@ -164,7 +168,40 @@ static qtip_status syrk_openblas(int64_t n, size_t rows, const double *X, double
     return QTIP_OK;
 }
 
+static qtip_status flush_block(qtip_hessian *h);
+
+/* Device partial sums into S (discard: dropped, for loaders that replace S). */
+static qtip_status device_sync(qtip_hessian *h, int discard)
+{
+    if (!h->dev.add || !h->dev_pending) return QTIP_OK;
+    h->dev_pending = 0;
+    return h->dev.sync(h->dev.user, h->n, h->S, discard);
+}
+
+void hessian_attach_device(qtip_hessian *h, const hessian_device_ops *ops, const char *name)
+{
+    if (h->dev.release) h->dev.release(h->dev.user);
+    memset(&h->dev, 0, sizeof h->dev);
+    h->dev_pending = 0;
+    if (ops) h->dev = *ops;
+    snprintf(h->dev_name, sizeof h->dev_name, "%s", ops && name ? name : "cpu");
+}
+
+const char *qtip_hessian_device(const qtip_hessian *h)
+{
+    return h->dev_name[0] ? h->dev_name : "cpu";
+}
+
+int hessian_has_pending(const qtip_hessian *h) { return h->fill > 0 || h->dev_pending; }
+
 qtip_status qtip_hessian_flush(qtip_hessian *h)
+{
+    QTIP_FORWARD_IF_ERROR(flush_block(h));
+    return device_sync(h, 0);
+}
+
+/* The buffered block into S, or into the device's partial sum. */
+static qtip_status flush_block(qtip_hessian *h)
 {
     if (h->fill == 0) return QTIP_OK;
     const int64_t n = h->n;
@@ -177,8 +214,13 @@ qtip_status qtip_hessian_flush(qtip_hessian *h)
         for (size_t r = 0; r < rows; r++) s += X[r * (size_t)n + (size_t)j];
         h->sx[j] = s;
     }
-    qtip_hessian_syrk_fn fn = h->backend ? h->backend : syrk_openblas;
-    QTIP_FORWARD_IF_ERROR(fn(n, rows, X, h->S, h->backend_user));
+    if (h->dev.add) {
+        QTIP_FORWARD_IF_ERROR(h->dev.add(h->dev.user, n, rows, X));
+        h->dev_pending = 1;
+    } else {
+        qtip_hessian_syrk_fn fn = h->backend ? h->backend : syrk_openblas;
+        QTIP_FORWARD_IF_ERROR(fn(n, rows, X, h->S, h->backend_user));
+    }
     h->count += rows;
     h->fill = 0;
     return QTIP_OK;
@@ -260,7 +302,7 @@ qtip_status qtip_hessian_add_rows(qtip_hessian *h, qtip_dtype dt, const void *x,
                               h->source[0] ? "'" : "", h->source, h->source[0] ? "': " : "",
                               (unsigned long long)h->src_row, (long long)bad, dst[bad]);
         }
-        if (++h->fill == h->block_rows) QTIP_FORWARD_IF_ERROR(qtip_hessian_flush(h));
+        if (++h->fill == h->block_rows) QTIP_FORWARD_IF_ERROR(flush_block(h));
     }
     return QTIP_OK;
 }
@@ -270,6 +312,7 @@ qtip_status qtip_hessian_set_sums(qtip_hessian *h, const double *S_lower, const 
 {
     const size_t n = (size_t)h->n;
     h->fill = 0;
+    QTIP_FORWARD_IF_ERROR(device_sync(h, 1));
     for (size_t i = 0; i < n; i++)
         memcpy(h->S + i * n, S_lower + i * (i + 1) / 2, (i + 1) * sizeof(double));
     if (sum_x) memcpy(h->sx, sum_x, n * sizeof(double));
@@ -338,6 +381,7 @@ double *hessian_mut_sx(qtip_hessian *h) { return h->sx; }
 void hessian_set_counts(qtip_hessian *h, uint64_t count, uint64_t skipped, int has_mean)
 {
     h->fill = 0;
+    (void)device_sync(h, 1); /* loaders create fresh accumulators: nothing is pending */
     h->count = count;
     h->skipped = skipped;
     h->has_mean = has_mean;

@@ -197,6 +197,13 @@ static qtip_status add_stream(qtip_hessian **hp, const char *site, const char *p
     qtip_hessian *h = *hp;
     if (!h) {
         QTIP_FORWARD_IF_ERROR(qtip_hessian_create(L.n, site, &h));
+        if (hessian_default_device()) {
+            qtip_status ds = qtip_hessian_set_device(h, hessian_default_device());
+            if (ds) {
+                qtip_hessian_free(h);
+                return ds;
+            }
+        }
         *hp = h;
     } else if (qtip_hessian_dim(h) != L.n) {
         const char *first = qtip_hessian_input_count(h) ? qtip_hessian_input_name(h, 0) : "the accumulator";

@@ -14,6 +14,23 @@ double *hessian_mut_S(qtip_hessian *h);
 double *hessian_mut_sx(qtip_hessian *h);
 void hessian_set_counts(qtip_hessian *h, uint64_t count, uint64_t skipped, int has_mean);
 
+/* A device that keeps its own partial sum D across blocks (lib/hessian_device.c):
+ * add(D += X^T X) for each full block, sync(S_lower += D, D = 0; discard: D = 0
+ * only) whenever S is read, release when the accumulator is freed or the device
+ * is replaced. `name` ("cuda:0 (NVIDIA H100 ...)") is copied. ops NULL: back to
+ * the CPU. */
+typedef struct {
+    qtip_status (*add)(void *user, int64_t n, size_t rows, const double *X);
+    qtip_status (*sync)(void *user, int64_t n, double *S, int discard);
+    void (*release)(void *user);
+    void *user;
+} hessian_device_ops;
+void hessian_attach_device(qtip_hessian *h, const hessian_device_ops *ops, const char *name);
+/* qtip_hessian_set_default_device's choice, NULL for none (lib/hessian_device.c). */
+const char *hessian_default_device(void);
+/* Rows buffered or sent to a device but not yet in S (0 right after a flush). */
+int hessian_has_pending(const qtip_hessian *h);
+
 /* One tensor of a streamed safetensors file: the caller writes exactly nbytes of
  * it, in the declared order, after hessian_st_begin. */
 typedef struct {

@@ -100,6 +100,27 @@ typedef qtip_status (*qtip_hessian_syrk_fn)(int64_t n, size_t rows, const double
                                             void *user);
 void qtip_hessian_set_backend(qtip_hessian *h, qtip_hessian_syrk_fn fn, void *user);
 
+/* --- Device (lib/hessian_device.c; docs/kernels.md, "GPU backend") ---------------
+ * Where full blocks go: "cpu" (the default: OpenBLAS dsyrk, or the hook above),
+ * "cuda" / "cuda:<k>" (cuBLAS dsyrk on GPU k through the plugin libqtip_cuda.so,
+ * which keeps a partial sum D on the device and adds it into S whenever S is read),
+ * or "auto" (cuda:0 when the plugin loads, a device exists and can hold the n x n
+ * sum; else cpu, with a QTIP_LOG_INFO line saying why). The column sums and the
+ * row count stay on the host (bit-identical to "cpu"); S matches "cpu" to fp64
+ * rounding of a different summation order: |S_gpu - S_cpu| <= 1e-12 *
+ * sqrt(S_ii S_jj) element-wise (documented bound, tested where a GPU is present).
+ * Pending rows are flushed first. Errors: QTIP_E_PARAM for an unknown name;
+ * "cuda" without the plugin QTIP_E_UNSUPPORTED ("libqtip_cuda.so not found ..."),
+ * without a device QTIP_E_CUDA ("no CUDA device: ..."); QTIP_E_NOMEM when the
+ * device cannot hold the sum. On error the accumulator keeps its device. */
+qtip_status qtip_hessian_set_device(qtip_hessian *h, const char *device);
+/* The device in use: "cpu" or "cuda:<k> (<name>)". Owned by h. */
+const char *qtip_hessian_device(const qtip_hessian *h);
+/* The device that qtip_hessian_add_file gives the accumulators it creates (NULL
+ * or "cpu": none). Process-wide, like qtip_set_threads: call it at start-up. The
+ * name is checked when an accumulator is created. QTIP_E_PARAM if too long. */
+qtip_status qtip_hessian_set_default_device(const char *device);
+
 /* --- Statistics (lib/hessian_stats.c) ---------------------------------------------
  * Of E = S / count (uncentred). Damping as the quantizers use it:
  * E + sigma * mean(diag E) * I. Positive definiteness by Cholesky (LAPACKE dpotrf)

@@ -63,7 +63,9 @@ typedef struct qtip_trellis qtip_trellis;
  * the table `tlut`). HYB: 2^Q x 2 k-means centroids of 2-D standard normal
  * samples drawn from a fixed seed, scaled to element std sqrt(15/16) (the
  * reference's 0.9682458365518543) and rounded to fp16 values; identical on every
- * machine and thread count. LUT: 2^L x V standard normal values from a fixed
+ * machine and thread count. Q = 9 (the released setting) is the reference-size
+ * run (2^20 samples, Lloyd to convergence) shipped precomputed; other Q are
+ * trained at first use from 128 * 2^Q samples (about a second). LUT: 2^L x V standard normal values from a fixed
  * seed, rounded to fp16. Errors: QTIP_E_PARAM (see check_params), QTIP_E_NOMEM. */
 qtip_status qtip_trellis_create(const qtip_trellis_params *p, qtip_trellis **out);
 /* Same, with a given tlut (HYB: 2^Q x 2 floats; LUT: 2^L x V; row-major), e.g.

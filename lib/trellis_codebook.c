@@ -343,6 +343,16 @@ static qtip_status build(const qtip_trellis_params *p, const float *tlut, int ma
         case QTIP_CODE_HYB: qtip_code_hyb(s, p->Q, t->tlut, &t->vals[s], &t->vals[NS + s]); break;
         }
     }
+    if (t->G >= 8) {
+        t->vals8 = qtip_alloc((size_t)NS * p->V, sizeof(float), "trellis search table");
+        if (!t->vals8) goto nomem;
+        for (uint32_t s = 0; s < NS; s++) {
+            uint32_t j = s & (t->G - 1), k = s >> (p->L - t->KV);
+            for (int v = 0; v < p->V; v++)
+                t->vals8[(((((size_t)(j >> 3) << t->KV) + k) * p->V + (size_t)v) << 3) + (j & 7)] =
+                    t->vals[((size_t)v << p->L) + s];
+        }
+    }
     double ss = 0;
     for (size_t i = 0; i < (size_t)NS * p->V; i++) ss += (double)t->vals[i] * t->vals[i];
     t->rms = sqrt(ss / ((double)NS * p->V));
@@ -368,6 +378,7 @@ void qtip_trellis_free(qtip_trellis *t)
 {
     if (!t) return;
     free(t->vals);
+    free(t->vals8);
     free(t->tlut);
     free(t);
 }

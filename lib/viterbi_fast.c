@@ -14,8 +14,9 @@
  *    is the first-lowest-k rule of the sequential scan; the comparison masks of
  *    the tournament are the back-pointer bits, stored as KV bit planes per step
  *    (bit j of plane b = bit b of group j's best k): exactly KV bits per group;
- *  - the comparisons run on the cost bit patterns as int32 (costs are never
- *    negative), which has more execution ports than fp compare/min;
+ *  - the value table is read in a search layout (trellis_internal.h, vals8):
+ *    each block of 8 groups streams its 2^KV x V vectors in order, whole cache
+ *    lines, instead of 2^KV * V rows 4*G bytes apart that alias in L1;
  *  - fp32 value tables: an fp16 copy (exact for 3INST/HYB) halves the bytes but
  *    measured slower on the development machine (vcvtph2ps costs more than the
  *    L2 traffic it saves), so it is not used;
@@ -84,17 +85,18 @@ QTIP_AVX2_INLINE __m256 expand_prev(const float *prev, uint32_t s0, const int KV
     return _mm256_permutevar_ps(a, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
 }
 
-QTIP_AVX2_INLINE __m256 load_vals(const float *f, uint32_t s) { return _mm256_loadu_ps(f + s); }
-
 /* Cost vector of candidate k of groups j..j+7: err(j + k*G) + prev[(j + k*G) >> KV]. */
-QTIP_AVX2_INLINE __m256 candidate(const float *v0, const float *v1,
-                                  const float *prev, __m256 x0, __m256 x1,
-                                  uint32_t s, const int KV, const int V)
+/* Cost vector of candidate k of groups j..j+7: err(j + k*G) + prev[(j + k*G) >> KV].
+ * bv: the block's values in the search layout (trellis_internal.h: vals8), the
+ * V x 8 values of candidate k at bv + 8*V*k; s = j + k*G. */
+QTIP_AVX2_INLINE __m256 candidate(const float *bv, uint32_t k, const float *prev, __m256 x0,
+                                  __m256 x1, uint32_t s, const int KV, const int V)
 {
-    __m256 d0 = _mm256_sub_ps(load_vals(v0, s), x0);
+    const float *a0 = bv + (size_t)k * 8 * V;
+    __m256 d0 = _mm256_sub_ps(_mm256_load_ps(a0), x0);
     __m256 e = _mm256_mul_ps(d0, d0);
     if (V == 2) {
-        __m256 d1 = _mm256_sub_ps(load_vals(v1, s), x1);
+        __m256 d1 = _mm256_sub_ps(_mm256_load_ps(a0 + 8), x1);
         e = _mm256_add_ps(e, _mm256_mul_ps(d1, d1));
     }
     return _mm256_add_ps(e, expand_prev(prev, s, KV));
@@ -107,116 +109,108 @@ typedef struct {
 } node_;
 
 typedef struct {
-    const float *v0, *v1;
+    const float *bv;
+    uint32_t j;
     const float *prev;
     __m256 x0, x1;
     uint32_t G;
 } sweep_ctx_;
 
 /* Merge of two sibling nodes of 2^n candidates each; the right one wins only when
- * strictly smaller, so the first lowest k survives. Costs are never negative (a
- * square plus a sum of squares, or +inf), and non-negative floats order like
- * their bit patterns as int32, so the comparisons run in the integer unit, which
- * has more ports than the fp compare/min on some cores; the minimum is the same
- * float either way. */
+ * strictly smaller, so the first lowest k survives. (Comparing the costs' bit
+ * patterns as int32, valid since costs are never negative, measured no faster.) */
 QTIP_AVX2_INLINE node_ merge(node_ l, node_ r, const int n)
 {
     node_ o;
-    __m256i li = _mm256_castps_si256(l.c), ri = _mm256_castps_si256(r.c);
-    __m256i lt = _mm256_cmpgt_epi32(li, ri); /* r < l */
-    o.c = _mm256_castsi256_ps(_mm256_min_epi32(li, ri));
-    for (int q = 0; q < n; q++)
-        o.b[q] = _mm256_castsi256_ps(_mm256_blendv_epi8(_mm256_castps_si256(l.b[q]),
-                                                        _mm256_castps_si256(r.b[q]), lt));
-    o.b[n] = _mm256_castsi256_ps(lt);
-    for (int q = n + 1; q < 4; q++) o.b[q] = o.b[n];
+    __m256 lt = _mm256_cmp_ps(r.c, l.c, _CMP_LT_OQ);
+    o.c = _mm256_min_ps(r.c, l.c); /* r < l ? r : l */
+    for (int q = 0; q < n; q++) o.b[q] = _mm256_blendv_ps(l.b[q], r.b[q], lt);
+    o.b[n] = lt;
+    for (int q = n + 1; q < 4; q++) o.b[q] = lt;
     return o;
 }
 
-QTIP_AVX2_INLINE node_ leaf(const sweep_ctx_ *x, uint32_t s, const int KV, const int V)
+QTIP_AVX2_INLINE node_ leaf(const sweep_ctx_ *x, uint32_t k, const int KV, const int V)
 {
     node_ o;
-    o.c = candidate(x->v0, x->v1, x->prev, x->x0, x->x1, s, KV, V);
+    o.c = candidate(x->bv, k, x->prev, x->x0, x->x1, x->j + k * x->G, KV, V);
     for (int q = 0; q < 4; q++) o.b[q] = o.c;
     return o;
 }
 
-/* Depth first, so few vectors are live at a time: 2^NB candidates from state s
- * (k0 * G + j) in steps of G. */
-QTIP_AVX2_INLINE node_ t2(const sweep_ctx_ *x, uint32_t s, const int KV, const int V)
+/* Depth first, so few vectors are live at a time: candidates k .. k + 2^n - 1. */
+QTIP_AVX2_INLINE node_ t2(const sweep_ctx_ *x, uint32_t k, const int KV, const int V)
 {
-    node_ l = leaf(x, s, KV, V);
-    node_ r = leaf(x, s + x->G, KV, V);
+    node_ l = leaf(x, k, KV, V);
+    node_ r = leaf(x, k + 1, KV, V);
     return merge(l, r, 0);
 }
-QTIP_AVX2_INLINE node_ t4(const sweep_ctx_ *x, uint32_t s, const int KV, const int V)
+QTIP_AVX2_INLINE node_ t4(const sweep_ctx_ *x, uint32_t k, const int KV, const int V)
 {
-    node_ l = t2(x, s, KV, V);
-    node_ r = t2(x, s + 2 * x->G, KV, V);
+    node_ l = t2(x, k, KV, V);
+    node_ r = t2(x, k + 2, KV, V);
     return merge(l, r, 1);
 }
-QTIP_AVX2_INLINE node_ t8(const sweep_ctx_ *x, uint32_t s, const int KV, const int V)
+QTIP_AVX2_INLINE node_ t8(const sweep_ctx_ *x, uint32_t k, const int KV, const int V)
 {
-    node_ l = t4(x, s, KV, V);
-    node_ r = t4(x, s + 4 * x->G, KV, V);
+    node_ l = t4(x, k, KV, V);
+    node_ r = t4(x, k + 4, KV, V);
     return merge(l, r, 2);
 }
-QTIP_AVX2_INLINE node_ t16(const sweep_ctx_ *x, uint32_t s, const int KV, const int V)
+QTIP_AVX2_INLINE node_ t16(const sweep_ctx_ *x, uint32_t k, const int KV, const int V)
 {
-    node_ l = t8(x, s, KV, V);
-    node_ r = t8(x, s + 8 * x->G, KV, V);
+    node_ l = t8(x, k, KV, V);
+    node_ r = t8(x, k + 8, KV, V);
     return merge(l, r, 3);
 }
 
-QTIP_AVX2_INLINE __m256 tournament(const float *v0, const float *v1, const float *prev, __m256 x0, __m256 x1,
+/* Candidates k0 .. k0 + 2^NB - 1 (NB <= 4) of groups j..j+7: their minimum, and
+ * the first k of it in NB masks (bit b of k - k0). */
+QTIP_AVX2_INLINE __m256 tournament(const float *bv, const float *prev, __m256 x0, __m256 x1,
                                    uint32_t j, uint32_t G, uint32_t k0, __m256 *mask,
                                    const int NB, const int KV, const int V)
 {
     sweep_ctx_ x;
-    x.v0 = v0;
-    x.v1 = v1;
+    x.bv = bv;
+    x.j = j;
     x.prev = prev;
     x.x0 = x0;
     x.x1 = x1;
     x.G = G;
-    uint32_t s = j + k0 * G;
-    node_ o = NB == 1 ? t2(&x, s, KV, V)
-              : NB == 2 ? t4(&x, s, KV, V)
-              : NB == 3 ? t8(&x, s, KV, V)
-                        : t16(&x, s, KV, V);
+    node_ o = NB == 1 ? t2(&x, k0, KV, V)
+              : NB == 2 ? t4(&x, k0, KV, V)
+              : NB == 3 ? t8(&x, k0, KV, V)
+                        : t16(&x, k0, KV, V);
     for (int q = 0; q < NB; q++) mask[q] = o.b[q];
     return o.c;
 }
 
 /* Groups j..j+7 of one step: next[j..j+7] and KV bytes of back-pointer bits. */
-QTIP_AVX2_INLINE void block_avx2(const float *v0, const float *v1, const float *prev, float *next, uint8_t *bp,
+QTIP_AVX2_INLINE void block_avx2(const float *bv, const float *prev, float *next, uint8_t *bp,
                                  size_t pb, __m256 x0, __m256 x1, uint32_t j, uint32_t G,
                                  const int KV, const int V)
 {
     __m256 mask[4];
     if (KV <= 4) {
-        __m256 b = tournament(v0, v1, prev, x0, x1, j, G, 0, mask, KV, KV, V);
+        __m256 b = tournament(bv, prev, x0, x1, j, G, 0, mask, KV, KV, V);
         _mm256_storeu_ps(next + j, b);
         for (int q = 0; q < KV; q++) bp[(size_t)q * pb + (j >> 3)] = (uint8_t)_mm256_movemask_ps(mask[q]);
         return;
     }
     /* more than 16 candidates: tournaments of 16, merged in k order (a later
      * chunk wins only when strictly smaller) */
-    __m256 best = _mm256_setzero_ps();
+    __m256 best = tournament(bv, prev, x0, x1, j, G, 0, mask, 4, KV, V);
     __m256i arg = _mm256_setzero_si256();
-    for (uint32_t c = 0; c < (1u << KV) / 16; c++) {
-        __m256 m = tournament(v0, v1, prev, x0, x1, j, G, 16 * c, mask, 4, KV, V);
+    for (int b = 0; b < 4; b++)
+        arg = _mm256_or_si256(arg, _mm256_and_si256(_mm256_castps_si256(mask[b]), _mm256_set1_epi32(1 << b)));
+    for (uint32_t c = 1; c < (1u << KV) / 16; c++) {
+        __m256 m = tournament(bv, prev, x0, x1, j, G, 16 * c, mask, 4, KV, V);
         __m256i a = _mm256_set1_epi32((int)(16 * c));
         for (int b = 0; b < 4; b++)
             a = _mm256_or_si256(a, _mm256_and_si256(_mm256_castps_si256(mask[b]), _mm256_set1_epi32(1 << b)));
-        if (c == 0) {
-            best = m;
-            arg = a;
-        } else {
-            __m256 lt = _mm256_cmp_ps(m, best, _CMP_LT_OQ);
-            best = _mm256_min_ps(m, best);
-            arg = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(arg), _mm256_castsi256_ps(a), lt));
-        }
+        __m256 lt = _mm256_cmp_ps(m, best, _CMP_LT_OQ);
+        best = _mm256_min_ps(m, best);
+        arg = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(arg), _mm256_castsi256_ps(a), lt));
     }
     _mm256_storeu_ps(next + j, best);
     for (int q = 0; q < KV; q++)
@@ -227,12 +221,11 @@ QTIP_AVX2_INLINE void block_avx2(const float *v0, const float *v1, const float *
 QTIP_AVX2_INLINE void sweep_avx2_kv(const qtip_trellis *t, const float *prev, float *next, uint8_t *bp,
                                     size_t pb, const float *x, const int KV, const int V)
 {
-    const int L = t->p.L;
     const uint32_t G = t->G;
-    const float *v0 = t->vals, *v1 = t->vals + ((size_t)1 << L);
     const __m256 x0 = _mm256_set1_ps(x[0]), x1 = _mm256_set1_ps(V == 2 ? x[1] : 0.0f);
+    const size_t blk = (size_t)8 * V << KV; /* floats per block of 8 groups */
     for (uint32_t j = 0; j < G; j += 8)
-        block_avx2(v0, v1, prev, next, bp, pb, x0, x1, j, G, KV, V);
+        block_avx2(t->vals8 + (j >> 3) * blk, prev, next, bp, pb, x0, x1, j, G, KV, V);
 }
 
 /* One instance per (KV, V), so the loops have constant trip counts. */

@@ -86,5 +86,5 @@ if re_: print(f"  rel. error  mean {sum(re_)/len(re_):.5f}  max {max(re_):.5f}")
 PY
 
 step "compare sentence embeddings: original vs quantized"
-python3 calib/bert_compare.py "$MODEL" "$OUT/dequantized" | tee "$OUT/compare.txt"
+python3 calib/bert_compare.py --rtn 2,3,4 "$MODEL" "$OUT/dequantized" | tee "$OUT/compare.txt"
 echo "done: packed model in $PACKED, report in $OUT/verify.json and $OUT/compare.txt" >&2

@@ -1,12 +1,15 @@
 /*
  * test_hessian.cpp — kernels/hessian.cu (run on the CPU through the execution layer)
  * against a plain C double loop, on a table of shapes with odd tail tiles; bit-exact,
- * since both sum the same products in the same order.
+ * since both sum the same products in the same order. Also the GPU backend's own
+ * upload path (narrow on the host, widen on the device; kernels/plugin.cu), whose
+ * cuBLAS dsyrk cannot run here: the library tests cover that step with OpenBLAS.
  */
 #include <cuda_runtime.h>
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "hessian.cuh"
 #include "kernel_check.h"
@@ -88,10 +91,57 @@ TEST(test_bad_sizes)
     CHECK_OK(qtip_cuda_hessian_accumulate(nullptr, 0, 4, nullptr, nullptr));
 }
 
+/* narrow + widen reproduce float64 blocks that came from f32/f16/bf16 bit for bit,
+ * and refuse (return 0) every block that float32 cannot hold exactly. */
+TEST(test_narrow_widen)
+{
+    test_rng rng = test_rng_seeded(12);
+    /* tails around the 256-thread block and beyond the 4096-block grid (the
+     * grid-stride loop's second lap) */
+    size_t counts[] = {1, 255, 256, 257, 4096 * 256 + 777};
+    const size_t ncase = qcpu::get_backend() == qcpu::BACKEND_FIBERS ? 5 : 4;
+    for (size_t c = 0; c < ncase; c++) {
+        const size_t count = counts[c];
+        char name[64];
+        snprintf(name, sizeof name, "widen count=%zu", count);
+        double *x = (double *)malloc(count * sizeof(double)), *back = (double *)malloc(count * 8);
+        float *y = (float *)malloc(count * sizeof(float));
+        for (size_t k = 0; k < count; k++) {
+            /* f32 values of every kind: normal, huge, subnormal, signed zero */
+            float f = (float)(test_rng_normal(&rng) * (k % 11 == 5 ? 1e30 : 3.0));
+            if (k % 97 == 13) f = 1e-41f * (float)(k % 5 + 1); /* subnormal */
+            if (k % 89 == 7) f = (k & 1) ? -0.0f : 0.0f;
+            x[k] = (double)f;
+        }
+        CHECK(qtip_cuda_hessian_narrow(x, count, y) == 1, "%s: values from f32 must narrow", name);
+        float *dy = to_device(y, count);
+        double *dx = nullptr; /* the layer fills it with 0xff (NaN) until written */
+        CHECK(cudaMalloc(&dx, count * sizeof(double)) == cudaSuccess, "%s: cudaMalloc", name);
+        CHECK_OK(qtip_cuda_hessian_widen(dy, count, dx, 0));
+        to_host(back, dx, count);
+        CHECK(memcmp(back, x, count * sizeof(double)) == 0, "%s: bits differ", name); /* -0.0 too */
+        validate_result(name, "y", back, x, count, 0.0, 0.0);
+        cudaFree(dy);
+        cudaFree(dx);
+        free(x);
+        free(back);
+        free(y);
+    }
+    /* values float32 cannot hold: the upload must fall back to float64 */
+    const double bad[] = {0.1, 1e-300, 1e300, 1.0 + 1e-12, 16777217.0};
+    for (double b : bad) {
+        double x[3] = {1.0, -2.5, b};
+        float y[3];
+        CHECK(qtip_cuda_hessian_narrow(x, 3, y) == 0, "%.17g must not narrow to float32", b);
+    }
+    CHECK_OK(qtip_cuda_hessian_widen(nullptr, 0, nullptr, 0));
+}
+
 int main(void)
 {
     kernel_test_init();
     RUN(test_shapes);
     RUN(test_bad_sizes);
+    RUN(test_narrow_widen);
     return check_summary();
 }

@@ -81,7 +81,9 @@ TEST(fast_equals_reference)
     } cfg[] = {
         {10, 2, 1, QTIP_CODE_1MAD, 8, 8},  {12, 2, 2, QTIP_CODE_HYB, 16, 16},
         {9, 3, 2, QTIP_CODE_LUT, 4, 4},    {8, 3, 2, QTIP_CODE_LUT, 4, 4}, /* 4 groups: scalar path */
-        {11, 4, 1, QTIP_CODE_2MAD, 4, 8},  {16, 2, 1, QTIP_CODE_3INST, 16, 16},
+        {11, 4, 1, QTIP_CODE_2MAD, 4, 8},  {12, 1, 1, QTIP_CODE_1MAD, 4, 4}, /* KV = 1 */
+        {12, 3, 1, QTIP_CODE_1MAD, 4, 4},  {12, 4, 2, QTIP_CODE_HYB, 4, 4}, /* KV = 3; 8: chunks of 16 */
+        {16, 2, 1, QTIP_CODE_3INST, 16, 16},
     };
     int n = (int)(sizeof cfg / sizeof cfg[0]);
     if (sanitized()) n--; /* L=16 reference is slow under ASan */
@@ -260,13 +262,13 @@ TEST(distortion_on_gaussians_matches_digest)
         int nseq;
         double lo, hi;
     } cfg[] = {
-        {2, 1, QTIP_CODE_1MAD, 48, 0.0625, 0.0690},  {2, 1, QTIP_CODE_3INST, 48, 0.0625, 0.0690},
-        {2, 2, QTIP_CODE_HYB, 48, 0.0625, 0.0705},   {3, 1, QTIP_CODE_1MAD, 16, 0.015625, 0.0178},
-        {4, 1, QTIP_CODE_1MAD, 8, 0.00390625, 0.0050},
+        {2, 1, QTIP_CODE_1MAD, 96, 0.0625, 0.0690},  {2, 1, QTIP_CODE_3INST, 96, 0.0625, 0.0690},
+        {2, 2, QTIP_CODE_HYB, 96, 0.0625, 0.0705},   {3, 1, QTIP_CODE_1MAD, 32, 0.015625, 0.0178},
+        {4, 1, QTIP_CODE_1MAD, 16, 0.00390625, 0.0050},
     };
     for (int c = 0; c < 5; c++) {
         if (san && c != 0 && c != 2) continue;
-        int nseq = san ? 8 : cfg[c].nseq;
+        int nseq = san ? 12 : cfg[c].nseq;
         qtip_trellis *t = make(16, cfg[c].K, cfg[c].V, cfg[c].c, 16, 16, NULL);
         if (!t) continue;
         double sem = 0, mse = distortion(t, nseq, &r, &sem);

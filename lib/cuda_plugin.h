@@ -1,0 +1,86 @@
+/*
+ * cuda_plugin.h — the table of functions that the CUDA plugin (libqtip_cuda.so,
+ * built from kernels/plugin.cu only when nvcc is found) hands to libqtip.
+ * Not installed. Plain C with no CUDA types, so that libqtip builds, loads and runs
+ * without CUDA: lib/backend.c dlopens the plugin at first use and calls
+ * QTIP_CUDA_PLUGIN_SYMBOL to get this table (docs/kernels.md, "GPU backend").
+ *
+ * The plugin carries a private copy of the library code it needs, so its error
+ * messages live in its own buffer: after an entry returns a status other than
+ * QTIP_OK, last_error() gives the message (the caller copies it into its own).
+ * Entries are not thread-safe against each other on one accumulator.
+ *
+ * Compatibility: a change of any entry's meaning or order bumps
+ * QTIP_CUDA_PLUGIN_ABI (and the symbol's suffix); entries are only appended
+ * within one ABI, and `size` tells the caller how many there are.
+ */
+#ifndef QTIP_CUDA_PLUGIN_H
+#define QTIP_CUDA_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qtip.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define QTIP_CUDA_PLUGIN_ABI 1
+#define QTIP_CUDA_PLUGIN_SYMBOL "qtip_cuda_backend_v1"
+/* Shared object names, newest first: the SONAME, then the development link. */
+#define QTIP_CUDA_PLUGIN_SONAME "libqtip_cuda.so.0"
+#define QTIP_CUDA_PLUGIN_DEVNAME "libqtip_cuda.so"
+
+/* A device-resident Hessian accumulator: D (n x n float64) plus upload buffers. */
+typedef struct qtip_cuda_hessian_acc qtip_cuda_hessian_acc;
+
+typedef struct qtip_cuda_plugin {
+    uint32_t abi;      /* QTIP_CUDA_PLUGIN_ABI */
+    uint32_t size;     /* sizeof(qtip_cuda_plugin) in the plugin's build */
+    const char *build; /* e.g. "cuda 13.0 (runtime 13000), cublas" */
+
+    const char *(*last_error)(void);
+
+    /* Devices. device_count fails with QTIP_E_CUDA (message: cudaGetDeviceCount's
+     * error, e.g. no driver) or succeeds with *count >= 0. device_info: the name
+     * (NUL-terminated, truncated to cap), total memory in bytes and compute
+     * capability as major * 10 + minor. */
+    qtip_status (*device_count)(int *count);
+    qtip_status (*device_info)(int dev, char *name, size_t cap, size_t *total_bytes, int *cc);
+
+    /* Hessian: D += X^T X for blocks of at most max_rows rows of n doubles (host,
+     * row-major), D lower triangle (row-major, as qtip_hessian's S), on device
+     * `dev`. add returns once X may be reused (X is copied to a pinned staging
+     * buffer; upload and dsyrk run asynchronously). Blocks whose values are all
+     * exact in float32 (any f32/f16/bf16 input) are uploaded as float32 and widened
+     * on the device. sync waits for the work queued, then S_lower += D (host,
+     * n x n row-major, lower triangle only; skipped when discard) and D = 0.
+     * create: QTIP_E_NOMEM when the device cannot hold D; QTIP_E_CUDA otherwise. */
+    qtip_status (*hessian_create)(int dev, int64_t n, size_t max_rows, qtip_cuda_hessian_acc **out);
+    qtip_status (*hessian_add)(qtip_cuda_hessian_acc *a, const double *X, size_t rows);
+    qtip_status (*hessian_sync)(qtip_cuda_hessian_acc *a, double *S, int discard);
+    void (*hessian_free)(qtip_cuda_hessian_acc *a);
+
+    /* Device memory for the kernels below (cudaMalloc/cudaFree/cudaMemcpy; kind:
+     * 1 host to device, 2 device to host, 3 device to device). */
+    qtip_status (*dev_alloc)(void **p, size_t bytes);
+    void (*dev_free)(void *p);
+    qtip_status (*dev_copy)(void *dst, const void *src, size_t bytes, int kind);
+
+    /* The custom kernels (device pointers), as declared in kernels/<stage>.cuh. */
+    qtip_status (*had_transform_f32)(float *x, int64_t rows, int64_t N, const int8_t *HK,
+                                     int64_t K, int inverse);
+    qtip_status (*trellis_decode)(const qtip_trellis_params *p, const float *tlut,
+                                  const uint16_t *bits, size_t nseq, float *out);
+    qtip_status (*hessian_tile_accumulate)(const float *X, int64_t rows, int64_t n, double *S,
+                                           double *mu);
+} qtip_cuda_plugin;
+
+/* The one exported symbol of libqtip_cuda.so. */
+typedef const qtip_cuda_plugin *(*qtip_cuda_plugin_entry)(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* QTIP_CUDA_PLUGIN_H */
