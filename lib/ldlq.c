@@ -223,6 +223,41 @@ done:
  * when the two alternated per block: most of the old run time was spin-waiting).
  * ------------------------------------------------------------------------- */
 
+/* Outcome of one OpenMP worker. Error messages are thread-local (core.c), so a
+ * worker keeps a copy of its message for the calling thread. */
+typedef struct {
+    qtip_status st;
+    char *msg;
+} worker_result;
+
+static void worker_record(worker_result *r, qtip_status st)
+{
+    r->st = st;
+    r->msg = NULL;
+    if (st == QTIP_OK) return;
+    const char *m = qtip_last_error();
+    size_t len = strlen(m);
+    r->msg = malloc(len + 1);
+    if (r->msg) memcpy(r->msg, m, len + 1);
+}
+
+/* First failure in thread order, its message set on the calling thread. Threads
+ * own increasing contiguous unit ranges and stop at their first failing unit, so
+ * this is the failure of the lowest failing row whatever the thread count. */
+static qtip_status worker_collect(worker_result *r, int nt)
+{
+    qtip_status st = QTIP_OK;
+    for (int t = 0; t < nt; t++) {
+        if (st == QTIP_OK && r[t].st != QTIP_OK) {
+            st = r[t].st;
+            if (r[t].msg) qtip_error(st, "%s", r[t].msg);
+        }
+        free(r[t].msg);
+        r[t].msg = NULL;
+    }
+    return st;
+}
+
 /* Contiguous share of `total` items for thread `t` of `nt`. */
 static void thread_range(int64_t total, int t, int nt, int64_t *lo, int64_t *hi)
 {
@@ -391,9 +426,9 @@ static qtip_status refine_units(const qtip_ldlq_config *cfg, const float *W, int
     }
     {
         const int nt = qtip_threads() > 0 ? qtip_threads() : 1;
-        qtip_status tst[256];
+        worker_result tst[256];
         const int ntt = nt < 256 ? nt : 256;
-        for (int t = 0; t < ntt; t++) tst[t] = QTIP_OK;
+        for (int t = 0; t < ntt; t++) tst[t] = (worker_result){QTIP_OK, NULL};
 #pragma omp parallel num_threads(ntt)
         {
             int t = 0, tn = 1;
@@ -403,14 +438,11 @@ static qtip_status refine_units(const qtip_ldlq_config *cfg, const float *W, int
 #endif
             int64_t lo, hi;
             thread_range(units, t, tn, &lo, &hi);
-            tst[t] = refine_units_range(cfg, n, Hr, inv_all, Hkk_all, What, Gd, iota, lo, hi, gains,
-                                        units);
+            worker_record(&tst[t], refine_units_range(cfg, n, Hr, inv_all, Hkk_all, What, Gd,
+                                                      iota, lo, hi, gains, units));
         }
-        for (int t = 0; t < ntt; t++)
-            if (tst[t] != QTIP_OK) {
-                st = tst[t];
-                goto done;
-            }
+        st = worker_collect(tst, ntt);
+        if (st != QTIP_OK) goto done;
     }
     if (losses) {
         double loss = loss0_err;
@@ -497,9 +529,9 @@ qtip_status qtip_ldlq_run(const qtip_ldlq_config *cfg, const float *W, int64_t m
         const int64_t s = bi * buf, e = s + buf < n ? s + buf : n;
         for (int64_t k0 = e - b; k0 >= s && units_path; k0 -= b) {
             const int nt = qtip_threads() > 0 ? qtip_threads() : 1;
-            qtip_status tst[256];
+            worker_result tst[256];
             const int ntt = nt < 256 ? nt : 256;
-            for (int t = 0; t < ntt; t++) tst[t] = QTIP_OK;
+            for (int t = 0; t < ntt; t++) tst[t] = (worker_result){QTIP_OK, NULL};
 #pragma omp parallel num_threads(ntt) if (units >= 16)
             {
                 int t = 0, tn = 1;
@@ -509,14 +541,11 @@ qtip_status qtip_ldlq_run(const qtip_ldlq_config *cfg, const float *W, int64_t m
 #endif
                 int64_t lo, hi;
                 thread_range(units, t, tn, &lo, &hi);
-                tst[t] = sweep_units(cfg, W, P, cfg->feedback ? Luf : NULL, E, What, n, k0, e, iota,
-                                     lo, hi, tgt, rec);
+                worker_record(&tst[t], sweep_units(cfg, W, P, cfg->feedback ? Luf : NULL, E, What,
+                                                   n, k0, e, iota, lo, hi, tgt, rec));
             }
-            for (int t = 0; t < ntt; t++)
-                if (tst[t] != QTIP_OK) {
-                    st = tst[t];
-                    goto done;
-                }
+            st = worker_collect(tst, ntt);
+            if (st != QTIP_OK) goto done;
             qtip_progress("ldlq", ++blocks_done, blocks_total);
         }
         for (int64_t k0 = e - b; k0 >= s && !units_path; k0 -= b) {

@@ -478,7 +478,13 @@ static qtip_status pack_into(const qtip_model_dir *src, const qtip_packed_layer 
         snprintf(p, sizeof p, "%s/quantization_config.json", tmp);
         r = write_json(p, qc);
     }
-    json_object_set_new(cfg, "quantization_config", qc);
+    /* The QTIP reference reads quip_params only, and its model classes load
+     * through transformers' from_pretrained, which raises "Unknown quantization
+     * type" for a quantization_config whose quant_method it does not know (at
+     * least in its late-2024 releases); that export keeps its settings in
+     * quantize_config.json alone. */
+    if (opt->format == QTIP_EXPORT_QTIP_REF) json_decref(qc);
+    else json_object_set_new(cfg, "quantization_config", qc);
     snprintf(p, sizeof p, "%s/config.json", tmp);
     if (!r) r = write_json(p, cfg);
     snprintf(p, sizeof p, "%s/quantize_config.json", tmp);

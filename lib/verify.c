@@ -706,7 +706,12 @@ qtip_status qtip_verify_model(const char *dir, const qtip_verify_options *opt, q
         return s;
     }
     json_t *top = json_object_get(cfg, "quantization_config");
-    if (!json_is_object(top))
+    /* an export (qtip-reference writes no quantization_config) is named in quantize_config.json */
+    const char *qfmt = json_string_value(json_object_get(qc, "format"));
+    if (!json_is_object(top) && qfmt && strcmp(qfmt, "qtip"))
+        s = qtip_error(QTIP_E_UNSUPPORTED, "'%s' holds format '%s'; qtip-verify checks the canonical "
+                       "'qtip' format", dir, qfmt);
+    else if (!json_is_object(top))
         s = qtip_error(QTIP_E_FORMAT, "'%s/config.json' has no 'quantization_config'", dir);
     const char *fmt = top ? json_string_value(json_object_get(top, "format")) : NULL;
     if (!s && (!fmt || strcmp(fmt, "qtip")))

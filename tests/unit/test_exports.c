@@ -1,8 +1,10 @@
 /*
  * test_exports.c — the export layouts decode, under each loader's own rules written
  * here from the reference digests (qtip.md 6.1/6.2/3.4, quipsharp.md 1.1/1.4/5.1),
- * to exactly the weights our canonical layout decodes to. Nothing here calls our
- * decoders: both sides are decoded by the rules in this file.
+ * to exactly the weights our canonical layout decodes to. The layout tests decode
+ * both sides by rules in this file; the end-to-end tests (real quantizer,
+ * qtip_pack_model, exported files) decode the export by the loader's rules here
+ * and compare with qtip_layer_artifact_decode, the reconstruction the quantizer made.
  */
 #include "check.h"
 
@@ -443,15 +445,19 @@ static double *digest_M(int64_t N)
 {
     int64_t b = N, e = 0;
     while (b % 2 == 0) { b /= 2; e++; }
-    int64_t K = 4 * b, P = N / K;
+    (void)e;
+    int64_t K = b == 1 ? 1 : 4 * b, P = N / K; /* powers of two: a plain Walsh-Hadamard */
     int *H = malloc((size_t)(K * K) * sizeof *H);
-    digest_had(K, H);
-    int8_t *ours = malloc((size_t)(K * K));
-    CHECK_OK(qtip_had_special(K, ours));
-    int same = 1;
-    for (int64_t i = 0; i < K * K; i++) same &= ours[i] == H[i];
-    CHECK(same, "our Had_%lld differs from the digest's construction", (long long)K);
-    free(ours);
+    if (K == 1) H[0] = 1;
+    else {
+        digest_had(K, H);
+        int8_t *ours = malloc((size_t)(K * K));
+        CHECK_OK(qtip_had_special(K, ours));
+        int same = 1;
+        for (int64_t i = 0; i < K * K; i++) same &= ours[i] == H[i];
+        CHECK(same, "our Had_%lld differs from the digest's construction", (long long)K);
+        free(ours);
+    }
     double *M = malloc((size_t)(N * N) * sizeof *M), sc = 1.0 / sqrt((double)N);
     for (int64_t t = 0; t < N; t++)
         for (int64_t u = 0; u < N; u++) {
@@ -468,7 +474,10 @@ static const char *const qfa_names[QFA_NL] = {"model.layers.0.self_attn.q_proj",
                                               "model.layers.0.mlp.down_proj", "model.layers.1.mlp.up_proj"};
 static const int64_t qfa_dims[QFA_NL][2] = {{192, 448}, {688, 320}, {248, 64}};
 
-static void qfa_model(const char *dir, int nl, float **W)
+/* A small HF-style model directory: config.json, model.norm.weight and the
+ * given linears' weights (F32). */
+static void hf_model(const char *dir, int nl, const char *const *names, const int64_t (*dims)[2],
+                     float **W)
 {
     char p[1024];
     mkdir(dir, 0755);
@@ -482,25 +491,98 @@ static void qfa_model(const char *dir, int nl, float **W)
     CHECK_OK(qtip_st_writer_add_ref(w, "model.norm.weight", QTIP_DT_F32, 1, &ns, norm));
     for (int l = 0; l < nl; l++) {
         char wn[256];
-        snprintf(wn, sizeof wn, "%s.weight", qfa_names[l]);
-        CHECK_OK(qtip_st_writer_add_ref(w, wn, QTIP_DT_F32, 2, qfa_dims[l], W[l]));
+        snprintf(wn, sizeof wn, "%s.weight", names[l]);
+        CHECK_OK(qtip_st_writer_add_ref(w, wn, QTIP_DT_F32, 2, dims[l], W[l]));
     }
     snprintf(p, sizeof p, "%s/model.safetensors", dir);
     CHECK_OK(qtip_st_writer_write(w, p, 0));
     qtip_st_writer_free(w);
 }
 
-static qtip_status qfa_pack(const char *src, const qtip_packed_layer *pl, int nl, const char *out)
+static void qfa_model(const char *dir, int nl, float **W) { hf_model(dir, nl, qfa_names, qfa_dims, W); }
+
+static qtip_status pack_dir(const char *src, const qtip_packed_layer *pl, int nl,
+                            qtip_export_format fmt, const char *out)
 {
     qtip_model_dir *md = NULL;
     qtip_status s0 = qtip_model_dir_open(src, &md);
     if (s0) return s0;
     qtip_pack_options o;
     qtip_pack_options_default(&o);
-    o.format = QTIP_EXPORT_QUIP_FOR_ALL;
+    o.format = fmt;
     qtip_status s = qtip_pack_model(md, pl, (size_t)nl, &o, out);
     qtip_model_dir_close(md);
     return s;
+}
+
+static qtip_status qfa_pack(const char *src, const qtip_packed_layer *pl, int nl, const char *out)
+{
+    return pack_dir(src, pl, nl, QTIP_EXPORT_QUIP_FOR_ALL, out);
+}
+
+/* Decode layer `name` of an opened quip-for-all export by the loader's rules
+ * (quipsharp.md 5.1, 5.2): Qidxs by kind (RVQ3 from its 3-byte layout), residual
+ * scale `rs` as the loader passes it, W = SV . M_m (w Wcode) M_n^T . SU in double;
+ * compare with our decode What (m x n). Tolerance 1e-5 of max|W|: float rounding
+ * of our RHT (fp32, about 1e-7 relative per butterfly level) against double. */
+static void qfa_check_layer(qtip_st_file *st, const char *name, int64_t m, int64_t n,
+                            qtip_e8p_kind k, float rs, const float *What)
+{
+    char nm[300];
+    const qtip_tensor_view *tq, *tu, *tv, *tw;
+    snprintf(nm, sizeof nm, "%s.Qidxs", name);
+    tq = qtip_st_find(st, nm);
+    snprintf(nm, sizeof nm, "%s.SU", name);
+    tu = qtip_st_find(st, nm);
+    snprintf(nm, sizeof nm, "%s.SV", name);
+    tv = qtip_st_find(st, nm);
+    snprintf(nm, sizeof nm, "%s.Wscale", name);
+    tw = qtip_st_find(st, nm);
+    snprintf(nm, sizeof nm, "%s.had_left", name);
+    CHECK(qtip_st_find(st, nm) == NULL, "no had_left in use_rand false mode");
+    int64_t qcols = k == QTIP_E8P12_RVQ3 ? 3 * n / 32 : n / 8;
+    CHECK(tq && tu && tv && tw && tq->dtype == (k == QTIP_E8P12 ? QTIP_DT_I16 : QTIP_DT_I32) &&
+              tq->ndim == 2 && tq->shape[0] == m && tq->shape[1] == qcols && tw->ndim == 0 &&
+              tu->dtype == QTIP_DT_F32 && tu->shape[0] == n && tv->dtype == QTIP_DT_F32 &&
+              tv->shape[0] == m,
+          "%s: exported tensors (Qidxs [%lld, %lld] %s expected)", name, (long long)m,
+          (long long)qcols, k == QTIP_E8P12 ? "int16" : "int32");
+    if (!(tq && tu && tv && tw)) return;
+    float wsc, *su = malloc((size_t)n * 4), *sv = malloc((size_t)m * 4);
+    memcpy(&wsc, tw->data, 4);
+    memcpy(su, tu->data, (size_t)n * 4);
+    memcpy(sv, tv->data, (size_t)m * 4);
+    void *qi = malloc(tq->nbytes);
+    memcpy(qi, tq->data, tq->nbytes);
+    double *Wc = malloc((size_t)(m * n) * 8), *T = calloc((size_t)(m * n), 8);
+    for (int64_t row = 0; row < m; row++)
+        for (int64_t b = 0; b < n / 8; b++) {
+            float v[8];
+            qfa_block(k, qi, n, row, b, rs, v);
+            for (int i = 0; i < 8; i++) Wc[row * n + 8 * b + i] = (double)wsc * v[i];
+        }
+    double *Mm = digest_M(m), *Mn = digest_M(n);
+    /* T = Wc M_n^T, then W = M_m T */
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t c = 0; c < n; c++) {
+            double acc = 0;
+            for (int64_t j = 0; j < n; j++) acc += Wc[i * n + j] * Mn[c * n + j];
+            T[i * n + c] = acc;
+        }
+    double maxd = 0, maxw = 0;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t c = 0; c < n; c++) {
+            double acc = 0;
+            for (int64_t j = 0; j < m; j++) acc += Mm[i * m + j] * T[j * n + c];
+            double w = sv[i] * acc * su[c];
+            maxd = fmax(maxd, fabs(w - What[i * n + c]));
+            maxw = fmax(maxw, fabs(What[i * n + c]));
+        }
+    CHECK(maxw > 0 && maxd <= 1e-5 * maxw, "%s: loader-rule decode differs by %g (max |W| %g)", name,
+          maxd, maxw);
+    fprintf(stderr, "  quip-for-all %s %s [%lld x %lld]: max diff %.2e of %.3e\n",
+            qtip_e8p_config_name(k), name, (long long)m, (long long)n, maxd, maxw);
+    free(su); free(sv); free(qi); free(Wc); free(T); free(Mm); free(Mn);
 }
 
 TEST(quip_for_all_export_decodes_like_canonical)
@@ -554,65 +636,258 @@ TEST(quip_for_all_export_decodes_like_canonical)
     json_decref(cfg);
     qtip_st_file *st = NULL;
     CHECK_OK(qtip_st_open(out, &st));
-    for (int l = 0; st && l < 2; l++) {
-        int64_t m = qfa_dims[l][0], n = qfa_dims[l][1];
-        char nm[300];
-        const qtip_tensor_view *tq, *tu, *tv, *tw;
-        snprintf(nm, sizeof nm, "%s.Qidxs", qfa_names[l]);
-        tq = qtip_st_find(st, nm);
-        snprintf(nm, sizeof nm, "%s.SU", qfa_names[l]);
-        tu = qtip_st_find(st, nm);
-        snprintf(nm, sizeof nm, "%s.SV", qfa_names[l]);
-        tv = qtip_st_find(st, nm);
-        snprintf(nm, sizeof nm, "%s.Wscale", qfa_names[l]);
-        tw = qtip_st_find(st, nm);
-        snprintf(nm, sizeof nm, "%s.had_left", qfa_names[l]);
-        CHECK(qtip_st_find(st, nm) == NULL, "no had_left in use_rand false mode");
-        CHECK(tq && tu && tv && tw && tq->dtype == QTIP_DT_I16 && tq->shape[0] == m &&
-                  tq->shape[1] == n / 8 && tw->ndim == 0,
-              "%s: exported tensors", qfa_names[l]);
-        if (!(tq && tu && tv && tw)) continue;
-        float wsc, *su = malloc((size_t)n * 4), *sv = malloc((size_t)m * 4);
-        memcpy(&wsc, tw->data, 4);
-        memcpy(su, tu->data, (size_t)n * 4);
-        memcpy(sv, tv->data, (size_t)m * 4);
-        int16_t *qi = malloc(tq->nbytes);
-        memcpy(qi, tq->data, tq->nbytes);
-        double *Wc = malloc((size_t)(m * n) * 8), *T = calloc((size_t)(m * n), 8);
-        for (int64_t row = 0; row < m; row++)
-            for (int64_t b = 0; b < n / 8; b++) {
-                float v[8];
-                qfa_block(QTIP_E8P12, qi, n, row, b, 0, v);
-                for (int i = 0; i < 8; i++) Wc[row * n + 8 * b + i] = (double)wsc * v[i];
-            }
-        double *Mm = digest_M(m), *Mn = digest_M(n);
-        /* T = Wc M_n^T, then W = M_m T */
-        for (int64_t i = 0; i < m; i++)
-            for (int64_t k = 0; k < n; k++) {
-                double acc = 0;
-                for (int64_t j = 0; j < n; j++) acc += Wc[i * n + j] * Mn[k * n + j];
-                T[i * n + k] = acc;
-            }
-        double maxd = 0, maxw = 0;
-        for (int64_t i = 0; i < m; i++) {
-            for (int64_t k = 0; k < n; k++) {
-                double acc = 0;
-                for (int64_t j = 0; j < m; j++) acc += Mm[i * m + j] * T[j * n + k];
-                double w = sv[i] * acc * su[k];
-                maxd = fmax(maxd, fabs(w - What[l][i * n + k]));
-                maxw = fmax(maxw, fabs(What[l][i * n + k]));
-            }
-        }
-        CHECK(maxd <= 1e-5 * maxw, "%s: loader-rule decode differs by %g (max |W| %g)", qfa_names[l], maxd, maxw);
-        fprintf(stderr, "  quip-for-all %s [%lld x %lld]: max diff %.2e of %.3e\n", qfa_names[l],
-                (long long)m, (long long)n, maxd, maxw);
-        free(su); free(sv); free(qi); free(Wc); free(T); free(Mm); free(Mn);
-    }
+    for (int l = 0; st && l < 2; l++)
+        qfa_check_layer(st, qfa_names[l], qfa_dims[l][0], qfa_dims[l][1], QTIP_E8P12, 0, What[l]);
     qtip_st_close(st);
     for (int l = 0; l < QFA_NL; l++) {
         qtip_layer_artifact_free(a[l]);
         free(W[l]);
         free(What[l]);
+    }
+}
+
+/* --- RVQ3 / RVQ4 through qtip_pack_model's quip-for-all export ---------------- */
+#define SM_NL 2
+static const char *const sm_names[SM_NL] = {"model.layers.0.self_attn.q_proj",
+                                            "model.layers.0.mlp.down_proj"};
+/* 96 = 12 * 8: a Hadamard factor of 12 (Paley I) on the input side */
+static const int64_t sm_dims[SM_NL][2] = {{32, 64}, {64, 96}};
+
+static json_t *load_json_in(const char *dir, const char *file)
+{
+    char p[800];
+    snprintf(p, sizeof p, "%s/%s", dir, file);
+    return json_load_file(p, 0, NULL);
+}
+
+TEST(quip_for_all_rvq_export_decodes_like_canonical)
+{
+    build_e81b();
+    const qtip_e8p_kind kinds[2] = {QTIP_E8P12_RVQ3, QTIP_E8P12_RVQ4};
+    const char *const cbname[2] = {"E8P12RVQ3B", "E8P12RVQ4B"};
+    /* quipsharp.md 1.4, 1.5, 1.6: 1/2.04 and 1/3.45, never the tool's default -1 */
+    const double want_rs[2] = {1.0 / 2.04, 1.0 / 3.45};
+    for (int ki = 0; ki < 2; ki++) {
+        test_rng r = test_rng_seeded(5005 + (uint64_t)ki);
+        float *W[SM_NL], *What[SM_NL];
+        qtip_layer_artifact *a[SM_NL] = {0};
+        qtip_packed_layer pl[SM_NL];
+        qtip_quant_params qp = qtip_quant_default_params(QTIP_METHOD_E8P);
+        qp.e8p = kinds[ki];
+        qp.refine_passes = 2;
+        qtip_quantizer *q = NULL;
+        CHECK_OK(qtip_quantizer_create(&qp, &q));
+        if (!q) return;
+        int ok = 1;
+        for (int l = 0; l < SM_NL; l++) {
+            int64_t m = sm_dims[l][0], n = sm_dims[l][1];
+            W[l] = malloc((size_t)(m * n) * 4);
+            What[l] = malloc((size_t)(m * n) * 4);
+            for (int64_t i = 0; i < m * n; i++) W[l][i] = (float)test_rng_normal(&r) * 0.02f;
+            CHECK_OK(qtip_quantize_layer(q, W[l], m, n, NULL, sm_names[l], &a[l]));
+            if (!a[l]) { ok = 0; continue; }
+            CHECK_OK(qtip_layer_artifact_decode(a[l], What[l]));
+            CHECK_OK(qtip_packed_layer_from_artifact(a[l], &pl[l]));
+            pl[l].name = sm_names[l];
+        }
+        qtip_quantizer_free(q);
+        char src[512], out[600];
+        snprintf(src, sizeof src, "%s/rvq%d_model", test_tmpdir(), 3 + ki);
+        snprintf(out, sizeof out, "%s/rvq%d_qfa", test_tmpdir(), 3 + ki);
+        if (ok) {
+            hf_model(src, SM_NL, sm_names, sm_dims, W);
+            CHECK_OK(pack_dir(src, pl, SM_NL, QTIP_EXPORT_QUIP_FOR_ALL, out));
+        }
+        json_t *cfg = ok ? load_json_in(out, "config.json") : NULL;
+        json_t *qcf = ok ? load_json_in(out, "quantization_config.json") : NULL;
+        json_t *qc = json_object_get(cfg, "quantization_config");
+        json_t *ors = json_object_get(qc, "opt_resid_scale");
+        CHECK(qc && json_is_real(ors), "%s: quantization_config.opt_resid_scale missing", cbname[ki]);
+        double rs = json_number_value(ors);
+        CHECK(rs == want_rs[ki] && rs != -1.0, "%s: opt_resid_scale %.17g, expected %.17g",
+              cbname[ki], rs, want_rs[ki]);
+        CHECK(qc && strcmp(json_string_value(json_object_get(qc, "codebook")), cbname[ki]) == 0 &&
+                  strcmp(json_string_value(json_object_get(qc, "idx_dtype")), "torch.int32") == 0 &&
+                  strcmp(json_string_value(json_object_get(qc, "quant_method")), "QUiP") == 0 &&
+                  json_is_false(json_object_get(qc, "per_channel")) &&
+                  json_is_false(json_object_get(qc, "merge_suv")),
+              "%s: quantization_config fields", cbname[ki]);
+        CHECK(qcf && json_equal(qcf, qc), "%s: quantization_config.json differs from config.json's",
+              cbname[ki]);
+        fprintf(stderr, "  %s: opt_resid_scale %.17g\n", cbname[ki], rs);
+        qtip_st_file *st = NULL;
+        if (ok) CHECK_OK(qtip_st_open(out, &st));
+        for (int l = 0; st && l < SM_NL; l++)
+            qfa_check_layer(st, sm_names[l], sm_dims[l][0], sm_dims[l][1], kinds[ki], (float)rs,
+                            What[l]);
+        qtip_st_close(st);
+        json_decref(cfg);
+        json_decref(qcf);
+        for (int l = 0; l < SM_NL; l++) {
+            qtip_layer_artifact_free(a[l]);
+            free(W[l]);
+            free(What[l]);
+        }
+    }
+}
+
+/* --- qtip-reference through qtip_pack_model, decoded by the reference's rules ---
+ * qtip.md 6.2 (kernel layout of `trellis`), 6.4 (the HF checkpoint: SU, SV with
+ * Wscale folded, tlut fp16, rcp, tp_rank, quip_params) and 7.1 (BitshiftLinear
+ * forward, scale = 32): y = (hadU(Wr (hadUt(x * SU) / 32))) * (SV * 32), with
+ * hadU = Had_m / sqrt(m), hadUt = Had_n^T / sqrt(n), Had = HK (x) Sylvester (4.1). */
+
+/* IEEE half -> float, written out here (no library call). */
+static float half_to_float(uint16_t h)
+{
+    int sign = h >> 15, e = (h >> 10) & 31, f = h & 1023;
+    double v;
+    if (e == 0) v = ldexp((double)f, -24);
+    else if (e == 31) v = f ? NAN : INFINITY;
+    else v = ldexp((double)(f | 1024), e - 25);
+    return (float)(sign ? -v : v);
+}
+
+static int64_t i64_scalar(const qtip_tensor_view *t)
+{
+    int64_t v;
+    memcpy(&v, t->data, 8);
+    return v;
+}
+
+TEST(qtip_reference_export_decodes_like_canonical)
+{
+    test_rng r = test_rng_seeded(5007);
+    float *W[SM_NL], *What[SM_NL], *Wr[SM_NL];
+    qtip_layer_artifact *a[SM_NL] = {0};
+    qtip_packed_layer pl[SM_NL];
+    qtip_quant_params qp = qtip_quant_default_params(QTIP_METHOD_TRELLIS);
+    const qtip_trellis_params *tp = &qp.trellis;
+    CHECK(tp->code == QTIP_CODE_HYB && tp->L == 16 && tp->K == 2 && tp->V == 2 && tp->Q == 9 &&
+              tp->td_x == 16 && tp->td_y == 16,
+          "default trellis parameters are not HYB L16 K2 V2 Q9 16x16");
+    qtip_quantizer *q = NULL;
+    CHECK_OK(qtip_quantizer_create(&qp, &q));
+    if (!q) return;
+    for (int l = 0; l < SM_NL; l++) {
+        int64_t m = sm_dims[l][0], n = sm_dims[l][1];
+        W[l] = malloc((size_t)(m * n) * 4);
+        What[l] = malloc((size_t)(m * n) * 4);
+        Wr[l] = malloc((size_t)(m * n) * 4);
+        for (int64_t i = 0; i < m * n; i++) W[l][i] = (float)test_rng_normal(&r) * 0.02f;
+        CHECK_OK(qtip_quantize_layer(q, W[l], m, n, NULL, sm_names[l], &a[l]));
+        if (!a[l]) return;
+        CHECK_OK(qtip_layer_artifact_decode(a[l], What[l]));
+        CHECK_OK(qtip_layer_artifact_decode_rotated(a[l], Wr[l]));
+        CHECK_OK(qtip_packed_layer_from_artifact(a[l], &pl[l]));
+        pl[l].name = sm_names[l];
+    }
+    qtip_quantizer_free(q);
+    char src[512], out[600];
+    snprintf(src, sizeof src, "%s/qref_model", test_tmpdir());
+    snprintf(out, sizeof out, "%s/qref", test_tmpdir());
+    hf_model(src, SM_NL, sm_names, sm_dims, W);
+    CHECK_OK(pack_dir(src, pl, SM_NL, QTIP_EXPORT_QTIP_REF, out));
+
+    /* config.json: quip_params exactly as hfize writes it (qtip.md 6.4) */
+    json_t *cfg = load_json_in(out, "config.json");
+    json_t *want = json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:s,s:i,s:i,s:b,s:n}", "codebook", "bitshift",
+                             "codebook_version", 0, "L", 16, "K", 2, "V", 2, "tlut_bits", 9,
+                             "decode_mode", "quantlut_sym", "td_x", 16, "td_y", 16, "split_for_tp", 0,
+                             "skip_list");
+    json_t *qpj = json_object_get(cfg, "quip_params");
+    char *got = qpj ? json_dumps(qpj, JSON_SORT_KEYS) : NULL;
+    CHECK(cfg && json_equal(qpj, want), "quip_params: %s", got ? got : "(missing)");
+    free(got);
+    json_decref(want);
+    /* transformers raises "Unknown quantization type" on a quantization_config it
+     * does not know; the reference reads quip_params only */
+    CHECK(cfg && !json_object_get(cfg, "quantization_config"),
+          "config.json of a qtip-reference export has a quantization_config");
+    CHECK(cfg && strcmp(json_string_value(json_object_get(cfg, "model_type")), "llama") == 0,
+          "config.json keeps the original fields");
+    json_decref(cfg);
+    json_t *qz = load_json_in(out, "quantize_config.json");
+    CHECK(qz && strcmp(json_string_value(json_object_get(qz, "format")), "qtip-reference") == 0,
+          "quantize_config.json records the format");
+    json_decref(qz);
+
+    qtip_st_file *st = NULL;
+    CHECK_OK(qtip_st_open(out, &st));
+    CHECK(st && qtip_st_find(st, "model.norm.weight"), "unquantized tensors are copied");
+    for (int l = 0; st && l < SM_NL; l++) {
+        const char *name = sm_names[l];
+        int64_t m = sm_dims[l][0], n = sm_dims[l][1];
+        char nm[300];
+        const qtip_tensor_view *tt, *tu, *tv, *tl, *trc, *ttp;
+        snprintf(nm, sizeof nm, "%s.trellis", name); tt = qtip_st_find(st, nm);
+        snprintf(nm, sizeof nm, "%s.SU", name); tu = qtip_st_find(st, nm);
+        snprintf(nm, sizeof nm, "%s.SV", name); tv = qtip_st_find(st, nm);
+        snprintf(nm, sizeof nm, "%s.tlut", name); tl = qtip_st_find(st, nm);
+        snprintf(nm, sizeof nm, "%s.rcp", name); trc = qtip_st_find(st, nm);
+        snprintf(nm, sizeof nm, "%s.tp_rank", name); ttp = qtip_st_find(st, nm);
+        snprintf(nm, sizeof nm, "%s.weight", name);
+        CHECK(qtip_st_find(st, nm) == NULL, "%s: the dense weight is replaced", name);
+        CHECK(tt && tt->dtype == QTIP_DT_I16 && tt->ndim == 2 && tt->shape[0] == (m / 16) * (n / 16) &&
+                  tt->shape[1] == 32,
+              "%s: trellis must be int16 [%lld, 32]", name, (long long)((m / 16) * (n / 16)));
+        CHECK(tu && tu->dtype == QTIP_DT_F32 && tu->ndim == 1 && tu->shape[0] == n, "%s: SU", name);
+        CHECK(tv && tv->dtype == QTIP_DT_F32 && tv->ndim == 1 && tv->shape[0] == m, "%s: SV", name);
+        CHECK(tl && tl->dtype == QTIP_DT_F16 && tl->ndim == 2 && tl->shape[0] == 512 && tl->shape[1] == 2,
+              "%s: tlut must be fp16 [512, 2]", name);
+        CHECK(trc && trc->dtype == QTIP_DT_I64 && trc->ndim == 0 && i64_scalar(trc) == 0, "%s: rcp 0", name);
+        CHECK(ttp && ttp->dtype == QTIP_DT_I64 && ttp->ndim == 0 && i64_scalar(ttp) == 8,
+              "%s: tp_rank 8", name);
+        if (!(tt && tu && tv && tl)) continue;
+        float tlut[1024], *su = malloc((size_t)n * 4), *sv = malloc((size_t)m * 4);
+        for (int i = 0; i < 1024; i++) {
+            uint16_t h;
+            memcpy(&h, (const uint8_t *)tl->data + 2 * i, 2);
+            tlut[i] = half_to_float(h);
+        }
+        memcpy(su, tu->data, (size_t)n * 4);
+        memcpy(sv, tv->data, (size_t)m * 4);
+        int16_t *tr = malloc(tt->nbytes);
+        memcpy(tr, tt->data, tt->nbytes);
+        /* the codes: kernel-layout decode of qtip.md 6.2 gives our rotated matrix */
+        float *Wk = malloc((size_t)(m * n) * 4);
+        ref_kernel_decode(tr, m, n, 2, tlut, Wk);
+        int64_t ndiff = 0;
+        for (int64_t i = 0; i < m * n; i++) ndiff += Wk[i] != Wr[l][i];
+        CHECK(ndiff == 0, "%s: %lld of %lld decoded code values differ from our rotated decode", name,
+              (long long)ndiff, (long long)(m * n));
+        /* the layer: BitshiftLinear.forward on each basis vector gives a column */
+        double *Mm = digest_M(m), *Mn = digest_M(n), *x2 = malloc((size_t)n * 8),
+               *y2 = malloc((size_t)m * 8);
+        double maxd = 0, maxw = 0;
+        for (int64_t j = 0; j < n; j++) {
+            for (int64_t c = 0; c < n; c++) x2[c] = Mn[j * n + c] * (double)su[j] / 32.0; /* hadUt */
+            for (int64_t i = 0; i < m; i++) {
+                double acc = 0;
+                for (int64_t c = 0; c < n; c++) acc += (double)Wk[i * n + c] * x2[c];
+                y2[i] = acc;
+            }
+            for (int64_t i = 0; i < m; i++) {
+                double acc = 0;
+                for (int64_t c = 0; c < m; c++) acc += Mm[i * m + c] * y2[c]; /* hadU */
+                double y = acc * ((double)sv[i] * 32.0);
+                maxd = fmax(maxd, fabs(y - What[l][i * n + j]));
+                maxw = fmax(maxw, fabs(What[l][i * n + j]));
+            }
+        }
+        /* float rounding of our fp32 RHT against this double evaluation */
+        CHECK(maxw > 0 && maxd <= 1e-5 * maxw, "%s: reference forward differs by %g (max |W| %g)", name,
+              maxd, maxw);
+        fprintf(stderr, "  qtip-reference %s [%lld x %lld]: codes equal, max diff %.2e of %.3e\n", name,
+                (long long)m, (long long)n, maxd, maxw);
+        free(su); free(sv); free(tr); free(Wk); free(Mm); free(Mn); free(x2); free(y2);
+    }
+    qtip_st_close(st);
+    for (int l = 0; l < SM_NL; l++) {
+        qtip_layer_artifact_free(a[l]);
+        free(W[l]);
+        free(What[l]);
+        free(Wr[l]);
     }
 }
 
@@ -625,5 +900,7 @@ int main(void)
     RUN(e8p_independent_decoder_matches_digest_vectors);
     RUN(quip_for_all_qidxs_decode_like_canonical);
     RUN(quip_for_all_export_decodes_like_canonical);
+    RUN(quip_for_all_rvq_export_decodes_like_canonical);
+    RUN(qtip_reference_export_decodes_like_canonical);
     return check_summary();
 }

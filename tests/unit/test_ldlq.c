@@ -253,6 +253,103 @@ TEST(unit_path_thread_independent)
     fixture_free(&f);
 }
 
+/* --- errors raised on worker threads reach the caller --------------------------
+ * Messages are thread-local; qtip_ldlq_run runs the unit callbacks on OpenMP
+ * workers, so the message must be carried back, and the lowest failing row's
+ * message must win whatever the thread count. The callback is the real E8P
+ * search (one 8-vector per row: b = 8, one row per unit). */
+typedef struct {
+    qtip_e8p *cb;
+    int64_t m;
+    uint32_t *stage;     /* m codes of the current block */
+    int *block0_visits;  /* per row: calls that covered block 0 */
+    int64_t fail_rows[2]; /* rows that fail on their second visit of block 0 (refinement) */
+} e8p_user;
+
+static qtip_status e8p_units(void *user, int64_t block, const int64_t *units, int64_t count,
+                             const float *target, float *recon)
+{
+    e8p_user *u = user;
+    for (int64_t l = 0; l < count; l++) {
+        int64_t row = units[l];
+        if (block == 0 && ++u->block0_visits[row] == 2 &&
+            (row == u->fail_rows[0] || row == u->fail_rows[1]))
+            return qtip_error(QTIP_E_INTERNAL, "row %lld: injected refinement failure", (long long)row);
+        qtip_status st = qtip_e8p_quantize(u->cb, target + 8 * l, 1, &u->stage[row], recon + 8 * l);
+        if (st != QTIP_OK) {
+            qtip_error_prefix("row %lld", (long long)row);
+            return st;
+        }
+    }
+    return QTIP_OK;
+}
+
+static void e8p_commit_units(void *user, int64_t block, const int64_t *units, int64_t count)
+{
+    (void)user; (void)block; (void)units; (void)count;
+}
+
+TEST(worker_error_message_reaches_caller)
+{
+    test_rng r = test_rng_seeded(25);
+    const int64_t m = 64, n = 32;
+    fixture f;
+    fixture_init(&f, &r, m, n, 8, 0.9, 1);
+    for (int64_t i = 0; i < m * n; i++) f.W[i] *= 0.5f;
+    e8p_user u;
+    memset(&u, 0, sizeof u);
+    u.m = m;
+    u.fail_rows[0] = u.fail_rows[1] = -1;
+    CHECK_OK(qtip_e8p_create(QTIP_E8P12, &u.cb));
+    u.stage = calloc((size_t)m, sizeof(uint32_t));
+    u.block0_visits = calloc((size_t)m, sizeof(int));
+    qtip_ldlq_config c;
+    memset(&c, 0, sizeof c);
+    c.b = 8; c.group_rows = 1; c.feedback = 1; c.user = &u;
+    c.quant_units = e8p_units; c.commit_units = e8p_commit_units;
+    int old = qtip_get_threads();
+
+    /* NaN in rows 53 and 37 of the last column block (the first the sweep codes):
+     * with 4 threads both rows belong to workers other than the caller's. */
+    f.W[53 * n + n - 3] = NAN;
+    f.W[37 * n + n - 1] = NAN;
+    char first[512] = "";
+    for (int t = 1; t <= 4; t *= 2) {
+        qtip_set_threads(t);
+        qtip_clear_error();
+        qtip_status st = qtip_ldlq_run(&c, f.W, m, n, f.Lu, NULL, f.What, NULL);
+        const char *msg = qtip_last_error();
+        fprintf(stderr, "  threads %d: %s: %s\n", t, qtip_status_name(st), msg);
+        CHECK(st == QTIP_E_NONFINITE, "threads %d: status %s, expected nonfinite", t,
+              qtip_status_name(st));
+        CHECK(strncmp(msg, "row 37: ", 8) == 0 && strstr(msg, "coordinate 7") && strstr(msg, "nan"),
+              "threads %d: message '%s' does not name row 37's NaN", t, msg);
+        if (t == 1) snprintf(first, sizeof first, "%s", msg);
+        else CHECK(strcmp(first, msg) == 0, "threads %d: message '%s' differs from '%s'", t, msg, first);
+    }
+
+    /* A failure inside the refinement passes (their own parallel loop). */
+    f.W[53 * n + n - 3] = 0.1f;
+    f.W[37 * n + n - 1] = 0.1f;
+    u.fail_rows[0] = 50;
+    u.fail_rows[1] = 19;
+    c.refine_passes = 1;
+    for (int t = 1; t <= 4; t *= 2) {
+        qtip_set_threads(t);
+        memset(u.block0_visits, 0, sizeof(int) * (size_t)m);
+        qtip_clear_error();
+        qtip_status st = qtip_ldlq_run(&c, f.W, m, n, f.Lu, f.Hr, f.What, NULL);
+        const char *msg = qtip_last_error();
+        CHECK(st == QTIP_E_INTERNAL && strcmp(msg, "row 19: injected refinement failure") == 0,
+              "threads %d, refinement: %s '%s'", t, qtip_status_name(st), msg);
+    }
+    qtip_set_threads(old);
+    qtip_e8p_free(u.cb);
+    free(u.stage);
+    free(u.block0_visits);
+    fixture_free(&f);
+}
+
 int main(void)
 {
     for (use_units = 0; use_units <= 1; use_units++) {
@@ -264,5 +361,6 @@ int main(void)
     use_units = 1;
     RUN(unit_path_thread_independent);
     RUN(tile_orders_are_permutations);
+    RUN(worker_error_message_reaches_caller);
     return check_summary();
 }
