@@ -41,7 +41,7 @@ void cli_help(const cli_command *cmd)
     for (int i = 0; cmd->usage && cmd->usage[i]; i++)
         printf("%s %s\n", i == 0 ? "usage:" : "   or:", cmd->usage[i]);
     if (cmd->description) printf("\n%s\n", cmd->description);
-    printf("\noptions:\n");
+    if (cmd->options && cmd->options[0].long_name) printf("\noptions:\n");
     for (const cli_option *o = cmd->options; o && o->long_name; o++)
         print_option(stdout, o->short_name, o->long_name,
                      o->type == CLI_FLAG ? NULL : opt_value_name(o), o->help);

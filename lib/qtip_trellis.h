@@ -134,13 +134,35 @@ qtip_status qtip_trellis_viterbi(const qtip_trellis *t, qtip_trellis_work *w,
  * on the sequence rotated by shift = (S/2)*V values, overlap = (state of pass 1
  * covering the original values 0..V-1) >> KV, pass 2 constrained to that overlap.
  * bits: words_per_tile words; recon (may be NULL): T values of the path;
- * states (may be NULL): the S states of the path. Uses slot 0 of `w`. */
+ * states (may be NULL): the S states of the path. Uses slot 0 of `w`, and w's
+ * tail-biting search (qtip_trellis_work_set_tail_biting). */
 qtip_status qtip_trellis_quantize_seq(const qtip_trellis *t, qtip_trellis_work *w,
                                       qtip_viterbi_impl impl, const float *seq,
                                       uint16_t *bits, float *recon, uint32_t *states);
 
+/* Tail-biting search of a work object (default 1: the reference's two passes,
+ * as qtip_trellis_quantize_seq describes). n >= 2: best of n overlaps, a
+ * slower, never worse search: pass 1 as in the two-pass method, plus a backward
+ * pass over the rotated sequence, give for every junction group o (the
+ * overlap, 2^(L-KV) values) the cost of the best unconstrained path through the
+ * junction with that group, a lower bound on the tail-biting cost with overlap
+ * o; the constrained pass runs for pass 1's overlap, then for up to n-1 further
+ * overlaps in increasing bound order (ties: lowest o), stopping early once the
+ * next bound exceeds the best cost found by more than 1e-4 of it (rounding
+ * slack), and the cheapest path wins (ties: lowest o). Its cost is never above
+ * the two-pass cost; n = 1 is the two-pass search bit for bit. Costs 1.5 + n
+ * passes at most instead of 2. n above 2^(L-KV) acts as 2^(L-KV). `t` must be
+ * the codebook the work was made for (its values build the table of the
+ * backward pass). Errors: QTIP_E_PARAM (n < 1 or above 65536, params of w
+ * differ), QTIP_E_NOMEM. */
+qtip_status qtip_trellis_work_set_tail_biting(qtip_trellis_work *w, const qtip_trellis *t, int n);
+/* The work object's n (1 = two-pass). */
+int qtip_trellis_work_tail_biting(const qtip_trellis_work *w);
+/* Parse "two-pass" (1) or "best-of-<n>" (n, 1..65536); -1 if neither. */
+int qtip_trellis_tail_biting_from_name(const char *name);
+
 /* Quantize `nseq` sequences of T values each (row-major, nseq x T) with the fast
- * search, tail-biting, in parallel over sequences (OpenMP, w's thread count).
+ * search, tail-biting (w's search), in parallel over sequences (OpenMP, w's thread count).
  * bits: nseq x words_per_tile uint16; recon (may be NULL): nseq x T values of the
  * paths (equal to qtip_trellis_decode(bits) bit for bit). Deterministic: the same
  * result on any thread count. w may be NULL (a temporary one is made). */

@@ -34,12 +34,20 @@ typedef struct {
     size_t planebytes;
     uint32_t *path;   /* S states (pass 1) */
     float *rot;       /* T values: the rotated sequence */
+    /* best-of-n tail-biting (trellis_quantize.c) */
+    float *fwd;       /* G forward group minima at the junction */
+    float *bwd;       /* G backward group minima at the junction (reversed trellis's order) */
+    float *rev;       /* T values: the rotated sequence's steps in reverse order */
+    uint32_t *keep;   /* S states: the best path so far */
 } qtip_trellis_slot;
 
 struct qtip_trellis_work {
     qtip_trellis_params p;
     int nslots;
     qtip_trellis_slot *slots;
+    int tb_n;                 /* tail-biting search: 1 two-pass, n >= 2 best of n */
+    struct qtip_trellis *rev; /* best-of-n: the same codebook read backwards (state
+                               * u holds the values of bit-reversed u), a LUT code */
 };
 
 /* HYB k-means table (trellis_codebook.c): Lloyd k-means of n deterministic 2-D
@@ -63,6 +71,21 @@ qtip_status qtip_viterbi_reference_(const qtip_trellis *t, const float *seq, int
 /* The fast pass (viterbi_fast.c) in one slot's scratch. Never fails. */
 void qtip_viterbi_fast_(const qtip_trellis *t, qtip_trellis_slot *slot, const float *seq,
                         int32_t overlap, uint32_t *states, float *cost);
+
+/* The forward group minima after `nsteps` unconstrained steps of seq
+ * (nsteps <= S): out[j] = min over states s with low L-KV bits j of the best cost
+ * of a path ending in s at step nsteps-1; all 0 when nsteps == 0. Bit-identical
+ * between the two (same fp32 operations in the same order). */
+qtip_status qtip_viterbi_reference_minima_(const qtip_trellis *t, const float *seq, int nsteps,
+                                           float *out);
+void qtip_viterbi_fast_minima_(const qtip_trellis *t, qtip_trellis_slot *slot, const float *seq,
+                               int nsteps, float *out);
+/* qtip_viterbi_fast_ that also copies the group minima after `snap_steps` steps
+ * (1 <= snap_steps <= S-1, unconstrained) to snap: the same G floats as
+ * qtip_viterbi_fast_minima_(seq, snap_steps), for free. */
+void qtip_viterbi_fast_snap_(const qtip_trellis *t, qtip_trellis_slot *slot, const float *seq,
+                             int32_t overlap, uint32_t *states, float *cost, int snap_steps,
+                             float *snap);
 
 /* Pack a path known to be consistent (bitstream.c). */
 void qtip_trellis_pack_path_(const qtip_trellis_params *p, const uint32_t *states, uint16_t *bits);

@@ -85,3 +85,30 @@ qtip_status qtip_viterbi_reference_(const qtip_trellis *t, const float *seq, int
     free(from);
     return QTIP_OK;
 }
+
+qtip_status qtip_viterbi_reference_minima_(const qtip_trellis *t, const float *seq, int nsteps,
+                                           float *out)
+{
+    const int L = t->p.L, V = t->p.V, KV = t->KV;
+    const uint32_t NS = 1u << L, G = t->G, M = 1u << KV;
+    if (nsteps <= 0) {
+        for (uint32_t j = 0; j < G; j++) out[j] = 0.0f;
+        return QTIP_OK;
+    }
+    float *cost = qtip_alloc(NS, sizeof(float), "viterbi costs");
+    if (!cost) return QTIP_E_NOMEM;
+    for (uint32_t s = 0; s < NS; s++) cost[s] = step_err(t, s, seq);
+    for (int i = 1; i <= nsteps; i++) {
+        for (uint32_t j = 0; j < G; j++) {
+            float b = cost[j];
+            for (uint32_t k = 1; k < M; k++)
+                if (cost[j + k * G] < b) b = cost[j + k * G];
+            out[j] = b;
+        }
+        if (i == nsteps) break;
+        /* cost_i in place: state s reads out[s >> KV], already final */
+        for (uint32_t s = 0; s < NS; s++) cost[s] = step_err(t, s, seq + (size_t)i * V) + out[s >> KV];
+    }
+    free(cost);
+    return QTIP_OK;
+}

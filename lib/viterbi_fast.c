@@ -261,16 +261,62 @@ const char *qtip_trellis_simd(void)
     return "portable";
 }
 
+/* One sweep of either kernel. */
+static void sweep(const qtip_trellis *t, int use_avx2, const float *prev, float *next, uint8_t *bp,
+                  size_t pb, const float *x)
+{
+#ifdef QTIP_HAVE_AVX2_PATH
+    if (use_avx2) {
+        sweep_avx2(t, prev, next, bp, pb, x);
+        return;
+    }
+#endif
+    (void)use_avx2;
+    sweep_portable(t, prev, next, bp, pb, x);
+}
+
+static int want_avx2(const qtip_trellis *t)
+{
+#ifdef QTIP_HAVE_AVX2_PATH
+    return t->G >= 8 && strcmp(qtip_trellis_simd(), "avx2") == 0;
+#else
+    (void)t;
+    return 0;
+#endif
+}
+
+void qtip_viterbi_fast_minima_(const qtip_trellis *t, qtip_trellis_slot *slot, const float *seq,
+                               int nsteps, float *out)
+{
+    const uint32_t G = t->G;
+    const int use_avx2 = want_avx2(t);
+    float *prev = slot->cost[0], *next = slot->cost[1];
+    for (uint32_t u = 0; u < G + 8; u++) prev[u] = 0.0f; /* start row, then padding */
+    for (int q = 0; q < 8; q++) next[G + q] = 0;
+    /* the back-pointers are not wanted: every sweep writes step 0's planes */
+    for (int i = 0; i < nsteps; i++) {
+        sweep(t, use_avx2, prev, next, slot->bp, slot->planebytes, seq + (size_t)i * t->p.V);
+        float *tmp = prev;
+        prev = next;
+        next = tmp;
+    }
+    memcpy(out, prev, (size_t)G * sizeof(float));
+}
+
 void qtip_viterbi_fast_(const qtip_trellis *t, qtip_trellis_slot *slot, const float *seq,
                         int32_t overlap, uint32_t *states, float *cost_out)
+{
+    qtip_viterbi_fast_snap_(t, slot, seq, overlap, states, cost_out, 0, NULL);
+}
+
+void qtip_viterbi_fast_snap_(const qtip_trellis *t, qtip_trellis_slot *slot, const float *seq,
+                             int32_t overlap, uint32_t *states, float *cost_out, int snap_steps,
+                             float *snap)
 {
     const int L = t->p.L, V = t->p.V, KV = t->KV, S = t->S;
     const uint32_t NS = 1u << L, G = t->G, M = 1u << KV;
     const size_t pb = slot->planebytes;
-    int use_avx2 = 0;
-#ifdef QTIP_HAVE_AVX2_PATH
-    use_avx2 = G >= 8 && strcmp(qtip_trellis_simd(), "avx2") == 0;
-#endif
+    const int use_avx2 = want_avx2(t);
     float *prev = slot->cost[0], *next = slot->cost[1];
     const float *v0 = t->vals, *v1 = t->vals + NS;
     /* start row: cost_0[s] = err_0(s) + start[s >> KV] */
@@ -283,14 +329,11 @@ void qtip_viterbi_fast_(const qtip_trellis *t, qtip_trellis_slot *slot, const fl
     for (int i = 0; i + 1 < S || (last_sweep && i + 1 == S); i++) {
         uint8_t *bp = slot->bp + (size_t)((i + 1) % S) * KV * pb;
         const float *x = seq + (size_t)i * V;
-#ifdef QTIP_HAVE_AVX2_PATH
-        if (use_avx2) sweep_avx2(t, prev, next, bp, pb, x);
-        else
-#endif
-            sweep_portable(t, prev, next, bp, pb, x);
+        sweep(t, use_avx2, prev, next, bp, pb, x);
         float *tmp = prev;
         prev = next;
         next = tmp;
+        if (snap && i + 1 == snap_steps) memcpy(snap, prev, (size_t)G * sizeof(float));
     }
     const float *xl = seq + (size_t)(S - 1) * V;
     uint32_t fin = 0;

@@ -114,4 +114,23 @@ static inline const char *test_tmpdir(void)
     return dir;
 }
 
+/* "<test_tmpdir()>/<name>" in one of 8 rotating buffers (so a few can be live at once). */
+static inline char *test_path(const char *name)
+{
+    static char buf[8][512];
+    static int k;
+    char *p = buf[k++ & 7];
+    snprintf(p, 512, "%s/%s", test_tmpdir(), name);
+    return p;
+}
+
+/* Write exactly `len` bytes to `path` (plain stdio, independent of libqtip's writers). */
+static inline void test_write_file(const char *path, const void *buf, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) { perror(path); exit(2); }
+    if (len && fwrite(buf, 1, len, f) != len) { perror(path); exit(2); }
+    fclose(f);
+}
+
 #endif /* QTIP_TEST_CHECK_H */

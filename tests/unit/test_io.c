@@ -13,23 +13,6 @@
 #include <xxhash.h>
 #include <zstd.h>
 
-static char *path_in(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ & 7];
-    snprintf(p, 512, "%s/%s", test_tmpdir(), name);
-    return p;
-}
-
-static void write_raw(const char *path, const void *buf, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f) { perror(path); exit(2); }
-    if (len && fwrite(buf, 1, len, f) != len) { perror(path); exit(2); }
-    fclose(f);
-}
-
 static int file_equals(const char *path, const void *buf, size_t len)
 {
     void *got;
@@ -58,7 +41,7 @@ static int count_prefixed(const char *prefix)
 
 TEST(test_atomic_basic)
 {
-    const char *p = path_in("atomic.bin");
+    const char *p = test_path("atomic.bin");
     CHECK_OK(qtip_write_file_atomic(p, "hello", 5, 0));
     CHECK(file_equals(p, "hello", 5), "first write");
     CHECK_OK(qtip_write_file_atomic(p, "bye", 3, 0));
@@ -79,7 +62,7 @@ TEST(test_atomic_basic)
     CHECK(file_equals(p, "bye", 3), "target untouched after abort");
     CHECK(count_prefixed("atomic.bin.tmp.") == 0, "temporary removed");
     /* Aborted writer of a new file: no file at all. */
-    const char *q = path_in("never.bin");
+    const char *q = test_path("never.bin");
     CHECK_OK(qtip_atomic_open(q, 0, &f));
     CHECK_OK(qtip_atomic_write(f, "x", 1));
     qtip_atomic_abort(f);
@@ -87,7 +70,7 @@ TEST(test_atomic_basic)
     CHECK(count_prefixed("never.bin") == 0, "no leftovers");
     qtip_atomic_abort(NULL);
     /* Unwritable directory: a clear i/o error naming the path. */
-    CHECK_STATUS(qtip_write_file_atomic(path_in("no/such/dir/x.bin"), "x", 1, 0), QTIP_E_IO);
+    CHECK_STATUS(qtip_write_file_atomic(test_path("no/such/dir/x.bin"), "x", 1, 0), QTIP_E_IO);
     CHECK(strstr(qtip_last_error(), "no/such/dir/x.bin") != NULL, "message: %s", qtip_last_error());
 }
 
@@ -95,7 +78,7 @@ TEST(test_atomic_basic)
  * or exits without committing. The target must keep its old contents. */
 TEST(test_atomic_killed_writer)
 {
-    const char *p = path_in("killed.bin");
+    const char *p = test_path("killed.bin");
     CHECK_OK(qtip_write_file_atomic(p, "old contents", 12, 0));
     for (int mode = 0; mode < 2; mode++) {
         int pipefd[2];
@@ -128,7 +111,7 @@ TEST(test_atomic_killed_writer)
     while ((e = readdir(d)))
         if (strncmp(e->d_name, "killed.bin.tmp.", 15) == 0) {
             tmps++;
-            unlink(path_in(e->d_name));
+            unlink(test_path(e->d_name));
         }
     closedir(d);
     CHECK(tmps == 2, "expected the 2 children's temporaries, found %d", tmps);
@@ -140,7 +123,7 @@ TEST(test_reader_plain_and_zstd)
     size_t n = 3u << 20; /* several decoder buffers */
     unsigned char *data = malloc(n);
     for (size_t i = 0; i < n; i++) data[i] = (unsigned char)(i % 251 < 200 ? i % 7 : test_rng_next(&r));
-    const char *plain = path_in("plain.bin"), *z = path_in("comp.bin.zst");
+    const char *plain = test_path("plain.bin"), *z = test_path("comp.bin.zst");
     CHECK_OK(qtip_write_file_atomic(plain, data, n, 0));
     CHECK_OK(qtip_write_file_atomic(z, data, n, 3));
     unsigned char magic[4] = {0};
@@ -183,8 +166,8 @@ TEST(test_reader_multiframe_truncated_corrupt)
     size_t n1 = ZSTD_compress(buf, cap, a, strlen(a), 1);
     size_t n2 = ZSTD_compress(buf + n1, cap, b, strlen(b), 19);
     CHECK(!ZSTD_isError(n1) && !ZSTD_isError(n2), "compress");
-    const char *p = path_in("two.zst");
-    write_raw(p, buf, n1 + n2);
+    const char *p = test_path("two.zst");
+    test_write_file(p, buf, n1 + n2);
     void *got;
     size_t len;
     CHECK_OK(qtip_read_file(p, &got, &len));
@@ -192,35 +175,35 @@ TEST(test_reader_multiframe_truncated_corrupt)
               memcmp((char *)got + strlen(a), b, strlen(b)) == 0, "two frames concatenated");
     free(got);
     /* Cut inside the second frame: an error, not a short read. */
-    write_raw(p, buf, n1 + n2 - 3);
+    test_write_file(p, buf, n1 + n2 - 3);
     CHECK_STATUS(qtip_read_file(p, &got, &len), QTIP_E_FORMAT);
     CHECK(strstr(qtip_last_error(), "two.zst") && strstr(qtip_last_error(), "truncated"), "msg: %s",
           qtip_last_error());
     /* Only the magic: truncated too. */
-    write_raw(p, buf, 4);
+    test_write_file(p, buf, 4);
     CHECK_STATUS(qtip_read_file(p, &got, &len), QTIP_E_FORMAT);
     /* Garbage after a complete frame. */
     memcpy(buf + n1, "garbage!", 8);
-    write_raw(p, buf, n1 + 8);
+    test_write_file(p, buf, n1 + 8);
     CHECK_STATUS(qtip_read_file(p, &got, &len), QTIP_E_FORMAT);
     /* Short plain files (under 4 bytes) and empty files read as they are. */
-    write_raw(p, "ab", 2);
+    test_write_file(p, "ab", 2);
     CHECK_OK(qtip_read_file(p, &got, &len));
     CHECK(len == 2 && memcmp(got, "ab", 2) == 0, "short plain file");
     free(got);
-    write_raw(p, "", 0);
+    test_write_file(p, "", 0);
     CHECK_OK(qtip_read_file(p, &got, &len));
     CHECK(len == 0, "empty file");
     free(got);
-    CHECK_STATUS(qtip_read_file(path_in("missing.bin"), &got, &len), QTIP_E_IO);
+    CHECK_STATUS(qtip_read_file(test_path("missing.bin"), &got, &len), QTIP_E_IO);
     CHECK(strstr(qtip_last_error(), "missing.bin") != NULL, "msg: %s", qtip_last_error());
     CHECK_STATUS(qtip_read_file(test_tmpdir(), &got, &len), QTIP_E_IO);
     qtip_reader *rd;
-    CHECK_OK(qtip_reader_open(path_in("plain.bin"), &rd));
+    CHECK_OK(qtip_reader_open(test_path("plain.bin"), &rd));
     char x[4];
     CHECK_OK(qtip_reader_read_exact(rd, x, 4));
     qtip_reader_free(rd);
-    write_raw(p, "abc", 3);
+    test_write_file(p, "abc", 3);
     CHECK_OK(qtip_reader_open(p, &rd));
     CHECK_STATUS(qtip_reader_read_exact(rd, x, 4), QTIP_E_FORMAT);
     qtip_reader_free(rd);
@@ -231,7 +214,7 @@ TEST(test_reader_multiframe_truncated_corrupt)
 TEST(test_reader_stdin)
 {
     const char *msg = "through stdin, compressed";
-    const char *p = path_in("stdin.zst");
+    const char *p = test_path("stdin.zst");
     CHECK_OK(qtip_write_file_atomic(p, msg, strlen(msg), 5));
     int saved = dup(0);
     int fd = open(p, O_RDONLY);
@@ -265,12 +248,12 @@ TEST(test_checksum)
     char out[QTIP_CHECKSUM_STRLEN];
     qtip_checksum_buffer("", 0, out);
     CHECK(strcmp(out, "xxh3-128:99aa06d3014798d86001c324468d497f") == 0, "empty: %s", out);
-    const char *p = path_in("sum.bin");
+    const char *p = test_path("sum.bin");
     test_rng r = test_rng_seeded(11);
     size_t n = (1u << 20) + 12345;
     unsigned char *d = malloc(n);
     for (size_t i = 0; i < n; i++) d[i] = (unsigned char)test_rng_next(&r);
-    write_raw(p, d, n);
+    test_write_file(p, d, n);
     char fo[QTIP_CHECKSUM_STRLEN];
     CHECK_OK(qtip_checksum_file(p, fo));
     qtip_checksum_buffer(d, n, out);
@@ -279,24 +262,24 @@ TEST(test_checksum)
     qtip_checksum_buffer(d, n, out);
     CHECK(strcmp(out, fo) != 0, "one flipped bit changes the checksum");
     CHECK(strlen(fo) == QTIP_CHECKSUM_STRLEN - 1, "length");
-    CHECK_STATUS(qtip_checksum_file(path_in("nope"), fo), QTIP_E_IO);
+    CHECK_STATUS(qtip_checksum_file(test_path("nope"), fo), QTIP_E_IO);
     free(d);
 }
 
 TEST(test_mmap)
 {
-    const char *p = path_in("map.bin");
-    write_raw(p, "mapped bytes", 12);
+    const char *p = test_path("map.bin");
+    test_write_file(p, "mapped bytes", 12);
     qtip_mmap m;
     CHECK_OK(qtip_mmap_open(p, &m));
     CHECK(m.size == 12 && memcmp(m.data, "mapped bytes", 12) == 0, "content");
     qtip_mmap_close(&m);
     CHECK(m.data == NULL && m.size == 0, "closed");
-    write_raw(p, "", 0);
+    test_write_file(p, "", 0);
     CHECK_OK(qtip_mmap_open(p, &m));
     CHECK(m.size == 0, "empty");
     qtip_mmap_close(&m);
-    CHECK_STATUS(qtip_mmap_open(path_in("absent"), &m), QTIP_E_IO);
+    CHECK_STATUS(qtip_mmap_open(test_path("absent"), &m), QTIP_E_IO);
     CHECK_STATUS(qtip_mmap_open(test_tmpdir(), &m), QTIP_E_IO);
     qtip_mmap_close(NULL);
 }

@@ -9,15 +9,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-static char *path_in(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ & 7];
-    snprintf(p, 512, "%s/%s", test_tmpdir(), name);
-    return p;
-}
-
 /* An .npy file as numpy lays it out: magic, version, length, dict padded with
  * spaces and ending in '\n' so the data start at a multiple of 64. */
 static void write_npy(const char *path, int major, const char *dict, const void *data, size_t dlen,
@@ -43,7 +34,7 @@ TEST(test_versions_and_streaming)
     float x[6] = {1, 2, 3, 4, 5, 6.5f};
     for (int major = 1; major <= 3; major++) {
         for (int z = 0; z < 2; z++) {
-            const char *p = path_in("v.npy");
+            const char *p = test_path("v.npy");
             write_npy(p, major, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", x,
                       sizeof x, z ? 3 : 0);
             qtip_npy_reader *r;
@@ -79,7 +70,7 @@ TEST(test_dtypes_and_shapes)
         char dict[128];
         snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (4,), }",
                  codes[i].descr);
-        const char *p = path_in("d.npy");
+        const char *p = test_path("d.npy");
         size_t nb = 4 * qtip_dtype_size(codes[i].dt);
         write_npy(p, 1, dict, data, nb, 0);
         qtip_npy_reader *r;
@@ -102,7 +93,7 @@ TEST(test_dtypes_and_shapes)
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (3L, 1L), }", 2, 3},
     };
     for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
-        const char *p = path_in("s.npy");
+        const char *p = test_path("s.npy");
         write_npy(p, 1, ok[i].dict, data, 4 * ok[i].count, 0);
         qtip_npy_reader *r;
         CHECK_OK(qtip_npy_open(p, &r));
@@ -123,7 +114,7 @@ static void expect_bad(const char *dict, int major, size_t dlen, qtip_status wan
                        int at_read)
 {
     unsigned char data[64] = {0};
-    const char *p = path_in("bad.npy");
+    const char *p = test_path("bad.npy");
     write_npy(p, major, dict, data, dlen, 0);
     qtip_npy_reader *r = NULL;
     qtip_status s = qtip_npy_open(p, &r);
@@ -168,7 +159,7 @@ TEST(test_rejects)
     expect_bad("['descr']", 1, 8, QTIP_E_FORMAT, "dict", 0);
     expect_bad("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 4, 8, QTIP_E_FORMAT,
                "version 4.0", 0);
-    const char *p = path_in("bad.npy");
+    const char *p = test_path("bad.npy");
     CHECK_OK(qtip_write_file_atomic(p, "PK\x03\x04 not npy", 12, 0));
     qtip_npy_reader *r;
     CHECK_STATUS(qtip_npy_open(p, &r), QTIP_E_FORMAT);
@@ -176,13 +167,13 @@ TEST(test_rejects)
     CHECK_OK(qtip_write_file_atomic(p, "\x93NUMPY\x01\x00\x50", 9, 0));
     CHECK_STATUS(qtip_npy_open(p, &r), QTIP_E_FORMAT);
     CHECK(strstr(qtip_last_error(), "truncated"), "msg: %s", qtip_last_error());
-    CHECK_STATUS(qtip_npy_open(path_in("none.npy"), &r), QTIP_E_IO);
+    CHECK_STATUS(qtip_npy_open(test_path("none.npy"), &r), QTIP_E_IO);
 }
 
 TEST(test_stdin)
 {
     int16_t x[5] = {-5, 4, -3, 2, -1};
-    const char *p = path_in("in.npy.zst");
+    const char *p = test_path("in.npy.zst");
     write_npy(p, 2, "{'descr': '<i2', 'fortran_order': False, 'shape': (5,), }", x, sizeof x, 1);
     int saved = dup(0), fd = open(p, O_RDONLY);
     dup2(fd, 0);
@@ -204,7 +195,7 @@ TEST(test_writer_exact)
 {
     float x[6] = {0, 1, 2, 3, 4, 5};
     int64_t shape[2] = {2, 3};
-    const char *p = path_in("w.npy");
+    const char *p = test_path("w.npy");
     CHECK_OK(qtip_npy_write(p, QTIP_DT_F32, 2, shape, x));
     /* The header numpy 1.x writes for np.zeros((2,3), '<f4'). */
     const char *dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
@@ -239,7 +230,7 @@ TEST(test_numpy_round_trip)
     float x[12];
     for (int i = 0; i < 12; i++) x[i] = (float)i * 0.25f - 1.0f;
     int64_t shape[2] = {3, 4};
-    char *ours = strdup(path_in("ours.npy")), *theirs = strdup(path_in("theirs.npy"));
+    char *ours = strdup(test_path("ours.npy")), *theirs = strdup(test_path("theirs.npy"));
     CHECK_OK(qtip_npy_write(ours, QTIP_DT_F32, 2, shape, x));
     char cmd[2048];
     snprintf(cmd, sizeof cmd,

@@ -9,23 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char *path_in(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ & 7];
-    snprintf(p, 512, "%s/%s", test_tmpdir(), name);
-    return p;
-}
-
-static void write_raw(const char *path, const void *buf, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f) { perror(path); exit(2); }
-    if (len && fwrite(buf, 1, len, f) != len) { perror(path); exit(2); }
-    fclose(f);
-}
-
 /* u64 LE length + header + data, written to `path` (header taken as given). */
 static void write_st(const char *path, const char *hdr, const void *data, size_t dlen)
 {
@@ -34,7 +17,7 @@ static void write_st(const char *path, const char *hdr, const void *data, size_t
     for (int i = 0; i < 8; i++) b[i] = (unsigned char)((uint64_t)hl >> (8 * i));
     memcpy(b + 8, hdr, hl);
     if (dlen) memcpy(b + 8 + hl, data, dlen);
-    write_raw(path, b, 8 + hl + dlen);
+    test_write_file(path, b, 8 + hl + dlen);
     free(b);
 }
 
@@ -62,7 +45,7 @@ TEST(test_read_hand_built)
     uint16_t b[2] = {0x3C00, 0x7BFF};
     memcpy(data, a, 8);
     memcpy(data + 8, b, 4);
-    const char *p = path_in("hand.safetensors");
+    const char *p = test_path("hand.safetensors");
     write_st(p, hdr, data, sizeof data);
     qtip_st_file *f;
     CHECK_OK(qtip_st_open(p, &f));
@@ -102,7 +85,7 @@ static void expect_bad(const char *tag, const char *hdr, size_t dlen, qtip_statu
     unsigned char data[64] = {0};
     char name[64];
     snprintf(name, sizeof name, "bad-%s.safetensors", tag);
-    const char *p = path_in(name);
+    const char *p = test_path(name);
     write_st(p, hdr, data, dlen);
     qtip_st_file *f = NULL;
     qtip_status s = qtip_st_open(p, &f);
@@ -152,21 +135,21 @@ TEST(test_read_rejects)
     expect_bad("trailing-garbage", "{} x", 0, QTIP_E_FORMAT, "invalid JSON");
     /* Header length larger than the file, and files too short for the length. */
     unsigned char b[16] = {0xff, 0xff, 0, 0, 0, 0, 0, 0, '{', '}'};
-    const char *p = path_in("bad-hdrlen.safetensors");
-    write_raw(p, b, 10);
+    const char *p = test_path("bad-hdrlen.safetensors");
+    test_write_file(p, b, 10);
     qtip_st_file *f = NULL;
     CHECK_STATUS(qtip_st_open(p, &f), QTIP_E_FORMAT);
     CHECK(strstr(qtip_last_error(), "header length 65535 is larger than the file"), "msg: %s",
           qtip_last_error());
     b[0] = 0xff; memset(b + 1, 0xff, 7); /* 2^64 - 1 */
-    write_raw(p, b, 10);
+    test_write_file(p, b, 10);
     CHECK_STATUS(qtip_st_open(p, &f), QTIP_E_FORMAT);
-    write_raw(p, b, 5);
+    test_write_file(p, b, 5);
     CHECK_STATUS(qtip_st_open(p, &f), QTIP_E_FORMAT);
     CHECK(strstr(qtip_last_error(), "truncated"), "msg: %s", qtip_last_error());
-    write_raw(p, "", 0);
+    test_write_file(p, "", 0);
     CHECK_STATUS(qtip_st_open(p, &f), QTIP_E_FORMAT);
-    CHECK_STATUS(qtip_st_open(path_in("nothing.safetensors"), &f), QTIP_E_IO);
+    CHECK_STATUS(qtip_st_open(test_path("nothing.safetensors"), &f), QTIP_E_IO);
     CHECK(strstr(qtip_last_error(), "nothing.safetensors"), "msg: %s", qtip_last_error());
     /* Gaps between tensors are tolerated (only overlaps are wrong). */
     const char *gap = "{" T1("x", "U8", "[2]", "[0,2]") "," T1("y", "U8", "[2]", "[6,8]") "}";
@@ -194,7 +177,7 @@ TEST(test_writer_exact_bytes)
     CHECK_STATUS(qtip_st_writer_add(w, "n", QTIP_DT_U8, 1, s3, NULL), QTIP_E_PARAM);
     int64_t neg[1] = {-3};
     CHECK_STATUS(qtip_st_writer_add(w, "n", QTIP_DT_U8, 1, neg, i8), QTIP_E_PARAM);
-    const char *p1 = path_in("exact.safetensors"), *p2 = path_in("exact2.safetensors");
+    const char *p1 = test_path("exact.safetensors"), *p2 = test_path("exact2.safetensors");
     CHECK_OK(qtip_st_writer_write(w, p1, 0));
     CHECK_OK(qtip_st_writer_write(w, p2, 0));
     qtip_st_writer_free(w);
@@ -239,7 +222,7 @@ TEST(test_round_trip_all_dtypes_and_zstd)
     }
     CHECK_OK(qtip_st_writer_add(w, "scalar", QTIP_DT_F64, 0, NULL, "\0\0\0\0\0\0\xf0\x3f"));
     for (int z = 0; z < 2; z++) {
-        const char *p = path_in(z ? "rt.safetensors.zst" : "rt.safetensors");
+        const char *p = test_path(z ? "rt.safetensors.zst" : "rt.safetensors");
         CHECK_OK(qtip_st_writer_write(w, p, z ? 3 : 0));
         qtip_st_file *f;
         CHECK_OK(qtip_st_open(p, &f));
@@ -299,7 +282,7 @@ TEST(test_sharded)
                        "\"layer.1\": \"model-00002-of-00002.safetensors\","
                        "\"layer.0\": \"model-00001-of-00002.safetensors\","
                        "\"embed\": \"model-00001-of-00002.safetensors\"}}";
-    write_raw(idx, good, strlen(good));
+    test_write_file(idx, good, strlen(good));
     qtip_st_file *f;
     CHECK_OK(qtip_st_open(dir, &f)); /* a directory finds the index */
     if (f) {
@@ -340,7 +323,7 @@ TEST(test_sharded)
         {"not json", "invalid JSON"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        write_raw(idx, bad[i].json, strlen(bad[i].json));
+        test_write_file(idx, bad[i].json, strlen(bad[i].json));
         f = NULL;
         CHECK_STATUS(qtip_st_open(idx, &f), QTIP_E_FORMAT);
         CHECK(strstr(qtip_last_error(), bad[i].needle) && strstr(qtip_last_error(), "index.json"),
@@ -350,7 +333,7 @@ TEST(test_sharded)
     /* The same tensor in two shards. */
     snprintf(p, sizeof p, "%s/model-00002-of-00002.safetensors", dir);
     write_one(p, "embed", 3.0f);
-    write_raw(idx, good, strlen(good));
+    test_write_file(idx, good, strlen(good));
     CHECK_STATUS(qtip_st_open(idx, &f), QTIP_E_FORMAT);
     CHECK(strstr(qtip_last_error(), "'embed' appears twice"), "dup: %s", qtip_last_error());
     /* A directory with model.safetensors prefers it; an empty one is an error. */
