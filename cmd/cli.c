@@ -228,6 +228,12 @@ static void set_value(const cli_command *cmd, const cli_option *o, const char *n
 
 int cli_parse(const cli_command *cmd, int argc, char **argv)
 {
+    /* messages carry the command's name: the first word of cmd->prog */
+    static char prog[64];
+    if (!strcmp(cli_prog, "qtip") && cmd->prog) {
+        snprintf(prog, sizeof prog, "%.*s", (int)strcspn(cmd->prog, " "), cmd->prog);
+        cli_prog = prog;
+    }
     static const cli_option common[] = {
         {'q', "quiet", CLI_FLAG, NULL, NULL, NULL},
         {'v', "verbose", CLI_FLAG, NULL, NULL, NULL},
