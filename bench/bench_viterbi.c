@@ -3,8 +3,8 @@
  * the time of a 4096 x 4096 layer at K=2 extrapolated from the measured tiles,
  * next to a roofline estimate from this core's measured fp32 add/min rate.
  *
- * usage: bench_viterbi [--seqs N] [--quick]
- *        bench_viterbi --distortion [--seqs N]
+ * usage: bench_viterbi [--seqs N] [--quick] [--tail-biting MODE]
+ *        bench_viterbi --distortion [--seqs N] [--tail-biting MODE]
  *        bench_viterbi --gen-hyb-table > lib/trellis_hyb_table.c
  *   (default)      speed: ms per tile on one thread for every code at K=2,3,4
  *                  (--seqs tiles each, default 32, best of 3 rounds), with the
@@ -13,6 +13,9 @@
  *                  threads), each figure against the issue's bound, its standard
  *                  error, the digest's figure and the rate-distortion bound
  *   --quick        8 tiles, K=2 only
+ *   --bounded      --distortion: only the codes the issue bounds (K=2 1MAD, 3INST,
+ *                  HYB; K=3, 4 1MAD)
+ *   --tail-biting  two-pass (default) or best-of-<n> (qtip_trellis_work_set_tail_biting)
  */
 #include "qtip.h"
 #include "trellis_codes.h"
@@ -143,6 +146,21 @@ static const cfg_t cfgs[] = {
 };
 #define NCFG ((int)(sizeof cfgs / sizeof cfgs[0]))
 
+static int tb_n = 1, bounded = 0; /* --tail-biting, --bounded */
+static const char *tb_name = "two-pass";
+
+/* A work object of nthreads slots with the chosen tail-biting search. */
+static qtip_trellis_work *make_work(const qtip_trellis *t, int nthreads)
+{
+    qtip_trellis_work *w = NULL;
+    if (qtip_trellis_work_create(t, nthreads, &w) || qtip_trellis_work_set_tail_biting(w, t, tb_n)) {
+        fprintf(stderr, "bench_viterbi: %s\n", qtip_last_error());
+        qtip_trellis_work_free(w);
+        return NULL;
+    }
+    return w;
+}
+
 static qtip_trellis *make(const cfg_t *c)
 {
     qtip_trellis_params p = qtip_trellis_default_params();
@@ -184,27 +202,32 @@ static double mse_of(const qtip_trellis *t, const float *x, const float *rec, in
 
 static int distortion(int nseq)
 {
-    printf("distortion on i.i.d. N(0,1), L=16, T=256 (16x16 tiles), scale 1.0, two-pass tail-biting, %d "
-           "tiles per code, %d threads\n", nseq, qtip_get_threads() > 0 ? qtip_get_threads() : ncores());
-    printf("%-13s %2s %2s %9s %9s %8s %8s %8s  %s\n", "code", "K", "V", "mse", "+-sem", "bound", "digest",
-           "R(D)", "verdict");
+    printf("distortion on i.i.d. N(0,1), L=16, T=256 (16x16 tiles), scale 1.0, %s tail-biting, %d "
+           "tiles per code, %d threads\n", tb_name, nseq, qtip_get_threads() > 0 ? qtip_get_threads() : ncores());
+    printf("%-13s %2s %2s %9s %9s %8s %8s %8s %10s  %s\n", "code", "K", "V", "mse", "+-sem", "bound",
+           "digest", "R(D)", "cpu ms/tile", "verdict");
     int bad = 0;
     for (int c = 0; c < NCFG; c++) {
+        if (bounded && cfgs[c].bound <= 0) continue;
         qtip_trellis *t = make(&cfgs[c]);
         if (!t) return 1;
+        clock_t c0 = clock(); /* CPU time of all threads: the per-tile cost on a shared machine */
         size_t nw = qtip_trellis_words_per_tile(qtip_trellis_get_params(t));
         float *x = gaussian_tiles(t, nseq), *rec = malloc(sizeof(float) * 256 * (size_t)nseq);
         uint16_t *bits = malloc(2 * nw * (size_t)nseq);
-        if (qtip_trellis_quantize(t, x, (size_t)nseq, bits, rec)) {
+        qtip_trellis_work *w = make_work(t, 0);
+        if (!w || qtip_trellis_quantize_work(t, w, x, (size_t)nseq, bits, rec)) {
             fprintf(stderr, "bench_viterbi: %s\n", qtip_last_error());
             return 1;
         }
+        qtip_trellis_work_free(w);
+        double cpu_ms = (double)(clock() - c0) / CLOCKS_PER_SEC * 1e3 / nseq;
         double sem, m = mse_of(t, x, rec, nseq, &sem), rd = pow(2.0, -2.0 * cfgs[c].K);
         const char *verdict = "";
         if (m <= rd) verdict = "WRONG (below the rate-distortion bound)", bad++;
         else if (cfgs[c].bound > 0) verdict = m <= cfgs[c].bound ? "ok" : "ABOVE BOUND", bad += m > cfgs[c].bound;
-        printf("%-13s %2d %2d %9.5f %9.5f %8.4f %8.4f %8.5f  %s\n", qtip_code_name(cfgs[c].code), cfgs[c].K,
-               cfgs[c].V, m, sem, cfgs[c].bound, cfgs[c].digest, rd, verdict);
+        printf("%-13s %2d %2d %9.5f %9.5f %8.4f %8.4f %8.5f %10.3f  %s\n", qtip_code_name(cfgs[c].code),
+               cfgs[c].K, cfgs[c].V, m, sem, cfgs[c].bound, cfgs[c].digest, rd, cpu_ms, verdict);
         fflush(stdout);
         free(x);
         free(rec);
@@ -222,16 +245,21 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--seqs") && i + 1 < argc) nseq = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--distortion")) dist = 1;
+        else if (!strcmp(argv[i], "--bounded")) bounded = 1;
+        else if (!strcmp(argv[i], "--tail-biting") && i + 1 < argc &&
+                 (tb_n = qtip_trellis_tail_biting_from_name(argv[i + 1])) > 0)
+            tb_name = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_viterbi [--seqs N] [--quick]\n"
-                            "   or: bench_viterbi --distortion [--seqs N]\n"
+            fprintf(stderr, "usage: bench_viterbi [--seqs N] [--quick] [--tail-biting two-pass|best-of-<n>]\n"
+                            "   or: bench_viterbi --distortion [--seqs N] [--bounded] [--tail-biting two-pass|best-of-<n>]\n"
                             "   or: bench_viterbi --gen-hyb-table > lib/trellis_hyb_table.c\n");
             return 2;
         }
     }
     if (nseq < 0) nseq = dist ? 2048 : quick ? 8 : 32;
     if (nseq < 1) nseq = 1;
-    printf("command: %s%s%s --seqs %d\n", argv[0], dist ? " --distortion" : "", quick ? " --quick" : "", nseq);
+    printf("command: %s%s%s%s --seqs %d --tail-biting %s\n", argv[0], dist ? " --distortion" : "",
+           bounded ? " --bounded" : "", quick ? " --quick" : "", nseq, tb_name);
     if (dist) return distortion(nseq);
     printf("fast viterbi kernel: %s; tiles timed on 1 thread (thread CPU time); %d thread(s) available\n",
            qtip_trellis_simd(), ncores());
@@ -248,11 +276,8 @@ int main(int argc, char **argv)
     for (int c = 0; c < NCFG; c++) {
         if (quick && cfgs[c].K != 2) continue;
         qtip_trellis *t = make(&cfgs[c]);
-        qtip_trellis_work *w = NULL;
-        if (!t || qtip_trellis_work_create(t, 1, &w)) {
-            fprintf(stderr, "bench_viterbi: %s\n", qtip_last_error());
-            return 1;
-        }
+        qtip_trellis_work *w = t ? make_work(t, 1) : NULL;
+        if (!w) return 1;
         const qtip_trellis_params *p = qtip_trellis_get_params(t);
         size_t nw = qtip_trellis_words_per_tile(p);
         float *x = gaussian_tiles(t, nseq), *rec = malloc(sizeof(float) * 256 * (size_t)nseq);
@@ -272,7 +297,7 @@ int main(int argc, char **argv)
         }
         qtip_set_threads(nt);
         double sem, mse = mse_of(t, x, rec, nseq, &sem);
-        /* work of one tile: 2 passes x (S-1) steps x 2^L states; per state the
+        /* work of one tile (two-pass; best-of-n does more): 2 passes x (S-1) steps x 2^L states; per state the
          * group minimum costs 2 ops (compare+select) x (2^KV-1)/2^KV, the error
          * 3 ops per value (sub, mul, add), plus the add of the minimum */
         double M = (double)(1 << (p->K * p->V)), S = 256.0 / p->V;

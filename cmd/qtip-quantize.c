@@ -19,7 +19,8 @@ static const char *const usage[] = {
 /* Numeric options are taken as strings so that "not given" is distinguishable
  * from any value: the command line overrides --config, which overrides defaults. */
 static const char *o_tensor, *o_hessian, *o_output, *o_config, *o_method, *o_codebook, *o_mode,
-    *o_L, *o_K, *o_V, *o_Q, *o_tdx, *o_tdy, *o_sigma, *o_scale, *o_seed, *o_refine, *o_device;
+    *o_L, *o_K, *o_V, *o_Q, *o_tdx, *o_tdy, *o_sigma, *o_scale, *o_seed, *o_refine, *o_device,
+    *o_tail;
 static int o_identity, o_no_ldlq;
 
 static const cli_option options[] = {
@@ -42,6 +43,7 @@ static const cli_option options[] = {
     {0, "seed", CLI_STRING, &o_seed, "<n>", "seed of the sign vectors (default 0)"},
     {0, "refine-passes", CLI_STRING, &o_refine, "<n>", "greedy passes after LDLQ (default 10 e8p, 0 trellis)"},
     {0, "no-ldlq", CLI_FLAG, &o_no_ldlq, NULL, "round without error feedback (a baseline, worse)"},
+    {0, "tail-biting", CLI_STRING, &o_tail, "<search>", "trellis tail-biting search: two-pass (default, the reference's) or best-of-<n> (slower, lower error)"},
     {0, "device", CLI_STRING, &o_device, "<d>", "cpu, cuda or auto (default cpu; cuda not yet available)"},
     CLI_END,
 };
@@ -99,7 +101,7 @@ static void set_method(qtip_quant_params *p, const char *s, const char *where)
 
 /* quantize_config.json: the reference's fields (quant_method, L, K, V, tlut_bits,
  * decode_mode, td_x, td_y, codebook) plus ours (sigma_reg, scale_override, seed,
- * refine_passes, ldlq). Returns 1 when the file names an E8P codebook. */
+ * refine_passes, ldlq, tail_biting). Returns 1 when the file names an E8P codebook. */
 static void read_config(const char *path, qtip_quant_params *p)
 {
     json_error_t err;
@@ -150,6 +152,12 @@ static void read_config(const char *path, qtip_quant_params *p)
             if (!json_is_integer(v) || json_integer_value(v) < 0)
                 cli_die("%s: field 'seed' must be a non-negative integer", where);
             p->seed = (uint64_t)json_integer_value(v);
+            continue;
+        }
+        if (!strcmp(key, "tail_biting")) {
+            int n = json_is_string(v) ? qtip_trellis_tail_biting_from_name(json_string_value(v)) : -1;
+            if (n < 1) cli_die("%s: field 'tail_biting' must be \"two-pass\" or \"best-of-<n>\"", where);
+            p->tail_biting = n >= 2 ? n : 0;
             continue;
         }
         if (!strcmp(key, "decode_mode") || !strcmp(key, "codebook") || !strcmp(key, "quant_method")) {
@@ -227,6 +235,13 @@ int main(int argc, char **argv)
     }
     if (o_refine) p.refine_passes = (int)parse_long("refine-passes", o_refine, 0, 1000);
     if (o_no_ldlq) p.ldlq = 0;
+    if (o_tail) {
+        int n = qtip_trellis_tail_biting_from_name(o_tail);
+        if (n < 1)
+            cli_usage_error(&cmd, "option '--tail-biting' expects two-pass or best-of-<n> (n in 1..65536), got '%s'",
+                            o_tail);
+        p.tail_biting = n >= 2 ? n : 0;
+    }
     if (o_device) {
         if (!strcmp(o_device, "cpu")) p.device = QTIP_DEVICE_CPU;
         else if (!strcmp(o_device, "cuda")) p.device = QTIP_DEVICE_CUDA;
@@ -270,6 +285,10 @@ int main(int argc, char **argv)
             json_object_set_new(o, "tlut_bits", json_integer(p.trellis.Q));
             json_object_set_new(o, "td_x", json_integer(p.trellis.td_x));
             json_object_set_new(o, "td_y", json_integer(p.trellis.td_y));
+            char tb[32];
+            if (p.tail_biting >= 2) snprintf(tb, sizeof tb, "best-of-%d", p.tail_biting);
+            else snprintf(tb, sizeof tb, "two-pass");
+            json_object_set_new(o, "tail_biting", json_string(tb));
         } else {
             json_object_set_new(o, "codebook", json_string(qtip_e8p_name(p.e8p)));
         }

@@ -108,6 +108,8 @@ static qtip_status import_open(const char *path, const char *site, qtip_st_file 
     if (tn) QTIP_FORWARD_IF_ERROR(hessian_scalar_i64(tn, path, &n));
     else if (full && tH->ndim == 2) n = tH->shape[0];
     else n = (int64_t)((sqrt(8.0 * (double)elems + 1.0) - 1.0) / 2.0 + 0.5);
+    QTIP_RETURN_ERROR_IF(n <= 0 || n > ((int64_t)1 << 31), QTIP_E_SHAPE,
+                         "'%s': n = %lld is out of range", path, (long long)n);
     int64_t want = full ? n * n : n * (n + 1) / 2;
     QTIP_RETURN_ERROR_IF(n <= 0 || elems != want, QTIP_E_SHAPE,
                          "'%s': tensor '%s' has %lld elements, expected %lld for n = %lld", path,

@@ -112,6 +112,10 @@ qtip_status hessian_scalar_i64(const qtip_tensor_view *t, const char *file, int6
         return qtip_error(QTIP_E_FORMAT, "'%s': tensor '%s' has dtype %s, expected an integer",
                           file, t->name, qtip_dtype_name(t->dtype));
     }
+    /* sizes and counts: callers square them, so refuse what could overflow */
+    QTIP_RETURN_ERROR_IF(*out < 0 || *out > ((int64_t)1 << 53), QTIP_E_FORMAT,
+                         "'%s': tensor '%s' = %lld, expected an integer in 0..2^53", file, t->name,
+                         (long long)*out);
     return QTIP_OK;
 }
 
@@ -199,8 +203,11 @@ static qtip_status load_open(const char *path, qtip_st_file *f, qtip_hessian **o
                          "'%s': hessian format version %s, expected %d", path,
                          ver ? ver : "missing", QTIP_HESSIAN_FORMAT_VERSION);
     const char *ns = qtip_st_metadata(f, "n");
-    long long n = ns ? atoll(ns) : 0;
-    QTIP_RETURN_ERROR_IF(n <= 0, QTIP_E_FORMAT, "'%s': bad metadata 'n' (%s)", path, ns ? ns : "missing");
+    char *nend = NULL;
+    long long n = ns ? strtoll(ns, &nend, 10) : 0;
+    /* bounded so that n(n+1)/2 below cannot overflow */
+    QTIP_RETURN_ERROR_IF(n <= 0 || n > ((long long)1 << 31) || *nend, QTIP_E_FORMAT,
+                         "'%s': bad metadata 'n' (%s)", path, ns ? ns : "missing");
     const qtip_tensor_view *tc = need(f, path, "count", QTIP_DT_I64, 1);
     const qtip_tensor_view *tx = tc ? need(f, path, "sum_x", QTIP_DT_F64, n) : NULL;
     const qtip_tensor_view *tS = tx ? need(f, path, "sum_xxT_tril", QTIP_DT_F64, n * (n + 1) / 2) : NULL;

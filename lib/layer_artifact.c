@@ -173,7 +173,13 @@ qtip_status qtip_layer_artifact_decode(const qtip_layer_artifact *a, float *What
     QTIP_FORWARD_IF_ERROR(qtip_layer_artifact_decode_rotated(a, What));
     size_t mn = (size_t)a->m * (size_t)a->n;
     for (size_t i = 0; i < mn; i++) What[i] *= a->wscale;
-    return qtip_rht_weight_inverse(What, a->m, a->n, a->SU, a->SV);
+    QTIP_FORWARD_IF_ERROR(qtip_rht_weight_inverse(What, a->m, a->n, a->SU, a->SV));
+    /* a finite but huge Wscale (e.g. from a damaged file) overflows to Inf */
+    for (size_t i = 0; i < mn; i++)
+        QTIP_RETURN_ERROR_IF(!isfinite(What[i]), QTIP_E_NONFINITE,
+                             "layer '%s': decoded weight %zu is not finite (Wscale %g)", a->tensor,
+                             i, (double)a->wscale);
+    return QTIP_OK;
 }
 
 /* ---------------------------------------------------------------------------
@@ -212,6 +218,9 @@ static qtip_status write_all(const qtip_layer_artifact *a, qtip_st_writer *w, co
         QTIP_FORWARD_IF_ERROR(meta_set(w, "td_x", "%d", t->td_x));
         QTIP_FORWARD_IF_ERROR(meta_set(w, "td_y", "%d", t->td_y));
         QTIP_FORWARD_IF_ERROR(meta_set(w, "tile_order", "%s", qtip_quant_tile_is_mma(t) ? "mma16x16" : "row-major"));
+        /* the search that made the codes (decoding does not need it) */
+        if (p->tail_biting >= 2) QTIP_FORWARD_IF_ERROR(meta_set(w, "tail_biting", "best-of-%d", p->tail_biting));
+        else QTIP_FORWARD_IF_ERROR(meta_set(w, "tail_biting", "%s", "two-pass"));
     } else {
         QTIP_FORWARD_IF_ERROR(meta_set(w, "codebook", "%s", qtip_e8p_name(p->e8p)));
         QTIP_FORWARD_IF_ERROR(meta_set(w, "resid_scale", "%.9g", (double)qtip_e8p_resid_scale(p->e8p)));
@@ -334,6 +343,12 @@ static qtip_status load_from(qtip_st_file *f, const char *path, qtip_layer_artif
         QTIP_FORWARD_IF_ERROR(meta_int(f, path, "tlut_bits", 0, 32, &x)); p.trellis.Q = (int)x;
         QTIP_FORWARD_IF_ERROR(meta_int(f, path, "td_x", 1, 65536, &x)); p.trellis.td_x = (int)x;
         QTIP_FORWARD_IF_ERROR(meta_int(f, path, "td_y", 1, 65536, &x)); p.trellis.td_y = (int)x;
+        /* optional: artifacts written before the option have the two-pass search */
+        const char *tb = qtip_st_metadata(f, "tail_biting");
+        int tbn = tb ? qtip_trellis_tail_biting_from_name(tb) : 1;
+        QTIP_RETURN_ERROR_IF(tbn < 1, QTIP_E_FORMAT,
+                             "'%s': metadata 'tail_biting' is '%s', expected two-pass or best-of-<n>", path, tb);
+        p.tail_biting = tbn >= 2 ? tbn : 0;
     } else if (strcmp(method, "e8p") == 0) {
         p = qtip_quant_default_params(QTIP_METHOD_E8P);
         const char *cb = qtip_st_metadata(f, "codebook");
@@ -402,6 +417,21 @@ static qtip_status load_from(qtip_st_file *f, const char *path, qtip_layer_artif
             else memcpy(a->refine_losses, t->data, t->nbytes);
         }
     }
+    /* decode multiplies by these: a NaN or odd sign would silently poison W_hat */
+    for (int64_t i = 0; st == QTIP_OK && i < n; i++)
+        if (a->SU[i] != 1.0f && a->SU[i] != -1.0f)
+            st = qtip_error(QTIP_E_FORMAT, "'%s': tensor 'SU' has %g at %lld, expected +1 or -1",
+                            path, (double)a->SU[i], (long long)i);
+    for (int64_t i = 0; st == QTIP_OK && i < m; i++)
+        if (a->SV[i] != 1.0f && a->SV[i] != -1.0f)
+            st = qtip_error(QTIP_E_FORMAT, "'%s': tensor 'SV' has %g at %lld, expected +1 or -1",
+                            path, (double)a->SV[i], (long long)i);
+    if (st == QTIP_OK && !isfinite(a->wscale))
+        st = qtip_error(QTIP_E_FORMAT, "'%s': tensor 'Wscale' is %g, expected a finite value", path,
+                        (double)a->wscale);
+    for (size_t i = 0; st == QTIP_OK && a->tlut && i < a->tlut_rows * a->tlut_cols; i++)
+        if (!isfinite(a->tlut[i]))
+            st = qtip_error(QTIP_E_FORMAT, "'%s': tensor 'tlut' has a non-finite value at %zu", path, i);
     if (st == QTIP_OK) qtip_clear_error();
     if (st == QTIP_OK) st = meta_double(f, path, "proxy_loss", &a->proxy_loss);
     if (st == QTIP_OK) st = meta_double(f, path, "proxy_loss_rotated", &a->proxy_loss_rotated);

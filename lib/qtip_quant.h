@@ -41,11 +41,15 @@ typedef struct {
     int ldlq;              /* 1 (default): error feedback; 0: plain nearest rounding
                               of the rotated weights (an ablation baseline) */
     qtip_device device;    /* CUDA: QTIP_E_UNSUPPORTED until the GPU path lands */
+    int tail_biting;       /* trellis search: 0 (default) or 1, the reference's two
+                              passes; n >= 2 (up to 65536), best of n overlaps
+                              (qtip_trellis_work_set_tail_biting): never worse,
+                              slower. Recorded in the artifact, not needed to decode */
 } qtip_quant_params;
 
 /* Defaults for a method: trellis = qtip_trellis_default_params() (HYB L16 K2 V2),
  * E8P = E8P12; sigma_reg 0.01, 10 damping tries, scale_override -1 (method
- * default), seed 0, ldlq 1, device CPU. */
+ * default), seed 0, ldlq 1, device CPU, tail_biting 0 (two-pass). */
 qtip_quant_params qtip_quant_default_params(qtip_quant_method method);
 
 /* QTIP_E_PARAM naming the bad field (also checks the trellis parameters and that

@@ -44,6 +44,8 @@ qtip_status qtip_quant_check_params(const qtip_quant_params *p)
     }
     QTIP_RETURN_ERROR_IF(!(p->sigma_reg >= 0) || !(p->sigma_reg <= 1e6), QTIP_E_PARAM,
                          "sigma_reg must be in 0..1e6, found %g", p->sigma_reg);
+    QTIP_RETURN_ERROR_IF(p->tail_biting < 0 || p->tail_biting > 65536, QTIP_E_PARAM,
+                         "tail_biting must be in 0..65536 (0 or 1: two-pass), found %d", p->tail_biting);
     QTIP_RETURN_ERROR_IF(p->damping_tries < 1 || p->damping_tries > 1000, QTIP_E_PARAM,
                          "damping tries must be in 1..1000, found %d", p->damping_tries);
     QTIP_RETURN_ERROR_IF(!isfinite(p->scale_override) || p->scale_override > 100, QTIP_E_PARAM,
@@ -94,6 +96,8 @@ qtip_status qtip_quantizer_create(const qtip_quant_params *p, qtip_quantizer **o
     if (p->method == QTIP_METHOD_TRELLIS) {
         st = qtip_trellis_create(&p->trellis, &q->tr);
         if (st == QTIP_OK) st = qtip_trellis_work_create(q->tr, 0, &q->work);
+        if (st == QTIP_OK && p->tail_biting >= 2)
+            st = qtip_trellis_work_set_tail_biting(q->work, q->tr, p->tail_biting);
         if (st == QTIP_OK) q->code_rms = qtip_trellis_rms(q->tr);
     } else {
         st = qtip_e8p_create(p->e8p, &q->e8);

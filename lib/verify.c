@@ -146,6 +146,9 @@ static qtip_status load_layer(qtip_st_file *st, const char *pre, json_t *o, json
                          "quantize_config.json: layer '%s' lacks 'shape'", pre);
     l->m = json_integer_value(json_array_get(shape, 0));
     l->n = json_integer_value(json_array_get(shape, 1));
+    QTIP_RETURN_ERROR_IF(l->m <= 0 || l->n <= 0 || l->m > ((int64_t)1 << 30) || l->n > ((int64_t)1 << 30),
+                         QTIP_E_FORMAT, "quantize_config.json: layer '%s' has shape [%lld, %lld]",
+                         pre, (long long)l->m, (long long)l->n);
     const char *meth = json_string_value(json_object_get(o, "quant_method"));
     QTIP_RETURN_ERROR_IF(!meth, QTIP_E_FORMAT, "quantize_config.json: layer '%s' lacks 'quant_method'", pre);
     if (!mixed) {
@@ -181,6 +184,9 @@ static qtip_status load_layer(qtip_st_file *st, const char *pre, json_t *o, json
         l->tp.code = (qtip_code)c;
         qtip_status s = qtip_trellis_check_params(&l->tp);
         if (s) { qtip_error_prefix("quantize_config.json: layer '%s'", pre); return s; }
+        QTIP_RETURN_ERROR_IF(m % l->tp.td_x || n % l->tp.td_y, QTIP_E_SHAPE,
+                             "quantize_config.json: layer '%s' shape [%lld, %lld] is not a multiple "
+                             "of the %dx%d tile", pre, (long long)m, (long long)n, l->tp.td_x, l->tp.td_y);
         l->code_cols = n * l->tp.K / 16;
         sh[1] = l->code_cols;
         QTIP_FORWARD_IF_ERROR(want_tensor(st, pre, "qtip_codes", QTIP_DT_I16, 2, sh, &v));
@@ -192,6 +198,9 @@ static qtip_status load_layer(qtip_st_file *st, const char *pre, json_t *o, json
                              pre, cb ? cb : "(none)");
         l->ek = (qtip_e8p_kind)k;
         l->i32 = l->ek != QTIP_E8P12;
+        QTIP_RETURN_ERROR_IF(n % 8, QTIP_E_SHAPE,
+                             "quantize_config.json: layer '%s' has %lld inputs, not a multiple of 8",
+                             pre, (long long)n);
         l->code_cols = n / 8;
         sh[1] = l->code_cols;
         QTIP_FORWARD_IF_ERROR(want_tensor(st, pre, "qtip_codes", l->i32 ? QTIP_DT_I32 : QTIP_DT_I16, 2, sh, &v));

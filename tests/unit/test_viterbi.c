@@ -1,5 +1,5 @@
 /* test_viterbi.c — the fast Viterbi against the reference and against exhaustive
- * search, tail-biting consistency, determinism, and distortion on Gaussians
+ * search, tail-biting consistency (two-pass and best of n), determinism, and distortion on Gaussians
  * against the digest's figures (qtip.md §2.5). */
 #include "check.h"
 
@@ -126,7 +126,7 @@ TEST(fast_equals_reference_with_ties)
 
 /* Exhaustive search on a tiny trellis: L=8, 8 steps, 16-bit circular stream. */
 static void brute_force_case(int K, int V, qtip_code code, int tx, int ty, test_rng *r, int trials,
-                             int *tb_optimal)
+                             int *tb_optimal, int *bo2_optimal)
 {
     qtip_trellis *t = make(8, K, V, code, tx, ty, NULL);
     if (!t) return;
@@ -168,6 +168,20 @@ static void brute_force_case(int K, int V, qtip_code code, int tx, int ty, test_
               (double)cbest);
         CHECK(tb >= gbest, "cannot beat the optimum");
         *tb_optimal += tb == gbest;
+        /* best of 2 overlaps: never worse; best of all of them, with its early
+         * stop on the junction bound, is the circular optimum itself */
+        CHECK_OK(qtip_trellis_work_set_tail_biting(w, t, 2));
+        CHECK_OK(qtip_trellis_quantize_seq(t, w, QTIP_VITERBI_FAST, x, bits, NULL, vs));
+        float b2 = path_cost(t, vs, x);
+        CHECK(b2 <= tb && b2 >= gbest, "K=%d V=%d: best-of-2 cost %.9g, two-pass %.9g, optimum %.9g", K, V,
+              (double)b2, (double)tb, (double)gbest);
+        *bo2_optimal += b2 == gbest;
+        CHECK_OK(qtip_trellis_work_set_tail_biting(w, t, 65536));
+        CHECK_OK(qtip_trellis_quantize_seq(t, w, QTIP_VITERBI_FAST, x, bits, NULL, vs));
+        float ball = path_cost(t, vs, x);
+        CHECK(ball == gbest, "K=%d V=%d: best of all overlaps %.9g, circular optimum %.9g", K, V, (double)ball,
+              (double)gbest);
+        CHECK_OK(qtip_trellis_work_set_tail_biting(w, t, 1));
     }
     qtip_trellis_work_free(w);
     qtip_trellis_free(t);
@@ -176,10 +190,12 @@ static void brute_force_case(int K, int V, qtip_code code, int tx, int ty, test_
 TEST(viterbi_equals_exhaustive_search)
 {
     test_rng r = test_rng_seeded(31337);
-    int opt = 0, trials = sanitized() ? 1 : 3;
-    brute_force_case(2, 1, QTIP_CODE_1MAD, 2, 4, &r, trials, &opt);
-    brute_force_case(1, 2, QTIP_CODE_LUT, 4, 4, &r, trials, &opt);
-    fprintf(stderr, "two-pass tail-biting hit the circular optimum in %d of %d cases\n", opt, 2 * trials);
+    int opt = 0, opt2 = 0, trials = sanitized() ? 1 : 3;
+    brute_force_case(2, 1, QTIP_CODE_1MAD, 2, 4, &r, trials, &opt, &opt2);
+    brute_force_case(1, 2, QTIP_CODE_LUT, 4, 4, &r, trials, &opt, &opt2);
+    fprintf(stderr, "tail-biting hit the circular optimum in %d (two-pass), %d (best of 2), %d (best of all) "
+            "of %d cases\n", opt, opt2, 2 * trials, 2 * trials);
+    CHECK(opt2 >= opt, "best of 2 found the optimum less often (%d) than two-pass (%d)", opt2, opt);
 }
 
 TEST(emitted_streams_are_consistent_and_deterministic)
@@ -216,6 +232,118 @@ TEST(emitted_streams_are_consistent_and_deterministic)
     float bad = NAN;
     x[5] = bad;
     CHECK_STATUS(qtip_trellis_quantize_work(t, w1, x, 1, b1, NULL), QTIP_E_NONFINITE);
+    qtip_trellis_work_free(w1);
+    qtip_trellis_work_free(w2);
+    qtip_trellis_free(t);
+    free(x);
+    free(rec);
+    free(dec);
+    free(b1);
+    free(b2);
+}
+
+/* Best of n overlaps: n = 1 is the two-pass search bit for bit; n > 1 is never
+ * worse, a valid circular stream, and the same for FAST and REFERENCE. */
+TEST(best_of_n_tail_biting)
+{
+    test_rng r = test_rng_seeded(5150);
+    struct {
+        int L, K, V;
+        qtip_code c;
+        int tx, ty;
+    } cfg[] = {
+        {10, 2, 1, QTIP_CODE_1MAD, 8, 8}, {12, 2, 2, QTIP_CODE_HYB, 16, 16}, {9, 3, 2, QTIP_CODE_LUT, 4, 4},
+        {8, 3, 2, QTIP_CODE_LUT, 4, 4}, /* 4 groups: scalar path */
+        {12, 1, 1, QTIP_CODE_1MAD, 4, 4}, {12, 4, 2, QTIP_CODE_HYB, 4, 4},
+    };
+    const int ncfg = (int)(sizeof cfg / sizeof cfg[0]), trials = sanitized() ? 2 : 6;
+    int better = 0, total = 0;
+    for (int c = 0; c < ncfg; c++) {
+        qtip_trellis *t = make(cfg[c].L, cfg[c].K, cfg[c].V, cfg[c].c, cfg[c].tx, cfg[c].ty, NULL);
+        if (!t) continue;
+        const qtip_trellis_params *p = qtip_trellis_get_params(t);
+        const int T = cfg[c].tx * cfg[c].ty, S = T / cfg[c].V;
+        const size_t nw = qtip_trellis_words_per_tile(p);
+        qtip_trellis_work *w = NULL;
+        CHECK_OK(qtip_trellis_work_create(t, 1, &w));
+        float x[256], rec[256], dec[256];
+        uint32_t a[256], b[256], st[256];
+        uint16_t b2p[64], b1[64], bf[64], br[64], again[64];
+        for (int trial = 0; trial < trials && w; trial++) {
+            for (int i = 0; i < T; i++) x[i] = (float)test_rng_normal(&r);
+            CHECK_OK(qtip_trellis_work_set_tail_biting(w, t, 1));
+            CHECK_OK(qtip_trellis_quantize_seq(t, w, QTIP_VITERBI_FAST, x, b2p, NULL, a));
+            float c2 = path_cost(t, a, x);
+            CHECK_OK(qtip_trellis_work_set_tail_biting(w, t, 1));
+            CHECK_OK(qtip_trellis_quantize_seq(t, w, QTIP_VITERBI_FAST, x, b1, NULL, NULL));
+            CHECK(memcmp(b1, b2p, nw * 2) == 0, "best-of-1 differs from two-pass");
+            CHECK_OK(qtip_trellis_work_set_tail_biting(w, t, 4));
+            CHECK(qtip_trellis_work_tail_biting(w) == 4, "mode reads back");
+            CHECK_OK(qtip_trellis_quantize_seq(t, w, QTIP_VITERBI_FAST, x, bf, rec, b));
+            CHECK_OK(qtip_trellis_quantize_seq(t, w, QTIP_VITERBI_REFERENCE, x, br, NULL, NULL));
+            CHECK(memcmp(bf, br, nw * 2) == 0, "L=%d K=%d V=%d %s: best-of-4 fast and reference differ",
+                  cfg[c].L, cfg[c].K, cfg[c].V, qtip_code_name(cfg[c].c));
+            setenv("QTIP_NO_AVX2", "1", 1);
+            CHECK_OK(qtip_trellis_quantize_seq(t, w, QTIP_VITERBI_FAST, x, br, NULL, NULL));
+            unsetenv("QTIP_NO_AVX2");
+            CHECK(memcmp(bf, br, nw * 2) == 0, "best-of-4 portable differs");
+            float c4 = path_cost(t, b, x);
+            CHECK(c4 <= c2, "L=%d K=%d V=%d %s: best-of-4 cost %.9g above two-pass %.9g", cfg[c].L, cfg[c].K,
+                  cfg[c].V, qtip_code_name(cfg[c].c), (double)c4, (double)c2);
+            better += c4 < c2;
+            total++;
+            CHECK_OK(qtip_trellis_pack(p, b, again)); /* every overlap, the wrap included */
+            CHECK(memcmp(again, bf, nw * 2) == 0, "bits are the packed path");
+            qtip_trellis_unpack(p, bf, st);
+            CHECK(memcmp(st, b, (size_t)S * 4) == 0, "states read from the bits != path");
+            CHECK_OK(qtip_trellis_decode(t, bf, 1, dec));
+            CHECK(memcmp(dec, rec, sizeof(float) * T) == 0, "decode(bits) != recon");
+        }
+        CHECK_STATUS(qtip_trellis_work_set_tail_biting(w, t, 0), QTIP_E_PARAM);
+        CHECK_STATUS(qtip_trellis_work_set_tail_biting(w, t, 65537), QTIP_E_PARAM);
+        qtip_trellis_work_free(w);
+        qtip_trellis_free(t);
+    }
+    fprintf(stderr, "best-of-4 beat two-pass on %d of %d tiles\n", better, total);
+    CHECK(qtip_trellis_tail_biting_from_name("two-pass") == 1 && qtip_trellis_tail_biting_from_name("best-of-1") == 1 &&
+              qtip_trellis_tail_biting_from_name("best-of-12") == 12 &&
+              qtip_trellis_tail_biting_from_name("best-of-65536") == 65536,
+          "mode names parse");
+    CHECK(qtip_trellis_tail_biting_from_name("best-of-0") < 0 && qtip_trellis_tail_biting_from_name("best-of-") < 0 &&
+              qtip_trellis_tail_biting_from_name("best-of-65537") < 0 &&
+              qtip_trellis_tail_biting_from_name("best-of-2x") < 0 && qtip_trellis_tail_biting_from_name("one") < 0,
+          "bad mode names are refused");
+}
+
+/* Best of n on the released setting (HYB L=16): thread count does not matter,
+ * decode == recon, and the batch equals the single-sequence call. */
+TEST(best_of_n_batch_is_deterministic)
+{
+    test_rng r = test_rng_seeded(808);
+    qtip_trellis_params p = qtip_trellis_default_params();
+    const int nseq = sanitized() ? 2 : 4, T = 256;
+    size_t nw = qtip_trellis_words_per_tile(&p);
+    qtip_trellis *t = NULL;
+    CHECK_OK(qtip_trellis_create(&p, &t));
+    if (!t) return;
+    float *x = malloc(sizeof(float) * T * nseq), *rec = malloc(sizeof(float) * T * nseq),
+          *dec = malloc(sizeof(float) * T * nseq);
+    uint16_t *b1 = malloc(2 * nw * nseq), *b2 = malloc(2 * nw * nseq), one[64];
+    for (int i = 0; i < T * nseq; i++) x[i] = (float)test_rng_normal(&r);
+    qtip_trellis_work *w1 = NULL, *w2 = NULL;
+    CHECK_OK(qtip_trellis_work_create(t, 1, &w1));
+    CHECK_OK(qtip_trellis_work_create(t, 2, &w2));
+    CHECK_OK(qtip_trellis_work_set_tail_biting(w1, t, 3));
+    CHECK_OK(qtip_trellis_work_set_tail_biting(w2, t, 3));
+    CHECK_OK(qtip_trellis_quantize_work(t, w1, x, (size_t)nseq, b1, NULL));
+    CHECK_OK(qtip_trellis_quantize_work(t, w2, x, (size_t)nseq, b2, rec));
+    CHECK(memcmp(b1, b2, 2 * nw * nseq) == 0, "1 and 2 threads differ");
+    CHECK_OK(qtip_trellis_decode(t, b2, (size_t)nseq, dec));
+    CHECK(memcmp(dec, rec, sizeof(float) * T * nseq) == 0, "decode(bits) != recon");
+    for (int q = 0; q < nseq && w1; q++) {
+        CHECK_OK(qtip_trellis_quantize_seq(t, w1, QTIP_VITERBI_FAST, x + q * T, one, NULL, NULL));
+        CHECK(memcmp(one, b1 + q * nw, 2 * nw) == 0, "seq %d: single and batch differ", q);
+    }
     qtip_trellis_work_free(w1);
     qtip_trellis_work_free(w2);
     qtip_trellis_free(t);
@@ -289,6 +417,8 @@ int main(void)
     RUN(fast_equals_reference_with_ties);
     RUN(viterbi_equals_exhaustive_search);
     RUN(emitted_streams_are_consistent_and_deterministic);
+    RUN(best_of_n_tail_biting);
+    RUN(best_of_n_batch_is_deterministic);
     RUN(distortion_on_gaussians_matches_digest);
     return check_summary();
 }
