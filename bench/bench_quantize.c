@@ -26,6 +26,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_rng.h"
+
 static double now(void)
 {
     struct timespec t;
@@ -33,20 +35,6 @@ static double now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static uint64_t rng_state = 0x5eedULL;
-static double rng_normal(void)
-{
-    double u[2];
-    for (int k = 0; k < 2; k++) {
-        uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        z ^= z >> 31;
-        u[k] = (double)(z >> 11) * (1.0 / 9007199254740992.0);
-    }
-    if (u[0] < 1e-300) u[0] = 1e-300;
-    return sqrt(-2.0 * log(u[0])) * cos(6.283185307179586 * u[1]);
-}
 
 /* Peak RSS in MiB since the last reset (Linux: VmHWM; reset by clear_refs 5). */
 static void rss_reset(void)
