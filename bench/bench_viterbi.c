@@ -24,8 +24,8 @@
  *   --threads N    OpenMP threads (first argument; default all cores)
  */
 #include "qtip.h"
-#include "trellis_codes.h"
-#include "trellis_internal.h"
+#include "trellis/trellis_codes.h"
+#include "trellis/trellis_internal.h"
 
 #include <math.h>
 #include <stdio.h>

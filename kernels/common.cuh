@@ -14,7 +14,7 @@
 #include "launch.cuh"
 
 extern "C" {
-#include "internal.h"
+#include "core/internal.h"
 }
 
 /* Evaluate a CUDA runtime call; on failure set the message and return QTIP_E_CUDA. */

@@ -24,7 +24,7 @@
 #include "rht.cuh"
 #include "trellis_decode.cuh"
 
-#include "cuda_plugin.h"
+#include "core/cuda_plugin.h"
 
 #define QTIP_CUBLAS_CHECK(stmt)                                                          \
     do {                                                                                 \

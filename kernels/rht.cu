@@ -11,7 +11,7 @@
 #include "common.cuh"
 #include "rht.cuh"
 
-#include "hadamard_kernel.h"
+#include "incoherence/hadamard_kernel.h"
 
 #define RHT_THREADS 256
 

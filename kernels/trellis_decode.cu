@@ -9,7 +9,7 @@
 #include "common.cuh"
 #include "trellis_decode.cuh"
 
-#include "trellis_codes.h"
+#include "trellis/trellis_codes.h"
 
 #define DECODE_THREADS 128
 

@@ -11,7 +11,7 @@
 
 #include <dlfcn.h>
 
-#include "cuda_plugin.h"
+#include "core/cuda_plugin.h"
 #include "hessian_device_check.h"
 
 static const qtip_cuda_plugin *P;

@@ -1,6 +1,6 @@
 /* test_core.c — status names, error messages, versions. */
 #include "check.h"
-#include "internal.h"
+#include "core/internal.h"
 
 TEST(status_names_are_unique_and_total)
 {

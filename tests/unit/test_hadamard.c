@@ -3,7 +3,7 @@
  * the size rule, and the fast transform against a dense product.
  */
 #include "check.h"
-#include "hadamard_kernel.h"
+#include "incoherence/hadamard_kernel.h"
 
 #include <omp.h>
 

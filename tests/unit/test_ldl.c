@@ -1,6 +1,6 @@
 /* test_ldl.c — damping ladder, Cholesky failure, block LDL reconstruction. */
 #include "check.h"
-#include "internal.h"
+#include "core/internal.h"
 
 static double *random_spd(test_rng *r, int64_t n)
 {

@@ -2,7 +2,7 @@
  * feedback on a correlated Hessian, and monotone refinement passes. The
  * quantizer here is the nearest point of a scaled integer grid (codes = ints). */
 #include "check.h"
-#include "internal.h"
+#include "core/internal.h"
 
 typedef struct {
     double step;

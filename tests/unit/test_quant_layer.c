@@ -2,7 +2,7 @@
  * plain rounding on a correlated Hessian, refinement, artifact round trip, exact
  * decoding, stored proxy loss, determinism across thread counts. */
 #include "check.h"
-#include "internal.h"
+#include "core/internal.h"
 
 #include <unistd.h>
 

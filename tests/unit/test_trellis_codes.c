@@ -1,8 +1,8 @@
 /* test_trellis_codes.c — code functions against the digest's vectors and statistics
  * (qtip.md §1.3), fp16 rounding, parameter validation, HYB table, bit packing. */
 #include "check.h"
-#include "trellis_codes.h"
-#include "trellis_internal.h"
+#include "trellis/trellis_codes.h"
+#include "trellis/trellis_internal.h"
 
 #include <stdlib.h>
 

@@ -1,0 +1,110 @@
+/*
+ * hadamard_transform.c — the fast Hadamard transform on the CPU: radix-2
+ * butterflies over the power-of-two part, then the dense H_K step, batched over
+ * rows (or over column panels), vectorizable unit-stride loops, OpenMP over
+ * independent rows/panels (so results never depend on the thread count).
+ */
+#include "incoherence/hadamard_internal.h"
+#include "incoherence/hadamard_kernel.h"
+
+#include <omp.h>
+
+/* Column panels of 128 bytes: two cache lines per row; a panel of N rows then
+ * fits in L2 for every N the models use. */
+#define HAD_PANEL_BYTES 128
+
+/* Panel width of the structured fp32 path: 64 floats (256 bytes per row: fewer
+ * pages touched per panel than one line, measured faster on 4096 and 11008). */
+#define HAD_SIMD_PANEL 64
+
+/* The structured path exists for fp32 only (the fp64 Hessian transforms are not
+ * on the hot path); these adapt it to the type-generic passes. */
+static void had_fast_row_f32(float *r, int64_t K, int64_t M, const uint32_t *mk, float scale, float *tmp)
+{
+    qtip_had_simd_row_(r, K, M, mk, scale, tmp);
+}
+static void had_fast_panel_f32(float *x, int64_t cols, int64_t j0, int64_t L, int64_t K, int64_t M,
+                               const uint32_t *mk, float scale, float *buf)
+{
+    qtip_had_simd_panel_(x, cols, j0, L, K, M, mk, scale, buf);
+}
+static void had_fast_row_f64(double *r, int64_t K, int64_t M, const uint32_t *mk, double scale,
+                             double *tmp)
+{
+    QTIP_ASSERT(0 && "no fp64 structured path");
+}
+static void had_fast_panel_f64(double *x, int64_t cols, int64_t j0, int64_t L, int64_t K, int64_t M,
+                               const uint32_t *mk, double scale, double *buf)
+{
+    QTIP_ASSERT(0 && "no fp64 structured path");
+}
+
+#define T float
+#define SUF f32
+#define HAD_IS_F32 1
+#include "incoherence/hadamard_transform_impl.h"
+#undef T
+#undef SUF
+#undef HAD_IS_F32
+
+#define T double
+#define SUF f64
+#define HAD_IS_F32 0
+#include "incoherence/hadamard_transform_impl.h"
+#undef T
+#undef SUF
+#undef HAD_IS_F32
+
+qtip_status qtip_had_transform_f32(float *x, int64_t rows, int64_t N, int inverse)
+{
+    return had_rows_f32(x, rows, N, inverse, NULL, NULL, 0);
+}
+qtip_status qtip_had_transform_f64(double *x, int64_t rows, int64_t N, int inverse)
+{
+    return had_rows_f64(x, rows, N, inverse, NULL, NULL, 0);
+}
+qtip_status qtip_had_transform_cols_f32(float *x, int64_t N, int64_t cols, int inverse)
+{
+    return had_cols_f32(x, N, cols, inverse);
+}
+qtip_status qtip_had_transform_cols_f64(double *x, int64_t N, int64_t cols, int inverse)
+{
+    return had_cols_f64(x, N, cols, inverse);
+}
+
+/* ---- RHT (declared in qtip_hadamard.h; here because it reuses the passes) ---- */
+
+qtip_status qtip_rht_weight(float *W, int64_t m, int64_t n, const float *SU, const float *SV)
+{
+    QTIP_RETURN_ERROR_IF(!W || !SU || !SV, QTIP_E_PARAM, "rht: NULL argument");
+    /* W diag(SU) U_n, rows scaled by SV first; then U_m^T (.) on the columns. */
+    if (!qtip_had_supported(n, NULL, NULL)) return qtip_had_unsupported_error_(n, "hadamard transform for in-features");
+    if (!qtip_had_supported(m, NULL, NULL)) return qtip_had_unsupported_error_(m, "hadamard transform for out-features");
+    QTIP_FORWARD_IF_ERROR(had_rows_f32(W, m, n, 1, SU, SV, 0));
+    return had_cols_f32(W, m, n, 1);
+}
+
+qtip_status qtip_rht_weight_inverse(float *W, int64_t m, int64_t n, const float *SU, const float *SV)
+{
+    QTIP_RETURN_ERROR_IF(!W || !SU || !SV, QTIP_E_PARAM, "rht: NULL argument");
+    if (!qtip_had_supported(n, NULL, NULL)) return qtip_had_unsupported_error_(n, "hadamard transform for in-features");
+    if (!qtip_had_supported(m, NULL, NULL)) return qtip_had_unsupported_error_(m, "hadamard transform for out-features");
+    QTIP_FORWARD_IF_ERROR(had_cols_f32(W, m, n, 0));
+    return had_rows_f32(W, m, n, 0, SU, SV, 1);
+}
+
+qtip_status qtip_rht_hessian(double *H, int64_t n, const float *SU)
+{
+    QTIP_RETURN_ERROR_IF(!H || !SU, QTIP_E_PARAM, "rht: NULL argument");
+    if (!qtip_had_supported(n, NULL, NULL)) return qtip_had_unsupported_error_(n, "hadamard transform for the hessian");
+    QTIP_FORWARD_IF_ERROR(had_rows_f64(H, n, n, 1, SU, SU, 0));
+    return had_cols_f64(H, n, n, 1);
+}
+
+qtip_status qtip_rht_hessian_inverse(double *H, int64_t n, const float *SU)
+{
+    QTIP_RETURN_ERROR_IF(!H || !SU, QTIP_E_PARAM, "rht: NULL argument");
+    if (!qtip_had_supported(n, NULL, NULL)) return qtip_had_unsupported_error_(n, "hadamard transform for the hessian");
+    QTIP_FORWARD_IF_ERROR(had_cols_f64(H, n, n, 0));
+    return had_rows_f64(H, n, n, 0, SU, SU, 1);
+}

@@ -1,0 +1,214 @@
+/*
+ * io_atomic.c — atomic output files: write a temporary beside the target,
+ * fsync it, rename it over the target, fsync the directory.
+ *
+ * The temporary lives in the target's directory because rename(2) is atomic only
+ * within one file system. It is created with O_EXCL and mode 0666 (the umask
+ * applies, as for any new file) rather than with mkstemp, whose 0600 would leak
+ * into the final file.
+ */
+#include "core/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+struct qtip_atomic_file {
+    int fd;
+    int to_stdout; /* "-": streamed, cannot be atomic */
+    char *path;
+    char *tmp;
+    ZSTD_CStream *zc;
+    unsigned char *zbuf;
+    size_t zbuf_size;
+};
+
+static qtip_status write_all(int fd, const void *buf, size_t len, const char *name)
+{
+    const unsigned char *p = (const unsigned char *)buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return qtip_error(QTIP_E_IO, "cannot write '%s': %s", name, strerror(errno));
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return QTIP_OK;
+}
+
+static void atomic_free(qtip_atomic_file *f)
+{
+    if (!f) return;
+    if (f->fd >= 0 && !f->to_stdout) close(f->fd);
+    if (f->tmp) unlink(f->tmp);
+    ZSTD_freeCStream(f->zc);
+    free(f->zbuf);
+    free(f->tmp);
+    free(f->path);
+    free(f);
+}
+
+/* A name no other writer picks: pid, a clock reading and a counter. */
+static void tmp_suffix(char *out, size_t size, unsigned attempt)
+{
+    static unsigned counter;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    unsigned c = __atomic_fetch_add(&counter, 1u, __ATOMIC_RELAXED);
+    unsigned long long x = ((unsigned long long)getpid() << 32) ^ (unsigned long long)ts.tv_nsec ^
+                           ((unsigned long long)c << 16) ^ attempt;
+    x *= 0x9E3779B97F4A7C15ull;
+    snprintf(out, size, "%06llx", (x >> 40) & 0xffffffull);
+}
+
+qtip_status qtip_atomic_open(const char *path, int compress_level, qtip_atomic_file **out)
+{
+    QTIP_RETURN_ERROR_IF(!path || !out, QTIP_E_PARAM, "atomic open: path and out are required");
+    *out = NULL;
+    QTIP_RETURN_ERROR_IF(!path[0], QTIP_E_PARAM, "cannot write '': empty path");
+    qtip_atomic_file *f = (qtip_atomic_file *)calloc(1, sizeof *f);
+    QTIP_RETURN_ERROR_IF(!f, QTIP_E_NOMEM, "cannot write '%s': out of memory", path);
+    f->fd = -1;
+    f->path = strdup(path);
+    if (!f->path) goto nomem;
+    if (strcmp(path, "-") == 0) {
+        f->to_stdout = 1;
+        f->fd = STDOUT_FILENO;
+    } else {
+        size_t n = strlen(path) + 16;
+        f->tmp = (char *)malloc(n);
+        if (!f->tmp) goto nomem;
+        for (unsigned attempt = 0;; attempt++) {
+            char sfx[16];
+            tmp_suffix(sfx, sizeof sfx, attempt);
+            snprintf(f->tmp, n, "%s.tmp.%s", path, sfx);
+            f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+            if (f->fd >= 0) break;
+            if (errno == EEXIST && attempt < 100) continue;
+            qtip_status s = qtip_error(QTIP_E_IO, "cannot write '%s': cannot create '%s': %s",
+                                       path, f->tmp, strerror(errno));
+            free(f->tmp);
+            f->tmp = NULL; /* nothing to unlink */
+            atomic_free(f);
+            return s;
+        }
+    }
+    if (compress_level > 0) {
+        f->zc = ZSTD_createCStream();
+        f->zbuf_size = ZSTD_CStreamOutSize();
+        f->zbuf = (unsigned char *)malloc(f->zbuf_size);
+        if (!f->zc || !f->zbuf) goto nomem;
+        if (compress_level > ZSTD_maxCLevel()) compress_level = ZSTD_maxCLevel();
+        size_t r = ZSTD_CCtx_setParameter(f->zc, ZSTD_c_compressionLevel, compress_level);
+        if (!ZSTD_isError(r)) r = ZSTD_CCtx_setParameter(f->zc, ZSTD_c_checksumFlag, 1);
+        if (ZSTD_isError(r)) {
+            qtip_status s = qtip_error(QTIP_E_PARAM, "cannot write '%s': zstd: %s", path,
+                                       ZSTD_getErrorName(r));
+            atomic_free(f);
+            return s;
+        }
+    }
+    *out = f;
+    return QTIP_OK;
+nomem:
+    atomic_free(f);
+    return qtip_error(QTIP_E_NOMEM, "cannot write '%s': out of memory", path);
+}
+
+static qtip_status zstd_push(qtip_atomic_file *f, const void *buf, size_t len, ZSTD_EndDirective mode)
+{
+    ZSTD_inBuffer in = {buf, len, 0};
+    for (;;) {
+        ZSTD_outBuffer o = {f->zbuf, f->zbuf_size, 0};
+        size_t r = ZSTD_compressStream2(f->zc, &o, &in, mode);
+        if (ZSTD_isError(r))
+            return qtip_error(QTIP_E_IO, "cannot write '%s': zstd: %s", f->path,
+                              ZSTD_getErrorName(r));
+        QTIP_FORWARD_IF_ERROR(write_all(f->fd, f->zbuf, o.pos, f->path));
+        if (mode == ZSTD_e_end ? r == 0 : in.pos == in.size) return QTIP_OK;
+    }
+}
+
+qtip_status qtip_atomic_write(qtip_atomic_file *f, const void *buf, size_t len)
+{
+    QTIP_RETURN_ERROR_IF(!f, QTIP_E_PARAM, "atomic write: no file");
+    if (len == 0) return QTIP_OK;
+    QTIP_RETURN_ERROR_IF(!buf, QTIP_E_PARAM, "cannot write '%s': NULL buffer", f->path);
+    if (f->zc) return zstd_push(f, buf, len, ZSTD_e_continue);
+    return write_all(f->fd, buf, len, f->path);
+}
+
+static qtip_status fsync_dir(const char *path)
+{
+    char *dir = strdup(path);
+    if (!dir) return qtip_error(QTIP_E_NOMEM, "cannot sync directory of '%s'", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) strcpy(dir, ".");
+    else if (slash == dir) dir[1] = 0;
+    else *slash = 0;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    qtip_status s = QTIP_OK;
+    if (fd < 0) {
+        s = qtip_error(QTIP_E_IO, "cannot sync directory '%s': %s", dir, strerror(errno));
+    } else {
+        /* Some file systems refuse fsync on directories (EINVAL): nothing to do there. */
+        if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
+            s = qtip_error(QTIP_E_IO, "cannot sync directory '%s': %s", dir, strerror(errno));
+        close(fd);
+    }
+    free(dir);
+    return s;
+}
+
+qtip_status qtip_atomic_commit(qtip_atomic_file *f)
+{
+    QTIP_RETURN_ERROR_IF(!f, QTIP_E_PARAM, "atomic commit: no file");
+    qtip_status s = QTIP_OK;
+    if (f->zc) s = zstd_push(f, NULL, 0, ZSTD_e_end);
+    if (s == QTIP_OK && f->to_stdout) {
+        /* stdout may be a pipe or a terminal: EINVAL means it cannot be synced. */
+        if (fsync(f->fd) != 0 && errno != EINVAL && errno != EROFS && errno != ENOTSUP)
+            s = qtip_error(QTIP_E_IO, "cannot write '<stdout>': %s", strerror(errno));
+        atomic_free(f);
+        return s;
+    }
+    if (s == QTIP_OK && fsync(f->fd) != 0)
+        s = qtip_error(QTIP_E_IO, "cannot write '%s': fsync: %s", f->path, strerror(errno));
+    if (s == QTIP_OK) {
+        int fd = f->fd;
+        f->fd = -1;
+        if (close(fd) != 0)
+            s = qtip_error(QTIP_E_IO, "cannot write '%s': close: %s", f->path, strerror(errno));
+    }
+    if (s == QTIP_OK && rename(f->tmp, f->path) != 0)
+        s = qtip_error(QTIP_E_IO, "cannot write '%s': rename from '%s': %s", f->path, f->tmp,
+                       strerror(errno));
+    if (s == QTIP_OK) {
+        free(f->tmp);
+        f->tmp = NULL; /* renamed: nothing left to unlink */
+        s = fsync_dir(f->path);
+    }
+    atomic_free(f);
+    return s;
+}
+
+void qtip_atomic_abort(qtip_atomic_file *f) { atomic_free(f); }
+
+qtip_status qtip_write_file_atomic(const char *path, const void *buf, size_t len,
+                                   int compress_level)
+{
+    qtip_atomic_file *f;
+    QTIP_FORWARD_IF_ERROR(qtip_atomic_open(path, compress_level, &f));
+    qtip_status s = qtip_atomic_write(f, buf, len);
+    if (s != QTIP_OK) {
+        qtip_atomic_abort(f);
+        return s;
+    }
+    return qtip_atomic_commit(f);
+}

@@ -1,0 +1,121 @@
+/*
+ * export_qtip_ref.c — the QTIP reference's layouts (qtip.md 6.1, 6.2): per-tile
+ * streams and the kernel byte swizzle, from and to our canonical words.
+ */
+#include "core/internal.h"
+
+#include <string.h>
+
+int qtip_pack_is_kernel_config(const qtip_trellis_params *p)
+{
+    return p->code == QTIP_CODE_HYB && p->L == 16 && p->V == 2 && p->Q == 9 && p->K >= 2 &&
+           p->K <= 4 && p->td_x == 16 && p->td_y == 16;
+}
+
+void qtip_pack_tile_position(const qtip_trellis_params *p, int j, int *row, int *col)
+{
+    if (qtip_pack_is_kernel_config(p)) {
+        /* mma.m16n8k16 A-fragment order (qtip.md 3.4) */
+        int b = (j >> 5) & 7, d = (j >> 3) & 3, h = (j >> 2) & 1, a = (j >> 1) & 1, e = j & 1;
+        *row = a * 8 + b;
+        *col = h * 8 + d * 2 + e;
+    } else {
+        *row = j / 16;
+        *col = j % 16;
+    }
+}
+
+static qtip_status check_dims(int64_t m, int64_t n, int K, int64_t mult)
+{
+    QTIP_RETURN_ERROR_IF(K < 1 || K > 8, QTIP_E_PARAM, "trellis K = %d, expected 1..8", K);
+    QTIP_RETURN_ERROR_IF(m <= 0 || n <= 0 || m % mult || n % mult, QTIP_E_SHAPE,
+                         "trellis matrix [%lld, %lld] is not a multiple of %lld in both "
+                         "dimensions", (long long)m, (long long)n, (long long)mult);
+    return QTIP_OK;
+}
+
+/* Word w of tile (R, C) lives at row 16R + w/K, word column C*K + w%K. */
+qtip_status qtip_pack_trellis_to_tiles(const uint16_t *codes, int64_t m, int64_t n, int K,
+                                       uint16_t *tiles)
+{
+    QTIP_FORWARD_IF_ERROR(check_dims(m, n, K, 16));
+    int64_t rw = n * K / 16, tr = m / 16, tc = n / 16, tw = 16 * (int64_t)K;
+    for (int64_t R = 0; R < tr; R++)
+        for (int64_t C = 0; C < tc; C++) {
+            uint16_t *t = tiles + (R * tc + C) * tw;
+            for (int64_t w = 0; w < tw; w++) t[w] = codes[(16 * R + w / K) * rw + C * K + w % K];
+        }
+    return QTIP_OK;
+}
+
+qtip_status qtip_pack_trellis_from_tiles(const uint16_t *tiles, int64_t m, int64_t n, int K,
+                                         uint16_t *codes)
+{
+    QTIP_FORWARD_IF_ERROR(check_dims(m, n, K, 16));
+    int64_t rw = n * K / 16, tr = m / 16, tc = n / 16, tw = 16 * (int64_t)K;
+    for (int64_t R = 0; R < tr; R++)
+        for (int64_t C = 0; C < tc; C++) {
+            const uint16_t *t = tiles + (R * tc + C) * tw;
+            for (int64_t w = 0; w < tw; w++) codes[(16 * R + w / K) * rw + C * K + w % K] = t[w];
+        }
+    return QTIP_OK;
+}
+
+/* Byte b (MSB-first stream order) of a tile's stream. */
+static inline uint8_t stream_byte(const uint16_t *t, int64_t b)
+{
+    uint16_t w = t[b >> 1];
+    return (uint8_t)((b & 1) ? (w & 0xFF) : (w >> 8));
+}
+
+/* Byte offset of lane q's chunk of tile (R, C) in the swizzled array (qtip.md 6.2). */
+static inline int64_t chunk_offset(int64_t R, int64_t C, int64_t n, int q, int K)
+{
+    int64_t R2 = R >> 1, r = R & 1, C2 = C >> 1, c = C & 1;
+    return (R2 * (n / 32) + C2) * (128 * (int64_t)K) + (int64_t)q * 4 * K + (2 * c + r) * K;
+}
+
+qtip_status qtip_pack_trellis_kernel_swizzle(const uint16_t *tiles, int64_t m, int64_t n, int K,
+                                             int16_t *out)
+{
+    QTIP_FORWARD_IF_ERROR(check_dims(m, n, K, 32));
+    QTIP_RETURN_ERROR_IF(K < 2 || K > 4, QTIP_E_PARAM,
+                         "kernel layout needs K in 2..4, found %d", K);
+    uint8_t *ob = (uint8_t *)out;
+    int64_t tc = n / 16, tw = 16 * (int64_t)K;
+    for (int64_t R = 0; R < m / 16; R++)
+        for (int64_t C = 0; C < tc; C++) {
+            const uint16_t *t = tiles + (R * tc + C) * tw;
+            for (int q = 0; q < 32; q++) {
+                int64_t off = chunk_offset(R, C, n, q, K);
+                /* little-endian: the chunk's first stream byte is the most significant */
+                for (int k = 0; k < K; k++)
+                    ob[off + k] = stream_byte(t, (int64_t)q * K + (K - 1 - k));
+            }
+        }
+    return QTIP_OK;
+}
+
+qtip_status qtip_pack_trellis_kernel_unswizzle(const int16_t *in, int64_t m, int64_t n, int K,
+                                               uint16_t *tiles)
+{
+    QTIP_FORWARD_IF_ERROR(check_dims(m, n, K, 32));
+    QTIP_RETURN_ERROR_IF(K < 2 || K > 4, QTIP_E_PARAM,
+                         "kernel layout needs K in 2..4, found %d", K);
+    const uint8_t *ib = (const uint8_t *)in;
+    int64_t tc = n / 16, tw = 16 * (int64_t)K;
+    for (int64_t R = 0; R < m / 16; R++)
+        for (int64_t C = 0; C < tc; C++) {
+            uint16_t *t = tiles + (R * tc + C) * tw;
+            memset(t, 0, (size_t)tw * sizeof *t);
+            for (int q = 0; q < 32; q++) {
+                int64_t off = chunk_offset(R, C, n, q, K);
+                for (int k = 0; k < K; k++) {
+                    int64_t b = (int64_t)q * K + (K - 1 - k);
+                    uint8_t v = ib[off + k];
+                    t[b >> 1] |= (uint16_t)((b & 1) ? v : (uint16_t)(v << 8));
+                }
+            }
+        }
+    return QTIP_OK;
+}

@@ -1,0 +1,158 @@
+/*
+ * trellis_codes.h — element logic of the bitshift trellis codes, shared bit for bit
+ * by the C library and the CUDA kernels (QTIP_HD; C that is also valid C++).
+ *
+ * Formulas: qtip.md §1.3 (reference: lib/codebook/bitshift.py). All integer
+ * arithmetic is on uint32 modulo 2^32. The fp16 conversions are written out in
+ * integer code so that host and device round identically without <cuda_fp16.h>.
+ */
+#ifndef QTIP_TRELLIS_CODES_H
+#define QTIP_TRELLIS_CODES_H
+
+#include "core/hd.h"
+
+#include <stdint.h>
+#include <string.h>
+
+/* float32(sqrt(21845)): the std of a sum of four uniform bytes, so 1MAD/2MAD
+ * values have unit variance over uniform x. */
+#define QTIP_MAD_DIV 147.800537109375f
+/* The 3INST mask constant (the reference's "fpmask", 996162400). */
+#define QTIP_3INST_MASK 0x3B603B60u
+/* HYB (quantlut_sym) table std: sqrt(15/16). */
+#define QTIP_HYB_STD 0.9682458365518543
+
+QTIP_HD float qtip_bits_to_float(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+QTIP_HD uint32_t qtip_float_to_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+/* IEEE binary16 -> binary32 (exact: every half is a float). */
+QTIP_HD float qtip_fp16_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = ((uint32_t)h >> 10) & 0x1Fu;
+    uint32_t man = (uint32_t)h & 0x3FFu;
+    uint32_t bits;
+    if (exp == 0) {
+        if (man == 0) {
+            bits = sign;
+        } else { /* subnormal: man * 2^-24, renormalized */
+            uint32_t e = 113;
+            while (!(man & 0x400u)) {
+                man <<= 1;
+                e--;
+            }
+            bits = sign | (e << 23) | ((man & 0x3FFu) << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7F800000u | (man << 13);
+    } else {
+        bits = sign | ((exp + 112u) << 23) | (man << 13);
+    }
+    return qtip_bits_to_float(bits);
+}
+
+/* binary32 -> binary16, round to nearest, ties to even (as a GPU's __float2half_rn):
+ * overflow to +-inf, NaN to a quiet NaN, subnormals rounded correctly. */
+QTIP_HD uint16_t qtip_float_to_fp16(float f)
+{
+    uint32_t x = qtip_float_to_bits(f);
+    uint32_t sign = (x >> 16) & 0x8000u;
+    uint32_t ax = x & 0x7FFFFFFFu;
+    if (ax >= 0x7F800000u) return (uint16_t)(sign | (ax > 0x7F800000u ? 0x7E00u : 0x7C00u));
+    if (ax >= 0x477FF000u) return (uint16_t)(sign | 0x7C00u); /* >= 65520 rounds to inf */
+    if (ax < 0x38800000u) {                                    /* below 2^-14: subnormal */
+        if (ax < 0x33000000u) return (uint16_t)sign;            /* <= 2^-25 rounds to 0 */
+        uint32_t e = ax >> 23;
+        uint32_t m = (ax & 0x7FFFFFu) | 0x800000u;
+        uint32_t shift = 126u - e; /* 14 .. 24 */
+        uint32_t r = m >> shift;
+        uint32_t rem = m & ((1u << shift) - 1u), half = 1u << (shift - 1u);
+        if (rem > half || (rem == half && (r & 1u))) r++;
+        return (uint16_t)(sign | r);
+    }
+    uint32_t h = (ax - 0x38000000u) >> 13; /* rebias 127 -> 15, drop 13 bits */
+    uint32_t rem = ax & 0x1FFFu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) h++; /* carry may reach inf: fine */
+    return (uint16_t)(sign | h);
+}
+
+/* Round a float to the nearest fp16 value (ties to even), as a float. */
+QTIP_HD float qtip_round_fp16(float f) { return qtip_fp16_to_float(qtip_float_to_fp16(f)); }
+
+QTIP_HD uint32_t qtip_byte_sum(uint32_t x)
+{
+    return (x & 0xFFu) + ((x >> 8) & 0xFFu) + ((x >> 16) & 0xFFu) + (x >> 24);
+}
+
+/* 1MAD: one LCG step, sum of the four bytes, centred and scaled to unit variance. */
+QTIP_HD float qtip_code_1mad(uint32_t s)
+{
+    uint32_t x = s * 34038481u + 76625530u;
+    return (float)((int32_t)qtip_byte_sum(x) - 510) / QTIP_MAD_DIV;
+}
+
+/* 2MAD: LCG step, then x += high 32 bits of x * 1664525 (64-bit product). */
+QTIP_HD float qtip_code_2mad(uint32_t s)
+{
+    uint32_t x = s * 264435761u + 1013904223u;
+    x = (uint32_t)(((uint64_t)x * 1664525u) >> 32) + x;
+    return (float)((int32_t)qtip_byte_sum(x) - 510) / QTIP_MAD_DIV;
+}
+
+/* 3INST: LCG step, mask + xor turn each 16-bit half into an fp16 in +-[0.125, 2),
+ * and their fp16 sum is the value. The float sum of two such halves is exact, so
+ * rounding it to fp16 once equals the fp16 add. Not normalized (RMS 1.2437). */
+QTIP_HD float qtip_code_3inst(uint32_t s)
+{
+    uint32_t x = s * 89226354u + 64248484u;
+    uint32_t r = (x & 0x8FFF8FFFu) ^ QTIP_3INST_MASK;
+    float hi = qtip_fp16_to_float((uint16_t)(r >> 16));
+    float lo = qtip_fp16_to_float((uint16_t)(r & 0xFFFFu));
+    return qtip_round_fp16(hi + lo);
+}
+
+/* HYB (quantlut_sym) table index of state s: bits 15-Q .. 14 of s*(s+1); the
+ * reference hard-codes 16 in this shift for every L. */
+QTIP_HD uint32_t qtip_hyb_index(uint32_t s, int Q)
+{
+    uint32_t p = s * (s + 1u);
+    return (p >> (15 - Q)) & ((1u << Q) - 1u);
+}
+
+/* HYB sign: bit 15 of s*(s+1); when set, the FIRST of the two values is negated. */
+QTIP_HD uint32_t qtip_hyb_neg(uint32_t s)
+{
+    uint32_t p = s * (s + 1u);
+    return (p >> 15) & 1u;
+}
+
+/* HYB values of state s from a (2^Q x 2) row-major table. */
+QTIP_HD void qtip_code_hyb(uint32_t s, int Q, const float *tlut, float *v0, float *v1)
+{
+    uint32_t idx = qtip_hyb_index(s, Q);
+    float a = tlut[2 * idx];
+    *v0 = qtip_hyb_neg(s) ? -a : a;
+    *v1 = tlut[2 * idx + 1];
+}
+
+/* The L-bit state starting at bit `pos` of a circular MSB-first stream of `nwords`
+ * uint16 words (16*nwords bits, 16*nwords >= L, L <= 16, pos < 16*nwords). */
+QTIP_HD uint32_t qtip_trellis_window(const uint16_t *words, uint32_t nwords, uint32_t pos, int L)
+{
+    uint32_t a = pos >> 4, b = a + 1u == nwords ? 0u : a + 1u;
+    uint32_t x = ((uint32_t)words[a] << 16) | (uint32_t)words[b];
+    return (x >> (32u - (pos & 15u) - (uint32_t)L)) & ((1u << L) - 1u);
+}
+
+#endif /* QTIP_TRELLIS_CODES_H */
