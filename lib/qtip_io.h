@@ -15,7 +15,10 @@ extern "C" {
 
 /* --- Atomic output -------------------------------------------------------
  * Writes go to a temporary file in the destination's directory
- * ("<path>.tmp.XXXXXX"); commit fsyncs it and renames it over `path`, then
+ * ("<path>.qtip-tmp.<pid>.XXXXXX"); opening removes such temporaries of the same
+ * `path` left by processes that no longer exist (a killed run). A `path` that is
+ * (a link to) a file this process opened as an input is refused with QTIP_E_IO:
+ * "'X' is also an input ('Y'); refusing to overwrite an input". Commit fsyncs it and renames it over `path`, then
  * fsyncs the directory. abort (or free without commit) deletes the temporary:
  * a killed or failed command never leaves a partial file, and a previous
  * `path` stays untouched until the new one is complete.
@@ -32,12 +35,19 @@ qtip_status qtip_atomic_commit(qtip_atomic_file *f);
 /* Discard the temporary. Accepts NULL. */
 void qtip_atomic_abort(qtip_atomic_file *f);
 
+/* Forget the inputs recorded so far: a program that means to rewrite a file it
+ * has read (an in-place update, a test corrupting its own fixture) calls this
+ * first. Commands never do. */
+void qtip_io_forget_inputs(void);
+
 /* Write a whole buffer to `path` atomically. */
 qtip_status qtip_write_file_atomic(const char *path, const void *buf, size_t len,
                                    int compress_level);
 
 /* --- Input streams ---------------------------------------------------------
- * A sequential reader over a file or stdin ("-"). zstd input is detected by its
+ * A sequential reader over a file or stdin ("-"). Only regular files (or links to
+ * them) are opened: a FIFO, socket, device or directory is refused with QTIP_E_IO
+ * naming the path and its type, without blocking; stdin is read only as "-". zstd input is detected by its
  * magic number (28 B5 2F FD) and decompressed on the fly, multiple frames
  * included. Memory is bounded (a fixed buffer), whatever the input size. */
 typedef struct qtip_reader qtip_reader;
@@ -58,7 +68,11 @@ void qtip_reader_free(qtip_reader *r);
 
 /* Read a whole file or stdin ("-"), decompressing zstd, into a malloc'd buffer
  * (free()); one NUL byte is stored after the `*len` bytes, so text can be parsed
- * in place. Truncated or corrupt zstd input is QTIP_E_FORMAT, naming the file. */
+ * in place. Truncated or corrupt zstd input is QTIP_E_FORMAT, naming the file.
+ * Compressed input and stdin may bring at most QTIP_READ_FILE_MAX bytes (a 32 KB
+ * zstd file can expand to gigabytes): more is QTIP_E_FORMAT naming the file and
+ * the limit. A plain regular file is read whole, whatever its size. */
+#define QTIP_READ_FILE_MAX ((size_t)256 << 20)
 qtip_status qtip_read_file(const char *path, void **buf, size_t *len);
 
 /* --- Checksums -------------------------------------------------------------

@@ -5,17 +5,25 @@
  * The temporary lives in the target's directory because rename(2) is atomic only
  * within one file system. It is created with O_EXCL and mode 0666 (the umask
  * applies, as for any new file) rather than with mkstemp, whose 0600 would leak
- * into the final file.
+ * into the final file. Its name, "<target>.qtip-tmp.<pid>.<6 hex>", says whose it
+ * is: a run killed with -9 cannot delete its temporary, so the next open of the
+ * same target deletes those whose writer no longer exists, and nothing else.
+ * A target that is one of the process's inputs (io_open.c records them) is
+ * refused: writing it would destroy what is being read.
  */
-#include "core/internal.h"
+#include "io/io_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zstd.h>
+
+#define TMP_TAG ".qtip-tmp."
 
 struct qtip_atomic_file {
     int fd;
@@ -67,34 +75,91 @@ static void tmp_suffix(char *out, size_t size, unsigned attempt)
     snprintf(out, size, "%06llx", (x >> 40) & 0xffffffull);
 }
 
+/* "<pid>.<6 hex>" after TMP_TAG: our name, and a writer that is gone. */
+static int stale_ours(const char *rest)
+{
+    char *end;
+    errno = 0;
+    long pid = strtol(rest, &end, 10);
+    if (end == rest || *end != '.' || errno || pid <= 0 || (pid_t)pid == getpid()) return 0;
+    const char *h = end + 1;
+    for (int i = 0; i < 6; i++)
+        if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f'))) return 0;
+    if (h[6] != 0) return 0;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* Delete "<base>.qtip-tmp.<pid>.<hex>" files of `path` whose writer died. Best
+ * effort: a directory that cannot be listed just keeps its leftovers. */
+static void remove_stale(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t dlen = slash ? (size_t)(slash - path) : 0, blen = strlen(base);
+    char *dir = (char *)malloc(dlen + 2);
+    if (!dir) return;
+    if (!slash) {
+        strcpy(dir, ".");
+    } else {
+        if (dlen == 0) dlen = 1; /* "/name": the root */
+        memcpy(dir, path, dlen);
+        dir[dlen] = 0;
+    }
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        const size_t tl = sizeof TMP_TAG - 1;
+        while ((e = readdir(d)))
+            if (strncmp(e->d_name, base, blen) == 0 &&
+                strncmp(e->d_name + blen, TMP_TAG, tl) == 0 &&
+                stale_ours(e->d_name + blen + tl))
+                unlinkat(dirfd(d), e->d_name, 0);
+        closedir(d);
+    }
+    free(dir);
+}
+
+static qtip_status create_tmp(qtip_atomic_file *f, const char *path)
+{
+    size_t n = strlen(path) + sizeof TMP_TAG + 32;
+    f->tmp = (char *)malloc(n);
+    QTIP_RETURN_ERROR_IF(!f->tmp, QTIP_E_NOMEM, "cannot write '%s': out of memory", path);
+    for (unsigned attempt = 0;; attempt++) {
+        char sfx[16];
+        tmp_suffix(sfx, sizeof sfx, attempt);
+        snprintf(f->tmp, n, "%s" TMP_TAG "%ld.%s", path, (long)getpid(), sfx);
+        f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (f->fd >= 0) return QTIP_OK;
+        if (errno == EEXIST && attempt < 100) continue;
+        qtip_status s = qtip_error(QTIP_E_IO, "cannot write '%s': cannot create '%s': %s", path,
+                                   f->tmp, strerror(errno));
+        free(f->tmp);
+        f->tmp = NULL; /* nothing to unlink */
+        return s;
+    }
+}
+
 qtip_status qtip_atomic_open(const char *path, int compress_level, qtip_atomic_file **out)
 {
     QTIP_RETURN_ERROR_IF(!path || !out, QTIP_E_PARAM, "atomic open: path and out are required");
     *out = NULL;
     QTIP_RETURN_ERROR_IF(!path[0], QTIP_E_PARAM, "cannot write '': empty path");
+    int to_stdout = strcmp(path, "-") == 0;
+    if (!to_stdout) {
+        QTIP_FORWARD_IF_ERROR(io_refuse_input(path));
+        remove_stale(path);
+    }
     qtip_atomic_file *f = (qtip_atomic_file *)calloc(1, sizeof *f);
     QTIP_RETURN_ERROR_IF(!f, QTIP_E_NOMEM, "cannot write '%s': out of memory", path);
     f->fd = -1;
     f->path = strdup(path);
     if (!f->path) goto nomem;
-    if (strcmp(path, "-") == 0) {
+    if (to_stdout) {
         f->to_stdout = 1;
         f->fd = STDOUT_FILENO;
     } else {
-        size_t n = strlen(path) + 16;
-        f->tmp = (char *)malloc(n);
-        if (!f->tmp) goto nomem;
-        for (unsigned attempt = 0;; attempt++) {
-            char sfx[16];
-            tmp_suffix(sfx, sizeof sfx, attempt);
-            snprintf(f->tmp, n, "%s.tmp.%s", path, sfx);
-            f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-            if (f->fd >= 0) break;
-            if (errno == EEXIST && attempt < 100) continue;
-            qtip_status s = qtip_error(QTIP_E_IO, "cannot write '%s': cannot create '%s': %s",
-                                       path, f->tmp, strerror(errno));
-            free(f->tmp);
-            f->tmp = NULL; /* nothing to unlink */
+        qtip_status s = create_tmp(f, path);
+        if (s != QTIP_OK) {
             atomic_free(f);
             return s;
         }
@@ -144,7 +209,8 @@ qtip_status qtip_atomic_write(qtip_atomic_file *f, const void *buf, size_t len)
     return write_all(f->fd, buf, len, f->path);
 }
 
-static qtip_status fsync_dir(const char *path)
+/* fsync the directory that holds `path`. */
+static qtip_status fsync_parent(const char *path)
 {
     char *dir = strdup(path);
     if (!dir) return qtip_error(QTIP_E_NOMEM, "cannot sync directory of '%s'", path);
@@ -152,16 +218,7 @@ static qtip_status fsync_dir(const char *path)
     if (!slash) strcpy(dir, ".");
     else if (slash == dir) dir[1] = 0;
     else *slash = 0;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    qtip_status s = QTIP_OK;
-    if (fd < 0) {
-        s = qtip_error(QTIP_E_IO, "cannot sync directory '%s': %s", dir, strerror(errno));
-    } else {
-        /* Some file systems refuse fsync on directories (EINVAL): nothing to do there. */
-        if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
-            s = qtip_error(QTIP_E_IO, "cannot sync directory '%s': %s", dir, strerror(errno));
-        close(fd);
-    }
+    qtip_status s = io_fsync_dir(dir);
     free(dir);
     return s;
 }
@@ -192,7 +249,7 @@ qtip_status qtip_atomic_commit(qtip_atomic_file *f)
     if (s == QTIP_OK) {
         free(f->tmp);
         f->tmp = NULL; /* renamed: nothing left to unlink */
-        s = fsync_dir(f->path);
+        s = fsync_parent(f->path);
     }
     atomic_free(f);
     return s;

@@ -5,7 +5,7 @@
  * digits `xxhsum -H2` prints, so a user can check a figure with a standard tool.
  * Files are hashed as stored: a compressed input's checksum is that of its .zst bytes.
  */
-#include "core/internal.h"
+#include "io/io_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,8 +36,8 @@ qtip_status qtip_checksum_file(const char *path, char out[QTIP_CHECKSUM_STRLEN])
     QTIP_RETURN_ERROR_IF(!path || !out, QTIP_E_PARAM, "checksum: path and out are required");
     out[0] = 0;
     int is_stdin = strcmp(path, "-") == 0;
-    int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-    QTIP_RETURN_ERROR_IF(fd < 0, QTIP_E_IO, "cannot open '%s': %s", path, strerror(errno));
+    int fd = STDIN_FILENO;
+    if (!is_stdin) QTIP_FORWARD_IF_ERROR(io_open_input(path, &fd, NULL));
     XXH3_state_t *st = XXH3_createState();
     size_t bufsize = 1 << 20;
     unsigned char *buf = (unsigned char *)malloc(bufsize);

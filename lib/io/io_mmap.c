@@ -5,7 +5,7 @@
  * model costs address space, not memory. The descriptor is closed right after
  * mapping; the mapping keeps the file alive.
  */
-#include "core/internal.h"
+#include "io/io_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,18 +19,9 @@ qtip_status qtip_mmap_open(const char *path, qtip_mmap *out)
     QTIP_RETURN_ERROR_IF(!path || !out, QTIP_E_PARAM, "mmap: path and out are required");
     out->data = NULL;
     out->size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    QTIP_RETURN_ERROR_IF(fd < 0, QTIP_E_IO, "cannot open '%s': %s", path, strerror(errno));
+    int fd;
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return qtip_error(QTIP_E_IO, "cannot stat '%s': %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return qtip_error(QTIP_E_IO, "cannot map '%s': not a regular file", path);
-    }
+    QTIP_FORWARD_IF_ERROR(io_open_input(path, &fd, &st));
     if (st.st_size == 0) { /* mmap refuses length 0; an empty map is valid */
         close(fd);
         return QTIP_OK;

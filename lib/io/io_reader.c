@@ -7,7 +7,7 @@
  * (what `zstd` and `cat a.zst b.zst` produce) decode as one stream; input that ends
  * inside a frame is an error, never a silent short read.
  */
-#include "core/internal.h"
+#include "io/io_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +22,7 @@ struct qtip_reader {
     int is_stdin;
     int compressed;
     int eof;          /* the underlying file is exhausted */
+    uint64_t size;    /* a regular file's stored size (0 for stdin) */
     char *name;
     XXH3_state_t *xxh; /* over stored bytes */
     /* Stored bytes read but not yet consumed (peeked magic, or zstd input). */
@@ -72,17 +73,13 @@ qtip_status qtip_reader_open(const char *path, qtip_reader **out)
     if (r->is_stdin) {
         r->fd = STDIN_FILENO;
     } else {
-        r->fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (r->fd < 0) {
-            qtip_status s = qtip_error(QTIP_E_IO, "cannot open '%s': %s", path, strerror(errno));
+        struct stat st;
+        qtip_status s = io_open_input(path, &r->fd, &st);
+        if (s != QTIP_OK) {
             qtip_reader_free(r);
             return s;
         }
-        struct stat st;
-        if (fstat(r->fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-            qtip_reader_free(r);
-            return qtip_error(QTIP_E_IO, "cannot read '%s': is a directory", path);
-        }
+        r->size = (uint64_t)st.st_size;
     }
     /* Peek the magic: a short read loop because pipes deliver what they have. */
     while (r->in_len < 4 && !r->eof) {
@@ -189,25 +186,21 @@ void qtip_reader_free(qtip_reader *r)
     free(r);
 }
 
-qtip_status qtip_read_file(const char *path, void **buf, size_t *len)
+qtip_status io_read_all(qtip_reader *r, size_t limit, const char *what, void **buf, size_t *len)
 {
-    QTIP_RETURN_ERROR_IF(!path || !buf || !len, QTIP_E_PARAM, "read file: missing argument");
     *buf = NULL;
     *len = 0;
-    qtip_reader *r;
-    QTIP_FORWARD_IF_ERROR(qtip_reader_open(path, &r));
+    /* A plain file's size is known: one allocation. Otherwise grow with what arrives. */
     size_t cap = 1 << 16, n = 0;
-    struct stat st;
-    if (!r->compressed && !r->is_stdin && fstat(r->fd, &st) == 0 && S_ISREG(st.st_mode))
-        cap = (size_t)st.st_size + 1;
+    if (!r->compressed && !r->is_stdin && r->size < limit) cap = (size_t)r->size + 1;
     unsigned char *p = (unsigned char *)malloc(cap);
     qtip_status s = QTIP_OK;
     if (!p) s = qtip_error(QTIP_E_NOMEM, "cannot read '%s': cannot allocate %zu bytes", r->name, cap);
     while (s == QTIP_OK) {
         if (cap - n < 2) {
-            size_t ncap = cap < (SIZE_MAX / 2) ? cap * 2 : SIZE_MAX;
-            unsigned char *q = (unsigned char *)realloc(p, ncap);
-            if (!q || ncap == cap) {
+            size_t ncap = cap <= limit / 2 ? cap * 2 : limit + 2;
+            unsigned char *q = ncap > cap ? (unsigned char *)realloc(p, ncap) : NULL;
+            if (!q) {
                 s = qtip_error(QTIP_E_NOMEM, "cannot read '%s': cannot allocate %zu bytes",
                                r->name, ncap);
                 break;
@@ -219,8 +212,11 @@ qtip_status qtip_read_file(const char *path, void **buf, size_t *len)
         s = qtip_reader_read(r, p + n, cap - n - 1, &got);
         if (s != QTIP_OK || got == 0) break;
         n += got;
+        if (n > limit)
+            s = qtip_error(QTIP_E_FORMAT, "cannot read '%s': %s more than %zu bytes, the limit "
+                           "for %s", r->name, r->compressed ? "decompresses to" : "holds", limit,
+                           what);
     }
-    qtip_reader_free(r);
     if (s != QTIP_OK) {
         free(p);
         return s;
@@ -229,4 +225,22 @@ qtip_status qtip_read_file(const char *path, void **buf, size_t *len)
     *buf = p;
     *len = n;
     return QTIP_OK;
+}
+
+qtip_status qtip_read_file(const char *path, void **buf, size_t *len)
+{
+    QTIP_RETURN_ERROR_IF(!path || !buf || !len, QTIP_E_PARAM, "read file: missing argument");
+    *buf = NULL;
+    *len = 0;
+    qtip_reader *r;
+    QTIP_FORWARD_IF_ERROR(qtip_reader_open(path, &r));
+    /* A plain file is as large as it is; what decompresses or streams in is capped
+     * so that a small zstd bomb cannot take the machine's memory. */
+    size_t limit = QTIP_READ_FILE_MAX;
+    if (!r->compressed && !r->is_stdin && r->size > limit)
+        limit = r->size < SIZE_MAX - 2 ? (size_t)r->size : SIZE_MAX - 2;
+    qtip_status s = io_read_all(r, limit, "a whole-file read (configuration, index or copied file)",
+                                buf, len);
+    qtip_reader_free(r);
+    return s;
 }

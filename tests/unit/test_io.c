@@ -56,11 +56,11 @@ TEST(test_atomic_basic)
     qtip_atomic_file *f;
     CHECK_OK(qtip_atomic_open(p, 0, &f));
     CHECK_OK(qtip_atomic_write(f, "partial", 7));
-    CHECK(count_prefixed("atomic.bin.tmp.") == 1, "temporary exists while writing");
+    CHECK(count_prefixed("atomic.bin.qtip-tmp.") == 1, "temporary exists while writing");
     CHECK(file_equals(p, "bye", 3), "target untouched while writing");
     qtip_atomic_abort(f);
     CHECK(file_equals(p, "bye", 3), "target untouched after abort");
-    CHECK(count_prefixed("atomic.bin.tmp.") == 0, "temporary removed");
+    CHECK(count_prefixed("atomic.bin.qtip-tmp.") == 0, "temporary removed");
     /* Aborted writer of a new file: no file at all. */
     const char *q = test_path("never.bin");
     CHECK_OK(qtip_atomic_open(q, 0, &f));
@@ -103,18 +103,135 @@ TEST(test_atomic_killed_writer)
         close(pipefd[1]);
         CHECK(file_equals(p, "old contents", 12), "mode %d: previous file changed", mode);
     }
-    /* The killed children leave temporaries (nothing can remove them after SIGKILL),
-     * never a partial target. Clean them so later checks start clean. */
-    DIR *d = opendir(test_tmpdir());
-    struct dirent *e;
-    int tmps = 0;
-    while ((e = readdir(d)))
-        if (strncmp(e->d_name, "killed.bin.tmp.", 15) == 0) {
-            tmps++;
-            unlink(test_path(e->d_name));
-        }
-    closedir(d);
-    CHECK(tmps == 2, "expected the 2 children's temporaries, found %d", tmps);
+    /* The children leave temporaries (nothing can remove them after SIGKILL), never
+     * a partial target. The names carry the writers' pids, so the second child's
+     * open already removed the first's: one is left. */
+    CHECK(count_prefixed("killed.bin.qtip-tmp.") == 1, "expected 1 child's temporary, found %d",
+          count_prefixed("killed.bin.qtip-tmp."));
+    /* Files that are not ours, or not stale, must survive the next open: an old-style
+     * name, a live writer (pid 1 never dies), another target's temporary, a name that
+     * only looks like ours. A dead pid: a child that has been reaped. */
+    pid_t dead = fork();
+    if (dead == 0) _exit(0);
+    waitpid(dead, NULL, 0);
+    const char *fmt[5] = {"killed.bin.tmp.abcdef", "killed.bin.qtip-tmp.1.abcdef",
+                          "other.bin.qtip-tmp.%ld.abcdef", "killed.bin.qtip-tmp.%ld.abcdefg",
+                          "killed.bin.qtip-tmp.%ld.ABCDEF"};
+    char keep[64];
+    for (int i = 0; i < 5; i++) {
+        snprintf(keep, sizeof keep, fmt[i], (long)dead);
+        test_write_file(test_path(keep), "x", 1);
+    }
+    CHECK_OK(qtip_write_file_atomic(p, "new", 3, 0));
+    CHECK(file_equals(p, "new", 3), "rewritten");
+    CHECK(count_prefixed("killed.bin.qtip-tmp.") == 3, "the stale temporary removed, the 3 "
+          "others kept: found %d", count_prefixed("killed.bin.qtip-tmp."));
+    for (int i = 0; i < 5; i++) {
+        snprintf(keep, sizeof keep, fmt[i], (long)dead);
+        CHECK(access(test_path(keep), F_OK) == 0, "'%s' must be kept", keep);
+        unlink(test_path(keep));
+    }
+}
+
+/* Output = input: the same path, a hard link and a symlink to an input are refused
+ * and the input keeps its bytes; once forgotten, the file may be written. */
+TEST(test_output_is_input)
+{
+    const char *in = test_path("input.bin");
+    test_write_file(in, "precious", 8);
+    void *buf;
+    size_t len;
+    CHECK_OK(qtip_read_file(in, &buf, &len));
+    free(buf);
+    const char *hard = test_path("input.hard"), *soft = test_path("input.soft");
+    CHECK(link(in, hard) == 0 && symlink("input.bin", soft) == 0, "links");
+    const char *targets[3] = {in, hard, soft};
+    for (int i = 0; i < 3; i++) {
+        CHECK_STATUS(qtip_write_file_atomic(targets[i], "oops", 4, 0), QTIP_E_IO);
+        CHECK(strstr(qtip_last_error(), "is also an input ('") &&
+                  strstr(qtip_last_error(), "refusing to overwrite an input") &&
+                  strstr(qtip_last_error(), targets[i]),
+              "message: %s", qtip_last_error());
+        CHECK(file_equals(in, "precious", 8), "input untouched (%s)", targets[i]);
+    }
+    /* A different file is fine, and so is a new one. */
+    CHECK_OK(qtip_write_file_atomic(test_path("input.out"), "ok", 2, 0));
+    qtip_io_forget_inputs();
+    CHECK_OK(qtip_write_file_atomic(in, "rewritten", 9, 0));
+    CHECK(file_equals(in, "rewritten", 9), "rewritten after forgetting the inputs");
+    unlink(hard);
+    unlink(soft);
+}
+
+/* Special files are refused by name and type without blocking; links to regular
+ * files are read. A FIFO without a writer would block a plain open forever. */
+TEST(test_special_files)
+{
+    const char *fifo = test_path("fifo");
+    CHECK(mkfifo(fifo, 0600) == 0, "mkfifo");
+    struct {
+        const char *path, *type;
+    } cases[] = {{fifo, "FIFO"}, {test_tmpdir(), "directory"}, {"/dev/null", "character device"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        qtip_reader *r = NULL;
+        void *buf = NULL;
+        size_t len;
+        qtip_mmap m;
+        char ck[QTIP_CHECKSUM_STRLEN];
+        qtip_status s[4] = {qtip_reader_open(cases[i].path, &r), qtip_read_file(cases[i].path, &buf, &len),
+                            qtip_mmap_open(cases[i].path, &m), qtip_checksum_file(cases[i].path, ck)};
+        for (int k = 0; k < 4; k++) CHECK(s[k] == QTIP_E_IO, "%s: call %d -> %d", cases[i].path, k, s[k]);
+        CHECK(strstr(qtip_last_error(), cases[i].path) && strstr(qtip_last_error(), cases[i].type) &&
+                  strstr(qtip_last_error(), "not a regular file"),
+              "message: %s", qtip_last_error());
+        CHECK(r == NULL && buf == NULL, "nothing returned");
+    }
+    unlink(fifo);
+    const char *real = test_path("real.bin"), *ln = test_path("link.bin");
+    test_write_file(real, "linked", 6);
+    CHECK(symlink("real.bin", ln) == 0, "symlink");
+    void *buf;
+    size_t len;
+    CHECK_OK(qtip_read_file(ln, &buf, &len));
+    CHECK(len == 6 && memcmp(buf, "linked", 6) == 0, "read through a link");
+    free(buf);
+    unlink(ln);
+    CHECK(symlink("absent.bin", ln) == 0, "dangling symlink");
+    CHECK_STATUS(qtip_read_file(ln, &buf, &len), QTIP_E_IO);
+    CHECK(strstr(qtip_last_error(), "link.bin") != NULL, "message: %s", qtip_last_error());
+    unlink(ln);
+    qtip_io_forget_inputs();
+}
+
+/* A small zstd frame that expands past QTIP_READ_FILE_MAX is refused with the
+ * limit in the message, before the whole expansion is held. */
+TEST(test_read_file_bomb)
+{
+    size_t n = QTIP_READ_FILE_MAX + 4096;
+    unsigned char *zeros = calloc(1, n);
+    size_t cap = ZSTD_compressBound(n);
+    unsigned char *z = malloc(cap);
+    size_t zn = ZSTD_compress(z, cap, zeros, n, 1);
+    CHECK(!ZSTD_isError(zn) && zn < n / 1000, "bomb of %zu bytes", zn);
+    const char *p = test_path("bomb.zst");
+    test_write_file(p, z, zn);
+    void *buf = NULL;
+    size_t len;
+    CHECK_STATUS(qtip_read_file(p, &buf, &len), QTIP_E_FORMAT);
+    char lim[32];
+    snprintf(lim, sizeof lim, "%zu", (size_t)QTIP_READ_FILE_MAX);
+    CHECK(strstr(qtip_last_error(), "bomb.zst") && strstr(qtip_last_error(), lim) &&
+              strstr(qtip_last_error(), "decompresses to more than"),
+          "message: %s", qtip_last_error());
+    CHECK(buf == NULL, "no buffer");
+    /* Just under the limit is read. */
+    zn = ZSTD_compress(z, cap, zeros, 1000, 1);
+    test_write_file(p, z, zn);
+    CHECK_OK(qtip_read_file(p, &buf, &len));
+    CHECK(len == 1000, "len %zu", len);
+    free(buf);
+    free(z);
+    free(zeros);
 }
 
 TEST(test_reader_plain_and_zstd)
@@ -293,5 +410,8 @@ int main(void)
     RUN(test_reader_stdin);
     RUN(test_checksum);
     RUN(test_mmap);
+    RUN(test_output_is_input);
+    RUN(test_special_files);
+    RUN(test_read_file_bomb);
     return check_summary();
 }

@@ -181,6 +181,7 @@ static void set_weight_checksums(int which)
         CHECK_OK(qtip_layer_artifact_load(art[l], &a));
         if (!a) continue;
         CHECK_OK(qtip_layer_artifact_set_source(a, ck, NULL));
+        qtip_io_forget_inputs(); /* an in-place update of the artifact just read */
         CHECK_OK(qtip_layer_artifact_save(a, art[l]));
         qtip_layer_artifact_free(a);
     }

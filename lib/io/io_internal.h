@@ -1,0 +1,86 @@
+/*
+ * io_internal.h — what lib/io shares with the rest of libqtip (not installed):
+ * the one file-opening policy for parsed inputs, the registry of opened inputs
+ * that outputs check against, the directory fsync, bounded whole-stream reads,
+ * and the header parsers of .npy and safetensors that work on bytes from a
+ * stream as well as from a buffer.
+ */
+#ifndef QTIP_IO_INTERNAL_H
+#define QTIP_IO_INTERNAL_H
+
+#include "core/internal.h"
+
+#include <jansson.h>
+#include <sys/stat.h>
+
+/* --- Opening parsed inputs ---------------------------------------------------
+ * Regular files only (a symlink is followed: clusters link shared weights); a
+ * FIFO, socket, device or directory is refused with QTIP_E_IO naming the path and
+ * its type, before any open that could block. The open is O_NONBLOCK|O_CLOEXEC,
+ * confirmed with fstat, then made blocking. The file is recorded as an input.
+ * *st receives the fstat of the opened descriptor. */
+qtip_status io_open_input(const char *path, int *fd, struct stat *st);
+/* Record an input's (st_dev, st_ino) so that qtip_atomic_open refuses to write
+ * over it (thread-safe; an inode is recorded once). */
+void io_note_input(const struct stat *st, const char *path);
+/* QTIP_E_IO, "'X' is also an input ('Y'); refusing to overwrite an input", when
+ * `path` exists and is (a link to) a recorded input; else QTIP_OK. */
+qtip_status io_refuse_input(const char *path);
+
+/* fsync the directory `dir` (what makes a rename inside it durable). File systems
+ * that cannot sync directories (EINVAL, EROFS) are not an error. */
+qtip_status io_fsync_dir(const char *dir);
+
+/* Read the rest of `r` into a malloc'd buffer (plus one NUL after *len bytes),
+ * refusing more than `limit` bytes with QTIP_E_FORMAT naming the file, the limit
+ * and `what` it was meant to hold. Memory grows with what actually arrives. */
+qtip_status io_read_all(qtip_reader *r, size_t limit, const char *what, void **buf, size_t *len);
+
+/* --- .npy --------------------------------------------------------------------
+ * A .npy reader over a stream whose first 8 bytes (magic and version) the caller
+ * has already read into `pre` (to recognise the format). `in` is borrowed: it must
+ * outlive the npy reader, and qtip_npy_close leaves it open. */
+qtip_status npy_open_stream(qtip_reader *in, const unsigned char pre[8], qtip_npy_reader **out);
+
+/* --- safetensors headers -----------------------------------------------------
+ * One parsed and checked header: tensors sorted by data offset, with names and
+ * views borrowed from `root` (views' data pointers are NULL until placed). */
+typedef struct {
+    qtip_tensor_view v;
+    uint64_t begin, end; /* data_offsets */
+} st_entry;
+typedef struct {
+    json_t *root;
+    st_entry *t;
+    size_t n;
+    uint64_t data_end; /* the largest end offset: the bytes the tensors need */
+} st_header;
+
+/* The reference implementation caps headers at 100 MB; so do we. */
+#define ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000)
+
+/* Check the 8-byte little-endian header length `len8` against the limit and, when
+ * `avail` is not UINT64_MAX, against the bytes that follow it. */
+qtip_status st_header_length(const unsigned char len8[8], uint64_t avail, const char *file,
+                             uint64_t *n);
+/* Parse and check the JSON header (`len` bytes, need not be NUL-terminated).
+ * `data_len` is the size of the data buffer after the header, or UINT64_MAX when
+ * it is not known yet (a stream): then offsets are checked when the data are read. */
+qtip_status st_header_parse(const char *file, const char *json, size_t len, uint64_t data_len,
+                            st_header *h);
+/* Read the JSON header from a stream positioned after the 8 length bytes `len8`. */
+qtip_status st_header_read(qtip_reader *r, const unsigned char len8[8], const char *file,
+                           st_header *h);
+void st_header_free(st_header *h);
+
+/* --- safetensors writing, streamed -------------------------------------------
+ * Declare a tensor without its data (qtip_st_writer_add's checks), then
+ * st_writer_begin writes the header of all tensors atomically to `path` and hands
+ * back the open file: the caller writes every declared tensor's bytes, in the
+ * order declared, then commits (or aborts). For data too large to hold twice. */
+qtip_status st_writer_declare(qtip_st_writer *w, const char *name, qtip_dtype dt, int ndim,
+                              const int64_t *shape);
+qtip_status st_writer_begin(const qtip_st_writer *w, const char *path, int compress_level,
+                            qtip_atomic_file **out);
+
+#endif /* QTIP_IO_INTERNAL_H */
