@@ -31,10 +31,12 @@ qtip_status io_refuse_input(const char *path);
  * that cannot sync directories (EINVAL, EROFS) are not an error. */
 qtip_status io_fsync_dir(const char *dir);
 
-/* Read the rest of `r` into a malloc'd buffer (plus one NUL after *len bytes),
- * refusing more than `limit` bytes with QTIP_E_FORMAT naming the file, the limit
- * and `what` it was meant to hold. Memory grows with what actually arrives. */
-qtip_status io_read_all(qtip_reader *r, size_t limit, const char *what, void **buf, size_t *len);
+/* Read the rest of `r` into a malloc'd buffer, after `lead` bytes left for the
+ * caller to fill, plus one NUL after them: *len bytes are read. More than `limit`
+ * bytes is QTIP_E_FORMAT naming the file, the limit and `what` it was meant to
+ * hold. Memory grows with what actually arrives, never past lead + limit + 2. */
+qtip_status io_read_all(qtip_reader *r, size_t lead, size_t limit, const char *what, void **buf,
+                        size_t *len);
 
 /* --- .npy --------------------------------------------------------------------
  * A .npy reader over a stream whose first 8 bytes (magic and version) the caller

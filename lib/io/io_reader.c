@@ -186,13 +186,16 @@ void qtip_reader_free(qtip_reader *r)
     free(r);
 }
 
-qtip_status io_read_all(qtip_reader *r, size_t limit, const char *what, void **buf, size_t *len)
+qtip_status io_read_all(qtip_reader *r, size_t lead, size_t limit, const char *what, void **buf,
+                        size_t *len)
 {
     *buf = NULL;
     *len = 0;
     /* A plain file's size is known: one allocation. Otherwise grow with what arrives. */
-    size_t cap = 1 << 16, n = 0;
-    if (!r->compressed && !r->is_stdin && r->size < limit) cap = (size_t)r->size + 1;
+    size_t cap = 1 << 16, n = lead;
+    if (!r->compressed && !r->is_stdin && r->size <= limit) cap = (size_t)r->size + 1;
+    cap += lead;
+    limit += lead;
     unsigned char *p = (unsigned char *)malloc(cap);
     qtip_status s = QTIP_OK;
     if (!p) s = qtip_error(QTIP_E_NOMEM, "cannot read '%s': cannot allocate %zu bytes", r->name, cap);
@@ -214,8 +217,8 @@ qtip_status io_read_all(qtip_reader *r, size_t limit, const char *what, void **b
         n += got;
         if (n > limit)
             s = qtip_error(QTIP_E_FORMAT, "cannot read '%s': %s more than %zu bytes, the limit "
-                           "for %s", r->name, r->compressed ? "decompresses to" : "holds", limit,
-                           what);
+                           "for %s", r->name, r->compressed ? "decompresses to" : "holds",
+                           limit - lead, what);
     }
     if (s != QTIP_OK) {
         free(p);
@@ -223,7 +226,7 @@ qtip_status io_read_all(qtip_reader *r, size_t limit, const char *what, void **b
     }
     p[n] = 0;
     *buf = p;
-    *len = n;
+    *len = n - lead;
     return QTIP_OK;
 }
 
@@ -239,7 +242,7 @@ qtip_status qtip_read_file(const char *path, void **buf, size_t *len)
     size_t limit = QTIP_READ_FILE_MAX;
     if (!r->compressed && !r->is_stdin && r->size > limit)
         limit = r->size < SIZE_MAX - 2 ? (size_t)r->size : SIZE_MAX - 2;
-    qtip_status s = io_read_all(r, limit, "a whole-file read (configuration, index or copied file)",
+    qtip_status s = io_read_all(r, 0, limit, "a whole-file read (configuration, index or copied file)",
                                 buf, len);
     qtip_reader_free(r);
     return s;

@@ -7,7 +7,7 @@
  * then the elements. The dict is parsed by hand, accepting exactly what numpy
  * writes (and what it reads back); rules in docs/formats/npy.md.
  */
-#include "core/internal.h"
+#include "io/io_internal.h"
 
 #include <string.h>
 
@@ -17,6 +17,8 @@
 
 struct qtip_npy_reader {
     qtip_reader *in;
+    int owns_in;     /* opened by qtip_npy_open, rather than lent (npy_open_stream) */
+    int tail_checked; /* the end of the data was confirmed */
     qtip_dtype dtype;
     size_t esize;
     int ndim;
@@ -183,26 +185,19 @@ static qtip_status parse_header(qtip_npy_reader *r, const char *h, size_t len, c
     return QTIP_OK;
 }
 
-static qtip_status npy_open_header(qtip_npy_reader *r, const char *path)
+/* After the magic and version `pre` (8 bytes): the header length and the dict. */
+static qtip_status npy_read_header(qtip_npy_reader *r, const unsigned char pre[8])
 {
     const char *name = qtip_reader_name(r->in);
-    unsigned char pre[10];
-    QTIP_FORWARD_IF_ERROR(qtip_reader_read_exact(r->in, pre, 8));
     QTIP_RETURN_ERROR_IF(memcmp(pre, "\x93NUMPY", 6) != 0, QTIP_E_FORMAT,
                          "cannot read '%s': not a .npy file (bad magic)", name);
     unsigned major = pre[6], minor = pre[7];
     QTIP_RETURN_ERROR_IF(major < 1 || major > 3 || minor != 0, QTIP_E_FORMAT,
                          "cannot read '%s': .npy version %u.%u, expected 1.0, 2.0 or 3.0", name,
                          major, minor);
-    uint32_t hlen;
-    if (major == 1) {
-        QTIP_FORWARD_IF_ERROR(qtip_reader_read_exact(r->in, pre + 8, 2));
-        hlen = (uint32_t)pre[8] | (uint32_t)pre[9] << 8;
-    } else {
-        unsigned char b[4];
-        QTIP_FORWARD_IF_ERROR(qtip_reader_read_exact(r->in, b, 4));
-        hlen = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-    }
+    unsigned char b[4] = {0, 0, 0, 0};
+    QTIP_FORWARD_IF_ERROR(qtip_reader_read_exact(r->in, b, major == 1 ? 2 : 4));
+    uint32_t hlen = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
     QTIP_RETURN_ERROR_IF(hlen > NPY_MAX_HEADER, QTIP_E_FORMAT,
                          "cannot read '%s': header length %u exceeds %u bytes", name, hlen,
                          NPY_MAX_HEADER);
@@ -211,18 +206,16 @@ static qtip_status npy_open_header(qtip_npy_reader *r, const char *path)
     qtip_status s = qtip_reader_read_exact(r->in, h, hlen);
     if (s == QTIP_OK) s = parse_header(r, h, hlen, name);
     free(h);
-    (void)path;
     return s;
 }
 
-qtip_status qtip_npy_open(const char *path, qtip_npy_reader **out)
+qtip_status npy_open_stream(qtip_reader *in, const unsigned char pre[8], qtip_npy_reader **out)
 {
-    QTIP_RETURN_ERROR_IF(!path || !out, QTIP_E_PARAM, "npy open: path and out are required");
     *out = NULL;
     qtip_npy_reader *r = (qtip_npy_reader *)calloc(1, sizeof *r);
-    QTIP_RETURN_ERROR_IF(!r, QTIP_E_NOMEM, "cannot read '%s': out of memory", path);
-    qtip_status s = qtip_reader_open(path, &r->in);
-    if (s == QTIP_OK) s = npy_open_header(r, path);
+    QTIP_RETURN_ERROR_IF(!r, QTIP_E_NOMEM, "cannot read '%s': out of memory", qtip_reader_name(in));
+    r->in = in;
+    qtip_status s = npy_read_header(r, pre);
     if (s != QTIP_OK) {
         qtip_npy_close(r);
         return s;
@@ -231,10 +224,42 @@ qtip_status qtip_npy_open(const char *path, qtip_npy_reader **out)
     return QTIP_OK;
 }
 
+qtip_status qtip_npy_open(const char *path, qtip_npy_reader **out)
+{
+    QTIP_RETURN_ERROR_IF(!path || !out, QTIP_E_PARAM, "npy open: path and out are required");
+    *out = NULL;
+    qtip_reader *in;
+    QTIP_FORWARD_IF_ERROR(qtip_reader_open(path, &in));
+    unsigned char pre[8];
+    qtip_status s = qtip_reader_read_exact(in, pre, 8);
+    if (s == QTIP_OK) s = npy_open_stream(in, pre, out);
+    if (s != QTIP_OK) {
+        qtip_reader_free(in);
+        return s;
+    }
+    (*out)->owns_in = 1;
+    return QTIP_OK;
+}
+
 qtip_dtype qtip_npy_dtype(const qtip_npy_reader *r) { return r->dtype; }
 int qtip_npy_ndim(const qtip_npy_reader *r) { return r->ndim; }
 const int64_t *qtip_npy_shape(const qtip_npy_reader *r) { return r->shape; }
 uint64_t qtip_npy_count(const qtip_npy_reader *r) { return r->count; }
+
+/* All elements read: the stream must end here (more bytes mean the shape lies). */
+static qtip_status check_tail(qtip_npy_reader *r)
+{
+    r->tail_checked = 1;
+    unsigned char extra;
+    size_t n;
+    QTIP_FORWARD_IF_ERROR(qtip_reader_read(r->in, &extra, 1, &n));
+    QTIP_RETURN_ERROR_IF(n != 0, QTIP_E_FORMAT,
+                         "cannot read '%s': data beyond the shape: the shape holds %llu elements "
+                         "(%llu bytes), but the file has more bytes after them",
+                         qtip_reader_name(r->in), (unsigned long long)r->count,
+                         (unsigned long long)(r->count * r->esize));
+    return QTIP_OK;
+}
 
 qtip_status qtip_npy_read(qtip_npy_reader *r, void *buf, size_t max_elems, size_t *got)
 {
@@ -242,7 +267,7 @@ qtip_status qtip_npy_read(qtip_npy_reader *r, void *buf, size_t max_elems, size_
     *got = 0;
     uint64_t want = r->count - r->done;
     if (want > max_elems) want = max_elems;
-    if (want == 0) return QTIP_OK;
+    if (want == 0) return r->done == r->count && !r->tail_checked ? check_tail(r) : QTIP_OK;
     QTIP_RETURN_ERROR_IF(!buf, QTIP_E_PARAM, "npy read: NULL buffer");
     const char *name = qtip_reader_name(r->in);
     unsigned char *p = (unsigned char *)buf;
@@ -250,29 +275,24 @@ qtip_status qtip_npy_read(qtip_npy_reader *r, void *buf, size_t max_elems, size_
     while (have < need) {
         size_t n;
         QTIP_FORWARD_IF_ERROR(qtip_reader_read(r->in, p + have, need - have, &n));
-        if (n == 0)
-            return qtip_error(QTIP_E_FORMAT, "cannot read '%s': truncated: shape holds %llu "
-                              "elements, data end after %llu", name,
-                              (unsigned long long)r->count,
-                              (unsigned long long)(r->done + have / r->esize));
+        QTIP_RETURN_ERROR_IF(n == 0, QTIP_E_FORMAT,
+                             "cannot read '%s': truncated: the shape holds %llu elements (%llu "
+                             "bytes), the data end after %llu bytes", name,
+                             (unsigned long long)r->count,
+                             (unsigned long long)(r->count * r->esize),
+                             (unsigned long long)(r->done * r->esize + have));
         have += n;
     }
     r->done += want;
     *got = (size_t)want;
-    if (r->done == r->count) {
-        unsigned char extra;
-        size_t n;
-        QTIP_FORWARD_IF_ERROR(qtip_reader_read(r->in, &extra, 1, &n));
-        QTIP_RETURN_ERROR_IF(n != 0, QTIP_E_FORMAT, "cannot read '%s': data continue after the "
-                             "%llu elements of the shape", name, (unsigned long long)r->count);
-    }
+    if (r->done == r->count) QTIP_FORWARD_IF_ERROR(check_tail(r));
     return QTIP_OK;
 }
 
 void qtip_npy_close(qtip_npy_reader *r)
 {
     if (!r) return;
-    qtip_reader_free(r->in);
+    if (r->owns_in) qtip_reader_free(r->in);
     free(r);
 }
 

@@ -8,7 +8,7 @@
  * the data buffer; offsets are relative to the start of the data buffer.
  * What we accept and reject: docs/formats/safetensors.md.
  */
-#include "core/internal.h"
+#include "io/io_internal.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -19,8 +19,6 @@
 qtip_status qtip_st_index_load_(const char *index_path, json_t **root, char ***files,
                                 size_t *count);
 
-/* The reference implementation caps headers at 100 MB; so do we. */
-#define ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000)
 
 typedef struct {
     char *path; /* as opened, for messages */
@@ -39,19 +37,6 @@ struct qtip_st_file {
     char **meta; /* key, value, key, value... */
     size_t nmeta, meta_cap;
 };
-
-static const char *const known_unsupported[] = {"F8_E4M3", "F8_E5M2", "F8_E8M0", "F4",
-                                                "F6_E2M3", "F6_E3M2", "C64", "I4"};
-
-/* "[4096, 11008]" into buf. */
-static const char *fmt_shape(char *buf, size_t size, int ndim, const int64_t *shape)
-{
-    size_t n = (size_t)snprintf(buf, size, "[");
-    for (int i = 0; i < ndim && n < size; i++)
-        n += (size_t)snprintf(buf + n, size - n, "%s%lld", i ? ", " : "", (long long)shape[i]);
-    if (n < size) snprintf(buf + n, size - n, "]");
-    return buf;
-}
 
 static qtip_status meta_add(qtip_st_file *f, const char *key, const char *val)
 {
@@ -90,97 +75,6 @@ static qtip_status tensor_push(qtip_st_file *f, const qtip_tensor_view *v, size_
     return QTIP_OK;
 }
 
-typedef struct {
-    qtip_tensor_view v;
-    uint64_t begin, end;
-} parsed_tensor;
-
-static int cmp_offsets(const void *a, const void *b)
-{
-    const parsed_tensor *x = (const parsed_tensor *)a, *y = (const parsed_tensor *)b;
-    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
-    if (x->end != y->end) return x->end < y->end ? -1 : 1;
-    return strcmp(x->v.name, y->v.name);
-}
-
-static int get_u64(const json_t *j, uint64_t *out)
-{
-    if (!json_is_integer(j) || json_integer_value(j) < 0) return 0;
-    *out = (uint64_t)json_integer_value(j);
-    return 1;
-}
-
-/* Check one tensor entry; fills t (name not yet owned). */
-static qtip_status parse_entry(const char *file, const char *name, json_t *e, uint64_t data_len,
-                               parsed_tensor *t)
-{
-    char sb[256];
-    QTIP_RETURN_ERROR_IF(!json_is_object(e), QTIP_E_FORMAT,
-                         "cannot read '%s': tensor '%s': entry is not a JSON object", file, name);
-    json_t *jd = json_object_get(e, "dtype"), *js = json_object_get(e, "shape"),
-           *jo = json_object_get(e, "data_offsets");
-    QTIP_RETURN_ERROR_IF(!json_is_string(jd), QTIP_E_FORMAT,
-                         "cannot read '%s': tensor '%s': missing string \"dtype\"", file, name);
-    QTIP_RETURN_ERROR_IF(!json_is_array(js), QTIP_E_FORMAT,
-                         "cannot read '%s': tensor '%s': missing array \"shape\"", file, name);
-    QTIP_RETURN_ERROR_IF(!json_is_array(jo) || json_array_size(jo) != 2, QTIP_E_FORMAT,
-                         "cannot read '%s': tensor '%s': \"data_offsets\" must be an array "
-                         "[begin, end]", file, name);
-    const char *dn = json_string_value(jd);
-    int dt = qtip_dtype_from_name(dn);
-    if (dt < 0) {
-        for (size_t i = 0; i < sizeof known_unsupported / sizeof *known_unsupported; i++)
-            QTIP_RETURN_ERROR_IF(strcmp(dn, known_unsupported[i]) == 0, QTIP_E_UNSUPPORTED,
-                                 "cannot read '%s': tensor '%s' has dtype '%s', which qtip does "
-                                 "not support", file, name, dn);
-        return qtip_error(QTIP_E_FORMAT, "cannot read '%s': tensor '%s' has unknown dtype '%s'",
-                          file, name, dn);
-    }
-    size_t nd = json_array_size(js);
-    QTIP_RETURN_ERROR_IF(nd > QTIP_MAX_DIMS, QTIP_E_UNSUPPORTED,
-                         "cannot read '%s': tensor '%s' has %zu dimensions, at most %d supported",
-                         file, name, nd, QTIP_MAX_DIMS);
-    memset(t, 0, sizeof *t);
-    t->v.dtype = (qtip_dtype)dt;
-    t->v.ndim = (int)nd;
-    uint64_t count = 1;
-    int overflow = 0;
-    for (size_t i = 0; i < nd; i++) {
-        uint64_t d;
-        QTIP_RETURN_ERROR_IF(!get_u64(json_array_get(js, i), &d), QTIP_E_FORMAT,
-                             "cannot read '%s': tensor '%s': shape entries must be non-negative "
-                             "integers", file, name);
-        t->v.shape[i] = (int64_t)d;
-        if (__builtin_mul_overflow(count, d, &count)) overflow = 1;
-    }
-    uint64_t bytes = 0;
-    if (overflow || __builtin_mul_overflow(count, (uint64_t)qtip_dtype_size(t->v.dtype), &bytes))
-        return qtip_error(QTIP_E_FORMAT, "cannot read '%s': tensor '%s': shape %s overflows", file,
-                          name, fmt_shape(sb, sizeof sb, t->v.ndim, t->v.shape));
-    QTIP_RETURN_ERROR_IF(!get_u64(json_array_get(jo, 0), &t->begin) ||
-                             !get_u64(json_array_get(jo, 1), &t->end),
-                         QTIP_E_FORMAT,
-                         "cannot read '%s': tensor '%s': data_offsets must be non-negative integers",
-                         file, name);
-    QTIP_RETURN_ERROR_IF(t->begin > t->end, QTIP_E_FORMAT,
-                         "cannot read '%s': tensor '%s': data_offsets [%llu, %llu] end before they "
-                         "begin", file, name, (unsigned long long)t->begin,
-                         (unsigned long long)t->end);
-    QTIP_RETURN_ERROR_IF(t->end > data_len, QTIP_E_FORMAT,
-                         "cannot read '%s': tensor '%s': data_offsets [%llu, %llu] run past the "
-                         "data (%llu bytes; truncated file?)", file, name,
-                         (unsigned long long)t->begin, (unsigned long long)t->end,
-                         (unsigned long long)data_len);
-    QTIP_RETURN_ERROR_IF(t->end - t->begin != bytes, QTIP_E_FORMAT,
-                         "cannot read '%s': tensor '%s' has shape %s of %s (%llu bytes), but its "
-                         "data_offsets [%llu, %llu] hold %llu bytes", file, name,
-                         fmt_shape(sb, sizeof sb, t->v.ndim, t->v.shape), dn,
-                         (unsigned long long)bytes, (unsigned long long)t->begin,
-                         (unsigned long long)t->end, (unsigned long long)(t->end - t->begin));
-    t->v.nbytes = (size_t)bytes;
-    return QTIP_OK;
-}
-
 /* Parse one file's bytes; appends its tensors (offset order) and metadata to f. */
 static qtip_status parse_bytes(qtip_st_file *f, const unsigned char *buf, size_t len,
                                const char *file, size_t shard)
@@ -188,93 +82,29 @@ static qtip_status parse_bytes(qtip_st_file *f, const unsigned char *buf, size_t
     QTIP_RETURN_ERROR_IF(len < 8, QTIP_E_FORMAT,
                          "cannot read '%s': truncated: %zu bytes, shorter than the 8-byte header "
                          "length", file, len);
-    uint64_t n = 0;
-    for (int i = 7; i >= 0; i--) n = (n << 8) | buf[i];
-    QTIP_RETURN_ERROR_IF(n > (uint64_t)len - 8, QTIP_E_FORMAT,
-                         "cannot read '%s': header length %llu is larger than the file (%zu "
-                         "bytes; truncated, or not a safetensors file)", file,
-                         (unsigned long long)n, len);
-    QTIP_RETURN_ERROR_IF(n > ST_MAX_HEADER, QTIP_E_FORMAT,
-                         "cannot read '%s': header length %llu exceeds the limit of %llu bytes",
-                         file, (unsigned long long)n, (unsigned long long)ST_MAX_HEADER);
-    QTIP_RETURN_ERROR_IF(n < 2 || buf[8] != '{', QTIP_E_FORMAT,
-                         "cannot read '%s': header is not a JSON object (does not start with "
-                         "'{')", file);
-    json_error_t jerr;
-    json_t *root = json_loadb((const char *)buf + 8, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
-    QTIP_RETURN_ERROR_IF(!root, QTIP_E_FORMAT, "cannot read '%s': invalid JSON header: %s (at byte %d)",
-                         file, jerr.text, jerr.position);
-    qtip_status s = QTIP_OK;
-    parsed_tensor *pt = NULL;
-    size_t npt = 0;
-    uint64_t data_len = (uint64_t)len - 8 - n;
+    uint64_t n;
+    QTIP_FORWARD_IF_ERROR(st_header_length(buf, (uint64_t)len - 8, file, &n));
+    st_header h;
+    QTIP_FORWARD_IF_ERROR(st_header_parse(file, (const char *)buf + 8, (size_t)n,
+                                          (uint64_t)len - 8 - n, &h));
     const unsigned char *data = buf + 8 + n;
-    if (!json_is_object(root)) {
-        s = qtip_error(QTIP_E_FORMAT, "cannot read '%s': header is not a JSON object", file);
-        goto done;
+    qtip_status s = QTIP_OK;
+    const char *mk;
+    json_t *mv;
+    json_object_foreach(json_object_get(h.root, "__metadata__"), mk, mv) {
+        if ((s = meta_add(f, mk, json_string_value(mv))) != QTIP_OK) break;
     }
-    pt = (parsed_tensor *)calloc(json_object_size(root) + 1, sizeof *pt);
-    if (!pt) {
-        s = qtip_error(QTIP_E_NOMEM, "cannot read '%s': out of memory", file);
-        goto done;
-    }
-    const char *key;
-    json_t *val;
-    json_object_foreach(root, key, val) {
-        if (strcmp(key, "__metadata__") == 0) {
-            if (!json_is_object(val)) {
-                s = qtip_error(QTIP_E_FORMAT, "cannot read '%s': \"__metadata__\" is not a JSON "
-                               "object", file);
-                goto done;
-            }
-            const char *mk;
-            json_t *mv;
-            json_object_foreach(val, mk, mv) {
-                if (!json_is_string(mv)) {
-                    s = qtip_error(QTIP_E_FORMAT, "cannot read '%s': \"__metadata__\" value of "
-                                   "'%s' is not a string", file, mk);
-                    goto done;
-                }
-                if ((s = meta_add(f, mk, json_string_value(mv))) != QTIP_OK) goto done;
-            }
-            continue;
-        }
-        if ((s = parse_entry(file, key, val, data_len, &pt[npt])) != QTIP_OK) goto done;
-        pt[npt].v.name = key; /* borrowed from root until copied below */
-        npt++;
-    }
-    qsort(pt, npt, sizeof *pt, cmp_offsets);
-    uint64_t max_end = 0;
-    const char *max_name = NULL;
-    for (size_t i = 0; i < npt; i++) {
-        /* Empty tensors occupy no bytes and cannot overlap anything. */
-        if (pt[i].begin == pt[i].end) continue;
-        if (max_name && pt[i].begin < max_end) {
-            s = qtip_error(QTIP_E_FORMAT, "cannot read '%s': tensor '%s' (bytes %llu-%llu) overlaps "
-                           "tensor '%s' (ending at %llu)", file, pt[i].v.name,
-                           (unsigned long long)pt[i].begin, (unsigned long long)pt[i].end,
-                           max_name, (unsigned long long)max_end);
-            goto done;
-        }
-        max_end = pt[i].end;
-        max_name = pt[i].v.name;
-    }
-    for (size_t i = 0; i < npt; i++) {
-        qtip_tensor_view v = pt[i].v;
-        v.data = data + pt[i].begin;
-        v.name = strdup(pt[i].v.name);
+    for (size_t i = 0; s == QTIP_OK && i < h.n; i++) {
+        qtip_tensor_view v = h.t[i].v;
+        v.data = data + h.t[i].begin;
+        v.name = strdup(h.t[i].v.name);
         if (!v.name) {
             s = qtip_error(QTIP_E_NOMEM, "cannot read '%s': out of memory", file);
-            goto done;
+            break;
         }
-        if ((s = tensor_push(f, &v, shard)) != QTIP_OK) {
-            free((char *)v.name);
-            goto done;
-        }
+        if ((s = tensor_push(f, &v, shard)) != QTIP_OK) free((char *)v.name);
     }
-done:
-    free(pt);
-    json_decref(root);
+    st_header_free(&h);
     return s;
 }
 
@@ -292,6 +122,41 @@ static qtip_status shard_add(qtip_st_file *f, const char *path, size_t *index)
     return QTIP_OK;
 }
 
+/* A zstd-compressed file cannot be mapped: decompress it into memory, but no more
+ * than its header accounts for (8 + header + the tensors' bytes), so that a small
+ * file that expands to gigabytes is refused instead of filling the memory. */
+static qtip_status decompress_shard(st_shard *sh, const char *path, size_t *len)
+{
+    qtip_reader *r;
+    QTIP_FORWARD_IF_ERROR(qtip_reader_open(path, &r));
+    unsigned char len8[8];
+    uint64_t n = 0;
+    char *json = NULL;
+    st_header h = {0};
+    qtip_status s = qtip_reader_read_exact(r, len8, 8);
+    if (s == QTIP_OK) s = st_header_length(len8, UINT64_MAX, path, &n);
+    if (s == QTIP_OK && !(json = (char *)malloc((size_t)n + 1)))
+        s = qtip_error(QTIP_E_NOMEM, "cannot read '%s': out of memory", path);
+    if (s == QTIP_OK) s = qtip_reader_read_exact(r, json, (size_t)n);
+    if (s == QTIP_OK) s = st_header_parse(path, json, (size_t)n, UINT64_MAX, &h);
+    uint64_t limit = h.data_end;
+    st_header_free(&h);
+    size_t got = 0;
+    if (s == QTIP_OK)
+        s = io_read_all(r, 8 + (size_t)n, limit > SIZE_MAX / 4 ? SIZE_MAX / 4 : (size_t)limit,
+                        "the tensors its header declares (compressed safetensors are "
+                        "decompressed into memory)", &sh->owned, &got);
+    qtip_reader_free(r);
+    if (s == QTIP_OK) {
+        /* The bytes before the data, as they were: parse_bytes checks the whole file. */
+        memcpy(sh->owned, len8, 8);
+        memcpy((unsigned char *)sh->owned + 8, json, (size_t)n);
+        *len = 8 + (size_t)n + got;
+    }
+    free(json);
+    return s;
+}
+
 /* Map (or decompress) one file and parse it as shard `f->nshards`. */
 static qtip_status open_one(qtip_st_file *f, const char *path)
 {
@@ -304,7 +169,7 @@ static qtip_status open_one(qtip_st_file *f, const char *path)
     static const unsigned char zmagic[4] = {0x28, 0xB5, 0x2F, 0xFD};
     if (len >= 4 && memcmp(bytes, zmagic, 4) == 0) {
         qtip_mmap_close(&sh->map);
-        QTIP_FORWARD_IF_ERROR(qtip_read_file(path, &sh->owned, &len));
+        QTIP_FORWARD_IF_ERROR(decompress_shard(sh, path, &len));
         bytes = (const unsigned char *)sh->owned;
     }
     return parse_bytes(f, bytes, len, path, k);

@@ -145,7 +145,10 @@ TEST(test_rejects)
     expect_bad("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 1, 20, QTIP_E_FORMAT,
                "truncated", 1);
     expect_bad("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 1, 12, QTIP_E_FORMAT,
-               "continue after", 1);
+               "data beyond the shape: the shape holds 2 elements (8 bytes)", 1);
+    /* An empty shape with data after it lies too (checked on the first read). */
+    expect_bad("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 5), }", 1, 4, QTIP_E_FORMAT,
+               "data beyond the shape: the shape holds 0 elements (0 bytes)", 1);
     expect_bad("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'x': 1, }", 1, 8,
                QTIP_E_FORMAT, "'x'", 0);
     expect_bad("{'descr': '<f4', 'fortran_order': False, }", 1, 8, QTIP_E_FORMAT, "shape", 0);
