@@ -199,11 +199,104 @@ TEST(activation_files)
     free(X);
 }
 
+/* Write a .npy v1.0 by hand: `dict` as given, padded as numpy pads, then `dlen`
+ * bytes of data (zeros, or 1.0f when the dtype is f4 and dlen is a multiple of 4). */
+static void write_npy_raw(const char *path, const char *dict, size_t dlen, size_t cut)
+{
+    size_t dl = strlen(dict), total = (10 + dl + 1 + 63) / 64 * 64, hlen = total - 10;
+    unsigned char *b = calloc(1, total + dlen);
+    memcpy(b, "\x93NUMPY\x01\x00", 8);
+    b[8] = (unsigned char)(hlen & 255);
+    b[9] = (unsigned char)(hlen >> 8);
+    memcpy(b + 10, dict, dl);
+    memset(b + 10 + dl, ' ', hlen - dl - 1);
+    b[total - 1] = '\n';
+    for (size_t i = 0; i + 4 <= dlen; i += 4) memcpy(b + total + i, &(float){1.0f}, 4);
+    test_write_file(path, b, cut ? cut : total + dlen);
+    free(b);
+}
+
+/* A safetensors file with one tensor "x" whose header JSON is `json`, then `dlen` bytes. */
+static void write_st_raw(const char *path, const char *json, size_t dlen)
+{
+    size_t jl = strlen(json);
+    unsigned char *b = calloc(1, 8 + jl + dlen);
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)((uint64_t)jl >> (8 * i));
+    memcpy(b + 8, json, jl);
+    test_write_file(path, b, 8 + jl + dlen);
+    free(b);
+}
+
+static void expect_refused(const char *path, const qtip_hessian_source *src, qtip_status want,
+                           const char *needle)
+{
+    qtip_hessian *h = NULL;
+    qtip_status s = qtip_hessian_add_file(&h, "site", path, src);
+    const char *base = strrchr(path, '/') + 1;
+    CHECK(s == want, "%s: got %s, want %s: %s", needle, qtip_status_name(s), qtip_status_name(want),
+          qtip_last_error());
+    CHECK(strstr(qtip_last_error(), base) && strstr(qtip_last_error(), needle),
+          "message lacks '%s' or '%s': %s", base, needle, qtip_last_error());
+    qtip_hessian_free(h);
+}
+
+/* The activation reader goes through the library's .npy and safetensors readers:
+ * each defect below was accepted (or was undefined behaviour) with its own parser. */
+TEST(activation_hostile)
+{
+    const char *p = path_in("bad.npy");
+    const qtip_hessian_source src = {NULL, 0, QTIP_DT_F32, QTIP_NONFINITE_ERROR};
+    const char *good = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 4), }";
+    /* cut inside the header: no key after the cut (strchr(NULL) before) */
+    for (size_t cut = 11; cut < 60; cut += 7) {
+        write_npy_raw(p, good, 32, cut);
+        expect_refused(p, &src, QTIP_E_FORMAT, "truncated");
+    }
+    /* a header without 'shape' */
+    write_npy_raw(p, "{'descr': '<f4', 'fortran_order': False, }", 32, 0);
+    expect_refused(p, &src, QTIP_E_FORMAT, "lacks 'shape'");
+    /* more data than the shape: refused with the byte counts */
+    write_npy_raw(p, good, 36, 0);
+    expect_refused(p, &src, QTIP_E_FORMAT, "data beyond the shape: the shape holds 8 elements (32 bytes)");
+    /* a shape whose product wraps around 2^64 */
+    write_npy_raw(p, "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 4), }",
+                  32, 0);
+    expect_refused(p, &src, QTIP_E_FORMAT, "overflows");
+    /* 0 rows */
+    write_npy_raw(p, "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4), }", 0, 0);
+    expect_refused(p, &src, QTIP_E_FORMAT, "no activation rows");
+    /* double-quoted keys, as docs/formats/npy.md promises: accepted, 2 rows of ones */
+    write_npy_raw(p, "{\"descr\": \"<f4\", \"fortran_order\": False, \"shape\": (2, 4), }", 32, 0);
+    qtip_hessian *h = NULL;
+    CHECK_OK(qtip_hessian_add_file(&h, "site", p, &src));
+    CHECK(h && qtip_hessian_count(h) == 2 && qtip_hessian_dim(h) == 4, "double quotes: 2 rows of 4");
+    if (h) {
+        qtip_hessian_flush(h);
+        CHECK(qtip_hessian_sum_xx(h)[5] == 2.0, "sum of x1*x1 over two rows of ones: %g",
+              qtip_hessian_sum_xx(h)[5]);
+    }
+    qtip_hessian_free(h);
+    /* safetensors shapes of floats or negatives */
+    const char *q = path_in("bad.safetensors");
+    write_st_raw(q, "{\"x\":{\"dtype\":\"F32\",\"shape\":[2.0,4],\"data_offsets\":[0,32]}}", 32);
+    expect_refused(q, &src, QTIP_E_FORMAT, "non-negative integers");
+    write_st_raw(q, "{\"x\":{\"dtype\":\"F32\",\"shape\":[-2,-4],\"data_offsets\":[0,32]}}", 32);
+    expect_refused(q, &src, QTIP_E_FORMAT, "non-negative integers");
+    write_st_raw(q, "{\"x\":{\"dtype\":\"F32\",\"shape\":[2,4],\"data_offsets\":[0,32]}}", 16);
+    expect_refused(q, &src, QTIP_E_FORMAT, "truncated");
+    /* raw input that ends before any data: an error, not an empty accumulator */
+    const char *r = path_in("empty.raw");
+    test_write_file(r, "", 0);
+    const qtip_hessian_source raw = {NULL, 4, QTIP_DT_F32, QTIP_NONFINITE_ERROR};
+    expect_refused(r, &raw, QTIP_E_FORMAT, "ended before any data");
+}
+
 int main(void)
 {
     RUN(save_load_bit_exact);
     RUN(export_flat_layout_and_import);
     RUN(bad_files);
     RUN(activation_files);
+    RUN(activation_hostile);
     return check_summary();
 }
