@@ -1,9 +1,10 @@
 /*
  * hessian_file.c — the Hessian file (docs/formats/hessian.md): safetensors with
  * the raw sums (lower triangle only, fp64) and provenance metadata; plus the
- * streaming safetensors writer the exporters share.
+ * streamed header the exporters share (lib/io's safetensors writer).
  */
 #include "hessian/hessian_internal.h"
+#include "io/io_internal.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -13,51 +14,27 @@
 #error "hessian files are written in host byte order; little-endian hosts only"
 #endif
 
+/* The library's one safetensors writer, streamed: declared tensors, header now,
+ * data from the caller (a 28672-wide triangle is 3.3 GB: never held twice). */
 qtip_status hessian_st_begin(const char *path, const hessian_st_tensor *tensors, size_t count,
                              json_t *metadata, qtip_atomic_file **out)
 {
     *out = NULL;
-    json_t *hdr = json_object();
-    QTIP_RETURN_ERROR_IF(!hdr, QTIP_E_NOMEM, "cannot build the header of '%s'", path);
-    if (metadata) json_object_set(hdr, "__metadata__", metadata);
-    uint64_t off = 0;
-    for (size_t i = 0; i < count; i++) {
-        const hessian_st_tensor *t = &tensors[i];
-        json_t *shape = json_array();
-        uint64_t elems = 1;
-        for (int d = 0; d < t->ndim; d++) {
-            json_array_append_new(shape, json_integer(t->shape[d]));
-            elems *= (uint64_t)t->shape[d];
-        }
-        uint64_t bytes = elems * qtip_dtype_size(t->dtype);
-        json_t *offs = json_array();
-        json_array_append_new(offs, json_integer((json_int_t)off));
-        json_array_append_new(offs, json_integer((json_int_t)(off + bytes)));
-        json_t *o = json_object();
-        json_object_set_new(o, "dtype", json_string(qtip_dtype_name(t->dtype)));
-        json_object_set_new(o, "shape", shape);
-        json_object_set_new(o, "data_offsets", offs);
-        json_object_set_new(hdr, t->name, o);
-        off += bytes;
+    qtip_st_writer *w = NULL;
+    QTIP_FORWARD_IF_ERROR(qtip_st_writer_create(&w));
+    qtip_status s = QTIP_OK;
+    const char *key;
+    json_t *v;
+    json_object_foreach(metadata, key, v) {
+        if (s == QTIP_OK && json_is_string(v))
+            s = qtip_st_writer_set_metadata(w, key, json_string_value(v));
     }
-    char *text = json_dumps(hdr, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(hdr);
-    QTIP_RETURN_ERROR_IF(!text, QTIP_E_NOMEM, "cannot encode the header of '%s'", path);
-    size_t len = strlen(text), padded = (len + 7) & ~(size_t)7;
-    unsigned char le[8];
-    for (int i = 0; i < 8; i++) le[i] = (unsigned char)((uint64_t)padded >> (8 * i));
-    qtip_atomic_file *f = NULL;
-    qtip_status s = qtip_atomic_open(path, 0, &f);
-    if (s == QTIP_OK) s = qtip_atomic_write(f, le, 8);
-    if (s == QTIP_OK) s = qtip_atomic_write(f, text, len);
-    if (s == QTIP_OK && padded > len) s = qtip_atomic_write(f, "        ", padded - len);
-    free(text);
-    if (s != QTIP_OK) {
-        qtip_atomic_abort(f);
-        return s;
-    }
-    *out = f;
-    return QTIP_OK;
+    for (size_t i = 0; s == QTIP_OK && i < count; i++)
+        s = st_writer_declare(w, tensors[i].name, tensors[i].dtype, tensors[i].ndim,
+                              tensors[i].shape);
+    if (s == QTIP_OK) s = st_writer_begin(w, path, 0, out);
+    qtip_st_writer_free(w);
+    return s;
 }
 
 double hessian_elem(qtip_dtype dt, const void *data, size_t i)

@@ -7,7 +7,7 @@
  * the order added. Nothing depends on time, addresses or hash order, so identical
  * inputs give identical bytes. Layout rules: docs/formats/safetensors.md.
  */
-#include "core/internal.h"
+#include "io/io_internal.h"
 
 #include <jansson.h>
 #include <string.h>
@@ -20,6 +20,7 @@ typedef struct {
     size_t nbytes;
     const void *data;
     void *owned;
+    int declared; /* st_writer_declare: the caller streams the bytes */
 } st_wtensor;
 
 struct qtip_st_writer {
@@ -50,6 +51,7 @@ void qtip_st_writer_free(qtip_st_writer *w)
     free(w);
 }
 
+/* copy: 1 keep a copy, 0 keep the pointer, -1 declared (no data here). */
 static qtip_status add(qtip_st_writer *w, const char *name, qtip_dtype dt, int ndim,
                        const int64_t *shape, const void *data, int copy)
 {
@@ -79,7 +81,8 @@ static qtip_status add(qtip_st_writer *w, const char *name, qtip_dtype dt, int n
     QTIP_RETURN_ERROR_IF(__builtin_mul_overflow(count, (uint64_t)qtip_dtype_size(dt), &bytes) ||
                              bytes > (uint64_t)SIZE_MAX / 2,
                          QTIP_E_PARAM, "cannot add tensor '%s': shape overflows", name);
-    QTIP_RETURN_ERROR_IF(bytes && !data, QTIP_E_PARAM, "cannot add tensor '%s': NULL data", name);
+    QTIP_RETURN_ERROR_IF(bytes && !data && copy >= 0, QTIP_E_PARAM,
+                         "cannot add tensor '%s': NULL data", name);
     if (w->n == w->cap) {
         size_t nc = w->cap ? 2 * w->cap : 16;
         st_wtensor *t = (st_wtensor *)realloc(w->t, nc * sizeof *t);
@@ -96,7 +99,8 @@ static qtip_status add(qtip_st_writer *w, const char *name, qtip_dtype dt, int n
     for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
     t->nbytes = (size_t)bytes;
     t->data = data;
-    if (copy && bytes) {
+    t->declared = copy < 0;
+    if (copy > 0 && bytes) {
         t->owned = malloc((size_t)bytes);
         if (!t->owned) {
             free(t->name);
@@ -120,6 +124,12 @@ qtip_status qtip_st_writer_add_ref(qtip_st_writer *w, const char *name, qtip_dty
                                    int ndim, const int64_t *shape, const void *data)
 {
     return add(w, name, dt, ndim, shape, data, 0);
+}
+
+qtip_status st_writer_declare(qtip_st_writer *w, const char *name, qtip_dtype dt, int ndim,
+                              const int64_t *shape)
+{
+    return add(w, name, dt, ndim, shape, NULL, -1);
 }
 
 qtip_status qtip_st_writer_set_metadata(qtip_st_writer *w, const char *key, const char *value)
@@ -180,9 +190,10 @@ static char *build_header(const qtip_st_writer *w)
     return txt;
 }
 
-qtip_status qtip_st_writer_write(qtip_st_writer *w, const char *path, int compress_level)
+qtip_status st_writer_begin(const qtip_st_writer *w, const char *path, int compress_level,
+                            qtip_atomic_file **out)
 {
-    QTIP_RETURN_ERROR_IF(!w || !path, QTIP_E_PARAM, "safetensors write: missing argument");
+    *out = NULL;
     char *hdr = build_header(w);
     QTIP_RETURN_ERROR_IF(!hdr, QTIP_E_NOMEM,
                          "cannot write '%s': cannot build the header (out of memory, or a "
@@ -201,10 +212,28 @@ qtip_status qtip_st_writer_write(qtip_st_writer *w, const char *path, int compre
     qtip_atomic_file *f = NULL;
     qtip_status s = qtip_atomic_open(path, compress_level, &f);
     if (s == QTIP_OK) s = qtip_atomic_write(f, head, 8 + padded);
+    free(head);
+    if (s != QTIP_OK) {
+        qtip_atomic_abort(f);
+        return s;
+    }
+    *out = f;
+    return QTIP_OK;
+}
+
+qtip_status qtip_st_writer_write(qtip_st_writer *w, const char *path, int compress_level)
+{
+    QTIP_RETURN_ERROR_IF(!w || !path, QTIP_E_PARAM, "safetensors write: missing argument");
+    for (size_t i = 0; i < w->n; i++)
+        QTIP_RETURN_ERROR_IF(w->t[i].declared, QTIP_E_PARAM,
+                             "cannot write '%s': tensor '%s' was declared without data", path,
+                             w->t[i].name);
+    qtip_atomic_file *f = NULL;
+    QTIP_FORWARD_IF_ERROR(st_writer_begin(w, path, compress_level, &f));
+    qtip_status s = QTIP_OK;
     for (size_t i = 0; s == QTIP_OK && i < w->n; i++)
         s = qtip_atomic_write(f, w->t[i].data, w->t[i].nbytes);
-    free(head);
     if (s == QTIP_OK) return qtip_atomic_commit(f);
-    if (f) qtip_atomic_abort(f);
+    qtip_atomic_abort(f);
     return s;
 }
