@@ -106,8 +106,16 @@ qtip_status qtip_hessian_analyze(qtip_hessian *h, double sigma, qtip_hessian_inf
     lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)n, S, (lapack_int)n);
     if (info == 0) {
         double rcond = 0.0;
-        info = LAPACKE_dpocon(LAPACK_COL_MAJOR, 'L', (lapack_int)n, S, (lapack_int)n, anorm,
-                              &rcond);
+        /* Our own 64-byte-aligned work arrays: LAPACKE's are malloc'd, and the BLAS
+         * kernels' rounding follows their alignment, so the estimate's last digits
+         * would depend on the heap's state (the path's length changed them). */
+        double *work = qtip_alloc(3 * n, sizeof(double), "the condition estimate's work");
+        lapack_int *iwork = qtip_alloc(n, sizeof(lapack_int), "the condition estimate's work");
+        info = work && iwork ? LAPACKE_dpocon_work(LAPACK_COL_MAJOR, 'L', (lapack_int)n, S,
+                                                   (lapack_int)n, anorm, &rcond, work, iwork)
+                             : -1;
+        free(work);
+        free(iwork);
         out->pd = 1;
         out->rcond = info == 0 ? rcond : 0.0;
         out->cond_est = rcond > 0.0 ? 1.0 / rcond : INFINITY;
