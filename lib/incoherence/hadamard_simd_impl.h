@@ -97,23 +97,32 @@ HAD_ATTR static void HAD_S(stages)(float *x, int64_t n, int64_t M, int64_t L, in
     }
 }
 
+/* Lane shuffles with constant indices: __builtin_shufflevector is clang's and GCC's
+ * from 12 on; older GCC has only __builtin_shuffle (an index vector). */
+#ifndef HAD_SHUF
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define HAD_SHUF(x, ...) __builtin_shufflevector(x, x, __VA_ARGS__)
+#define HAD_MIX(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
+#define HAD_SHUF(x, ...) __builtin_shuffle(x, (v8si){__VA_ARGS__})
+#define HAD_MIX(a, b, ...) __builtin_shuffle(a, b, (v8si){__VA_ARGS__})
+#endif
+#endif
+
 /* Stages 1, 2, 4 inside each 8-float vector (a row, L = 1), times scale if scl. */
 HAD_ATTR static void HAD_S(inreg)(float *x, int64_t n, int scl, float scale)
 {
-    const v8si m1 = {1, 0, 3, 2, 5, 4, 7, 6}, b1 = {0, 9, 2, 11, 4, 13, 6, 15};
-    const v8si m2 = {2, 3, 0, 1, 6, 7, 4, 5}, b2 = {0, 1, 10, 11, 4, 5, 14, 15};
-    const v8si m4 = {4, 5, 6, 7, 0, 1, 2, 3}, b4 = {0, 1, 2, 3, 12, 13, 14, 15};
     v8sf sv = {scale, scale, scale, scale, scale, scale, scale, scale};
     for (int64_t t = 0; t < n; t += 8) {
         v8sf x0 = HAD_LD(x + t), y;
         /* position i gets x_i + x_{i^h} when bit h of i is clear, x_{i^h} - x_i
          * (the lower minus the upper) when set: the definition's (u+v, u-v). */
-        y = __builtin_shuffle(x0, m1);
-        x0 = __builtin_shuffle(x0 + y, y - x0, b1);
-        y = __builtin_shuffle(x0, m2);
-        x0 = __builtin_shuffle(x0 + y, y - x0, b2);
-        y = __builtin_shuffle(x0, m4);
-        x0 = __builtin_shuffle(x0 + y, y - x0, b4);
+        y = HAD_SHUF(x0, 1, 0, 3, 2, 5, 4, 7, 6);
+        x0 = HAD_MIX(x0 + y, y - x0, 0, 9, 2, 11, 4, 13, 6, 15);
+        y = HAD_SHUF(x0, 2, 3, 0, 1, 6, 7, 4, 5);
+        x0 = HAD_MIX(x0 + y, y - x0, 0, 1, 10, 11, 4, 5, 14, 15);
+        y = HAD_SHUF(x0, 4, 5, 6, 7, 0, 1, 2, 3);
+        x0 = HAD_MIX(x0 + y, y - x0, 0, 1, 2, 3, 12, 13, 14, 15);
         if (scl) x0 = x0 * sv;
         HAD_ST(x + t, x0);
     }
