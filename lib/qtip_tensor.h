@@ -72,8 +72,6 @@ typedef struct {
 typedef struct qtip_st_file qtip_st_file;
 
 qtip_status qtip_st_open(const char *path, qtip_st_file **out);
-/* Open from a memory buffer (not copied; must outlive the handle). For fuzzing. */
-qtip_status qtip_st_open_buffer(const void *buf, size_t len, const char *name, qtip_st_file **out);
 size_t qtip_st_count(const qtip_st_file *f);
 /* Tensors in file order (sharded: shard order, then file order). */
 const qtip_tensor_view *qtip_st_tensor(const qtip_st_file *f, size_t i);
@@ -84,11 +82,6 @@ const char *qtip_st_metadata(const qtip_st_file *f, const char *key);
 /* Path of the file (or index) opened. */
 const char *qtip_st_path(const qtip_st_file *f);
 void qtip_st_close(qtip_st_file *f);
-
-/* Shard files named by a `model.safetensors.index.json` (its "weight_map"), as
- * paths joined to the index's directory, unique and in sorted order. `*files` is
- * one malloc'd array of `*count` malloc'd strings: free each, then the array. */
-qtip_status qtip_st_index_shards(const char *index_path, char ***files, size_t *count);
 
 /* --- safetensors writing ------------------------------------------------------
  * Collects tensors (data copied, or referenced with _ref), then writes the file

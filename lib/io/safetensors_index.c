@@ -100,13 +100,3 @@ done:
     *count = nu;
     return QTIP_OK;
 }
-
-qtip_status qtip_st_index_shards(const char *index_path, char ***files, size_t *count)
-{
-    QTIP_RETURN_ERROR_IF(!index_path || !files || !count, QTIP_E_PARAM,
-                         "safetensors index: missing argument");
-    json_t *root;
-    QTIP_FORWARD_IF_ERROR(qtip_st_index_load_(index_path, &root, files, count));
-    json_decref(root);
-    return QTIP_OK;
-}

@@ -348,25 +348,6 @@ qtip_status qtip_st_open(const char *path, qtip_st_file **out)
     return QTIP_OK;
 }
 
-qtip_status qtip_st_open_buffer(const void *buf, size_t len, const char *name, qtip_st_file **out)
-{
-    QTIP_RETURN_ERROR_IF(!out || (!buf && len), QTIP_E_PARAM, "safetensors open: no buffer");
-    *out = NULL;
-    if (!name) name = "<buffer>";
-    qtip_st_file *f = file_new(name);
-    QTIP_RETURN_ERROR_IF(!f, QTIP_E_NOMEM, "cannot read '%s': out of memory", name);
-    size_t k = 0;
-    qtip_status s = shard_add(f, name, &k);
-    if (s == QTIP_OK) s = parse_bytes(f, (const unsigned char *)buf, len, name, k);
-    if (s == QTIP_OK) s = build_index(f);
-    if (s != QTIP_OK) {
-        qtip_st_close(f);
-        return s;
-    }
-    *out = f;
-    return QTIP_OK;
-}
-
 size_t qtip_st_count(const qtip_st_file *f) { return f ? f->ntensors : 0; }
 
 const qtip_tensor_view *qtip_st_tensor(const qtip_st_file *f, size_t i)

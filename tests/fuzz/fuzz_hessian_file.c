@@ -1,12 +1,9 @@
 /*
  * fuzz_hessian_file.c — libFuzzer target for the Hessian file loader
  * (qtip_hessian_load) and the reference-layout importer (qtip_hessian_import).
- * Both take a path, so each input is written to a temporary file first.
+ * Both take a path: each input is handed over as a file (fuzz_input.h).
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I lib \
- *     tests/fuzz/fuzz_hessian_file.c lib/<*.c> -ljansson -lzstd -lxxhash \
- *     -llapacke -lopenblas -lm -fopenmp
- *   ./a.out
+ * Build and run: scripts/fuzz.sh.
  *
  * Invariants: a failure leaves no object and a message naming the file; a
  * success gives a consistent accumulator whose analysis and expectation run.
@@ -51,19 +48,16 @@ static int fuzz_hessian_check(const char *path, int import)
 }
 
 #ifndef FUZZ_NO_ENTRY
+#include "fuzz_input.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/fuzz_hessian_XXXXXX", P_tmpdir);
-    int fd = mkstemp(path);
-    if (fd < 0) return 0;
-    if (write(fd, data, size) != (ssize_t)size) size = 0;
-    close(fd);
+    const char *path = fuzz_input_path(data, size);
+    if (!path) return 0;
     fuzz_hessian_check(path, 0);
     fuzz_hessian_check(path, 1);
-    unlink(path);
     return 0;
 }
 #endif

@@ -1,11 +1,8 @@
 /*
  * fuzz_layer_artifact.c — libFuzzer target for the per-layer artifact loader
- * (qtip_layer_artifact_load) and its decoder. The loader takes a path, so each
- * input is written to a temporary file first.
+ * (qtip_layer_artifact_load) and its decoder, on a path (fuzz_input.h).
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I lib \
- *     tests/fuzz/fuzz_layer_artifact.c lib/<*.c> -ljansson -lzstd -lxxhash \
- *     -llapacke -lopenblas -lm -fopenmp
+ * Build and run: scripts/fuzz.sh.
  *
  * Invariants: a failure leaves no object and a message naming the file; a
  * loaded artifact decodes to finite values or fails with a message.
@@ -62,18 +59,15 @@ static int fuzz_layer_check(const char *path)
 }
 
 #ifndef FUZZ_NO_ENTRY
+#include "fuzz_input.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/fuzz_layer_XXXXXX", P_tmpdir);
-    int fd = mkstemp(path);
-    if (fd < 0) return 0;
-    if (write(fd, data, size) != (ssize_t)size) size = 0;
-    close(fd);
+    const char *path = fuzz_input_path(data, size);
+    if (!path) return 0;
     fuzz_layer_check(path);
-    unlink(path);
     return 0;
 }
 #endif

@@ -69,7 +69,7 @@ static void structural(const char *src, const char *dst, const char *const *keys
     size_t len = 0;
     unsigned char *buf = slurp(src, &len);
     qtip_st_file *f = NULL;
-    CHECK_OK(qtip_st_open_buffer(buf, len, src, &f));
+    CHECK_OK(qtip_st_open(src, &f));
     if (!f) { free(buf); return; }
     /* metadata as (key, value) with edits */
     const char *mv[64];

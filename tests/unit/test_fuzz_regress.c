@@ -1,8 +1,10 @@
 /*
- * test_fuzz_regress.c — replays tests/fuzz/corpus through both fuzz targets
- * (safetensors and .npy parsers) without a fuzzing engine, then runs seeded
- * mutations of each corpus file (bit flips, truncations, byte runs) through
- * them. The targets abort on a broken invariant; sanitizer builds catch the rest.
+ * test_fuzz_regress.c — replays tests/fuzz/corpus/<target> through each fuzz
+ * target without a fuzzing engine (crash reproducers that scripts/fuzz.sh finds
+ * are kept there, so they stay fixed), then runs seeded mutations of each corpus
+ * file (bit flips, truncations, byte runs) through the same target. The targets
+ * abort on a broken invariant; sanitizer builds catch the rest.
+ * QTIP_TEST_SANITIZED=1 scales the mutation counts down.
  */
 #include "check.h"
 
@@ -11,9 +13,20 @@
 #define LLVMFuzzerTestOneInput fuzz_safetensors_one
 #include "../fuzz/fuzz_safetensors.c"
 #undef LLVMFuzzerTestOneInput
-#define LLVMFuzzerTestOneInput fuzz_npy_one
-#include "../fuzz/fuzz_npy.c"
+#define LLVMFuzzerTestOneInput fuzz_activations_one
+#include "../fuzz/fuzz_activations.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_st_index_one
+#include "../fuzz/fuzz_st_index.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_hessian_file_one
+#include "../fuzz/fuzz_hessian_file.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_layer_artifact_one
+#include "../fuzz/fuzz_layer_artifact.c"
+#undef LLVMFuzzerTestOneInput
+
+typedef int (*fuzz_fn)(const uint8_t *, size_t);
 
 static unsigned char *slurp(const char *path, size_t *len)
 {
@@ -28,17 +41,38 @@ static unsigned char *slurp(const char *path, size_t *len)
     return b;
 }
 
-TEST(test_corpus_and_mutations)
+/* Seeded edits of one corpus file: bit flips, a cut, JSON-ish bytes, random bytes. */
+static void mutate_runs(fuzz_fn fn, const unsigned char *b, size_t n, int count, test_rng *r)
+{
+    unsigned char *m = malloc(n + 64);
+    for (int it = 0; it < count; it++) {
+        memcpy(m, b, n);
+        size_t len = n;
+        int kind = (int)(test_rng_next(r) % 4);
+        int edits = 1 + (int)(test_rng_next(r) % 4);
+        for (int k = 0; k < edits && len; k++) {
+            size_t at = (size_t)(test_rng_next(r) % len);
+            if (kind == 0) m[at] ^= (unsigned char)(1u << (test_rng_next(r) % 8));
+            else if (kind == 1) len = at;
+            else if (kind == 2) m[at] = (unsigned char)"0123456789[]{},:\"' -.e"[test_rng_next(r) % 22];
+            else m[at] = (unsigned char)test_rng_next(r);
+        }
+        fn(m, len);
+    }
+    free(m);
+}
+
+/* Every file of corpus/<target>, as is and mutated; returns the number of files. */
+static int replay(const char *target, fuzz_fn fn, int mutations, uint64_t seed)
 {
     char dir[1024];
-    snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus", QTIP_SOURCE_DIR);
+    snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus/%s", QTIP_SOURCE_DIR, target);
     DIR *d = opendir(dir);
     CHECK(d != NULL, "corpus directory '%s' missing", dir);
-    if (!d) return;
-    test_rng r = test_rng_seeded(424242);
+    if (!d) return 0;
+    test_rng r = test_rng_seeded(seed);
     struct dirent *e;
     int files = 0;
-    long runs = 0;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
         char p[2048];
@@ -47,35 +81,35 @@ TEST(test_corpus_and_mutations)
         unsigned char *b = slurp(p, &n);
         if (!b) continue;
         files++;
-        fuzz_safetensors_one(b, n);
-        fuzz_npy_one(b, n);
-        unsigned char *m = malloc(n + 64);
-        for (int it = 0; it < 300; it++) {
-            memcpy(m, b, n);
-            size_t len = n;
-            int kind = (int)(test_rng_next(&r) % 4);
-            int edits = 1 + (int)(test_rng_next(&r) % 4);
-            for (int k = 0; k < edits && len; k++) {
-                size_t at = (size_t)(test_rng_next(&r) % len);
-                if (kind == 0) m[at] ^= (unsigned char)(1u << (test_rng_next(&r) % 8));
-                else if (kind == 1) len = at;
-                else if (kind == 2) m[at] = (unsigned char)"0123456789[]{},:\"' -.e"[test_rng_next(&r) % 22];
-                else m[at] = (unsigned char)test_rng_next(&r);
-            }
-            fuzz_safetensors_one(m, len);
-            fuzz_npy_one(m, len);
-            runs += 2;
-        }
-        free(m);
+        fn(b, n);
+        mutate_runs(fn, b, n, mutations, &r);
         free(b);
     }
     closedir(d);
-    fprintf(stderr, "%d corpus files, %ld parser runs\n", files, runs);
-    CHECK(files >= 10, "expected at least 10 corpus files, found %d", files);
+    fprintf(stderr, "%s: %d corpus files, %d mutations each\n", target, files, mutations);
+    return files;
+}
+
+TEST(test_corpora_and_mutations)
+{
+    int div = getenv("QTIP_TEST_SANITIZED") ? 4 : 1;
+    CHECK(replay("fuzz_safetensors", fuzz_safetensors_one, 300 / div, 424242) >= 6, "safetensors seeds");
+    CHECK(replay("fuzz_activations", fuzz_activations_one, 300 / div, 424243) >= 6, "activation seeds");
+    CHECK(replay("fuzz_st_index", fuzz_st_index_one, 200 / div, 424244) >= 4, "index seeds");
+    CHECK(replay("fuzz_hessian_file", fuzz_hessian_file_one, 200 / div, 424245) >= 3, "hessian seeds");
+    CHECK(replay("fuzz_layer_artifact", fuzz_layer_artifact_one, 60 / div, 424246) >= 1, "artifact seeds");
 }
 
 int main(void)
 {
-    RUN(test_corpus_and_mutations);
-    return check_summary();
+    RUN(test_corpora_and_mutations);
+    int rc = check_summary();
+    /* fuzz_st_index's directory holding the link to the input */
+    char link[320];
+    if (index_dir("")) {
+        snprintf(link, sizeof link, "%s/model.safetensors.index.json", index_dir(""));
+        unlink(link);
+        rmdir(index_dir(""));
+    }
+    return rc;
 }
