@@ -6,6 +6,7 @@
 #include "hessian/hessian_internal.h"
 #include "io/io_internal.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
@@ -150,52 +151,103 @@ qtip_status qtip_hessian_save(const qtip_hessian *hc, const char *path)
     return qtip_atomic_commit(f);
 }
 
+/* A tensor the format requires: present, of dtype `dt` and `elems` elements (one
+ * dimension or a scalar). NULL with a message naming file, tensor and defect. */
 static const qtip_tensor_view *need(const qtip_st_file *f, const char *path, const char *name,
-                                    qtip_dtype dt, int64_t elems)
+                                    qtip_dtype dt, int64_t elems, const char *why)
 {
     const qtip_tensor_view *t = qtip_st_find(f, name);
     if (!t) {
-        qtip_error(QTIP_E_FORMAT, "'%s': missing tensor '%s', not a qtip hessian file", path, name);
+        qtip_error(QTIP_E_FORMAT, "'%s': qtip hessian file lacks tensor '%s'", path, name);
         return NULL;
     }
-    int64_t e = 1;
-    for (int d = 0; d < t->ndim; d++) e *= t->shape[d];
-    if (t->dtype != dt || e != elems || t->ndim > 1) {
-        qtip_error(QTIP_E_FORMAT, "'%s': tensor '%s' is %s with %lld elements, expected %s with %lld",
-                   path, name, qtip_dtype_name(t->dtype), (long long)e, qtip_dtype_name(dt),
-                   (long long)elems);
+    uint64_t e = 1;
+    for (int d = 0; d < t->ndim; d++) e *= (uint64_t)t->shape[d]; /* checked by the reader */
+    if (t->dtype != dt || e != (uint64_t)elems || t->ndim > 1) {
+        qtip_error(QTIP_E_FORMAT, "'%s': tensor '%s' is %s with %llu elements in %d dimensions, "
+                   "expected %s with %lld (%s)", path, name, qtip_dtype_name(t->dtype),
+                   (unsigned long long)e, t->ndim, qtip_dtype_name(dt), (long long)elems, why);
         return NULL;
     }
     return t;
 }
 
-static qtip_status load_open(const char *path, qtip_st_file *f, qtip_hessian **out)
+/* A metadata value that must be a decimal integer in [lo, hi]. */
+static qtip_status meta_int(const qtip_st_file *f, const char *path, const char *key, long long lo,
+                            long long hi, int required, long long *out)
 {
-    const char *fmt = qtip_st_metadata(f, "format"), *ver = qtip_st_metadata(f, "format_version");
+    const char *v = qtip_st_metadata(f, key);
+    QTIP_RETURN_ERROR_IF(!v && required, QTIP_E_FORMAT, "'%s': metadata '%s' is missing", path, key);
+    if (!v) return QTIP_OK;
+    char *end = NULL;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    QTIP_RETURN_ERROR_IF(!v[0] || *end || errno || x < lo || x > hi || v[0] == ' ', QTIP_E_FORMAT,
+                         "'%s': metadata '%s' is '%s', expected an integer in %lld..%lld", path,
+                         key, v, lo, hi);
+    *out = x;
+    return QTIP_OK;
+}
+
+static qtip_status check_header(const char *path, const qtip_st_file *f)
+{
+    const char *fmt = qtip_st_metadata(f, "format");
     QTIP_RETURN_ERROR_IF(!fmt || strcmp(fmt, "qtip.hessian"), QTIP_E_FORMAT,
                          "'%s': not a qtip hessian file (metadata 'format' is %s%s%s, expected "
                          "'qtip.hessian'); use 'qtip-hessian import' for reference layouts",
                          path, fmt ? "'" : "", fmt ? fmt : "missing", fmt ? "'" : "");
-    QTIP_RETURN_ERROR_IF(!ver || atoi(ver) != QTIP_HESSIAN_FORMAT_VERSION, QTIP_E_UNSUPPORTED,
-                         "'%s': hessian format version %s, expected %d", path,
-                         ver ? ver : "missing", QTIP_HESSIAN_FORMAT_VERSION);
-    const char *ns = qtip_st_metadata(f, "n");
-    char *nend = NULL;
-    long long n = ns ? strtoll(ns, &nend, 10) : 0;
-    /* bounded so that n(n+1)/2 below cannot overflow */
-    QTIP_RETURN_ERROR_IF(n <= 0 || n > ((long long)1 << 31) || *nend, QTIP_E_FORMAT,
-                         "'%s': bad metadata 'n' (%s)", path, ns ? ns : "missing");
-    const qtip_tensor_view *tc = need(f, path, "count", QTIP_DT_I64, 1);
-    const qtip_tensor_view *tx = tc ? need(f, path, "sum_x", QTIP_DT_F64, n) : NULL;
-    const qtip_tensor_view *tS = tx ? need(f, path, "sum_xxT_tril", QTIP_DT_F64, n * (n + 1) / 2) : NULL;
+    long long ver = -1;
+    qtip_status s = meta_int(f, path, "format_version", 0, 1 << 30, 1, &ver);
+    QTIP_FORWARD_IF_ERROR(s);
+    QTIP_RETURN_ERROR_IF(ver != QTIP_HESSIAN_FORMAT_VERSION, QTIP_E_UNSUPPORTED,
+                         "'%s': metadata 'format_version' is %lld, this qtip reads version %d",
+                         path, ver, QTIP_HESSIAN_FORMAT_VERSION);
+    const char *hm = qtip_st_metadata(f, "has_mean");
+    QTIP_RETURN_ERROR_IF(hm && strcmp(hm, "true") && strcmp(hm, "false"), QTIP_E_FORMAT,
+                         "'%s': metadata 'has_mean' is '%s', expected 'true' or 'false'", path, hm);
+    return QTIP_OK;
+}
+
+static qtip_status load_inputs(const char *path, const qtip_st_file *f, qtip_hessian *h)
+{
+    const char *in = qtip_st_metadata(f, "inputs");
+    if (!in) return QTIP_OK;
+    json_t *arr = json_loads(in, 0, NULL);
+    qtip_status s = QTIP_OK;
+    if (!json_is_array(arr))
+        s = qtip_error(QTIP_E_FORMAT, "'%s': metadata 'inputs' is not a JSON array", path);
+    for (size_t i = 0; s == QTIP_OK && i < json_array_size(arr); i++) {
+        json_t *o = json_array_get(arr, i);
+        const char *nm = json_string_value(json_object_get(o, "name"));
+        const char *ck = json_string_value(json_object_get(o, "checksum"));
+        s = qtip_hessian_add_input(h, nm ? nm : "", ck ? ck : "");
+    }
+    json_decref(arr);
+    return s;
+}
+
+qtip_status hessian_load_st(const char *path, const qtip_st_file *f, qtip_hessian **out)
+{
+    *out = NULL;
+    QTIP_FORWARD_IF_ERROR(check_header(path, f));
+    long long n = 0, mcount = -1, skipped = 0;
+    /* n bounded so that n(n+1)/2 below cannot overflow */
+    QTIP_FORWARD_IF_ERROR(meta_int(f, path, "n", 1, (long long)1 << 31, 1, &n));
+    QTIP_FORWARD_IF_ERROR(meta_int(f, path, "count", 0, INT64_MAX, 0, &mcount));
+    QTIP_FORWARD_IF_ERROR(meta_int(f, path, "skipped", 0, INT64_MAX, 0, &skipped));
+    char why[64];
+    snprintf(why, sizeof why, "metadata 'n' is %lld", n);
+    const qtip_tensor_view *tc = need(f, path, "count", QTIP_DT_I64, 1, "a scalar count");
+    const qtip_tensor_view *tx = tc ? need(f, path, "sum_x", QTIP_DT_F64, n, why) : NULL;
+    const qtip_tensor_view *tS = tx ? need(f, path, "sum_xxT_tril", QTIP_DT_F64, n * (n + 1) / 2, why) : NULL;
     if (!tS) return QTIP_E_FORMAT;
     int64_t count;
     memcpy(&count, tc->data, 8);
-    const char *cs = qtip_st_metadata(f, "count");
-    QTIP_RETURN_ERROR_IF(count < 0 || (cs && strtoull(cs, NULL, 10) != (uint64_t)count),
-                         QTIP_E_FORMAT, "'%s': count tensor %lld disagrees with metadata '%s'",
-                         path, (long long)count, cs ? cs : "");
-    const char *sk = qtip_st_metadata(f, "skipped"), *hm = qtip_st_metadata(f, "has_mean");
+    QTIP_RETURN_ERROR_IF(count < 0, QTIP_E_FORMAT, "'%s': tensor 'count' is %lld, expected >= 0",
+                         path, (long long)count);
+    QTIP_RETURN_ERROR_IF(mcount >= 0 && mcount != count, QTIP_E_FORMAT,
+                         "'%s': tensor 'count' is %lld, but metadata 'count' is %lld", path,
+                         (long long)count, mcount);
     qtip_hessian *h = NULL;
     QTIP_FORWARD_IF_ERROR(qtip_hessian_create(n, qtip_st_metadata(f, "site"), &h));
     double *S = hessian_mut_S(h);
@@ -203,19 +255,9 @@ static qtip_status load_open(const char *path, qtip_st_file *f, qtip_hessian **o
     for (long long i = 0; i < n; i++)
         memcpy(S + (size_t)i * (size_t)n, src + (size_t)(i * (i + 1) / 2) * 8, (size_t)(i + 1) * 8);
     memcpy(hessian_mut_sx(h), tx->data, (size_t)n * 8);
-    hessian_set_counts(h, (uint64_t)count, sk ? strtoull(sk, NULL, 10) : 0, !hm || strcmp(hm, "false"));
-    const char *in = qtip_st_metadata(f, "inputs");
-    json_t *arr = in ? json_loads(in, 0, NULL) : NULL;
-    qtip_status s = QTIP_OK;
-    if (in && !json_is_array(arr))
-        s = qtip_error(QTIP_E_FORMAT, "'%s': metadata 'inputs' is not a JSON array", path);
-    for (size_t i = 0; s == QTIP_OK && arr && i < json_array_size(arr); i++) {
-        json_t *o = json_array_get(arr, i);
-        const char *nm = json_string_value(json_object_get(o, "name"));
-        const char *ck = json_string_value(json_object_get(o, "checksum"));
-        s = qtip_hessian_add_input(h, nm ? nm : "", ck ? ck : "");
-    }
-    json_decref(arr);
+    const char *hm = qtip_st_metadata(f, "has_mean");
+    hessian_set_counts(h, (uint64_t)count, (uint64_t)skipped, !hm || strcmp(hm, "false"));
+    qtip_status s = load_inputs(path, f, h);
     if (s != QTIP_OK) {
         qtip_hessian_free(h);
         return s;
@@ -229,7 +271,7 @@ qtip_status qtip_hessian_load(const char *path, qtip_hessian **out)
     *out = NULL;
     qtip_st_file *f = NULL;
     QTIP_FORWARD_IF_ERROR(qtip_st_open(path, &f));
-    qtip_status s = load_open(path, f, out);
+    qtip_status s = hessian_load_st(path, f, out);
     qtip_st_close(f);
     return s;
 }

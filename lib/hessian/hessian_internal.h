@@ -45,6 +45,10 @@ typedef struct {
 qtip_status hessian_st_begin(const char *path, const hessian_st_tensor *tensors, size_t count,
                              json_t *metadata, qtip_atomic_file **out);
 
+/* Load a qtip Hessian file from its opened container (qtip_hessian_load's body);
+ * the importer uses it to report a qtip file's real defect. */
+qtip_status hessian_load_st(const char *path, const qtip_st_file *f, qtip_hessian **out);
+
 /* Element i of a float tensor (F64/F32/F16/BF16) as double; unaligned-safe. */
 double hessian_elem(qtip_dtype dt, const void *data, size_t i);
 /* An integer scalar tensor (any int dtype, or float holding an integer; shape [] or [1]). */

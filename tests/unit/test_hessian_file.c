@@ -291,6 +291,69 @@ TEST(activation_hostile)
     expect_refused(r, &raw, QTIP_E_FORMAT, "ended before any data");
 }
 
+/* Rewrite a saved Hessian file with one metadata value replaced (or removed: NULL). */
+static void set_meta(const char *src, const char *dst, const char *key, const char *value)
+{
+    qtip_st_file *f = NULL;
+    CHECK_OK(qtip_st_open(src, &f));
+    if (!f) return;
+    qtip_st_writer *w = NULL;
+    CHECK_OK(qtip_st_writer_create(&w));
+    static const char *const keys[] = {"format", "format_version", "tool", "site", "n", "count",
+                                       "skipped", "has_mean", "layout", "inputs"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        const char *v = strcmp(keys[i], key) ? qtip_st_metadata(f, keys[i]) : value;
+        if (v) CHECK_OK(qtip_st_writer_set_metadata(w, keys[i], v));
+    }
+    for (size_t i = 0; i < qtip_st_count(f); i++) {
+        const qtip_tensor_view *t = qtip_st_tensor(f, i);
+        CHECK_OK(qtip_st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data));
+    }
+    CHECK_OK(qtip_st_writer_write(w, dst, 0));
+    qtip_st_writer_free(w);
+    qtip_st_close(f);
+}
+
+/* Each defect of a qtip Hessian file is named by load, and by import (the
+ * fallback of qtip-quantize), instead of "has neither 'flatH' nor 'H'". */
+TEST(hessian_defects_named)
+{
+    qtip_hessian *h = make(6, 40, 9, NULL);
+    const char *good = path_in("good.qh"), *bad = path_in("bad.qh");
+    CHECK_OK(qtip_hessian_save(h, good));
+    qtip_hessian_free(h);
+    static const struct {
+        const char *key, *value, *needle;
+    } cases[] = {
+        {"n", "7", "tensor 'sum_x' is F64 with 6 elements in 1 dimensions, expected F64 with 7 (metadata 'n' is 7)"},
+        {"n", "-3", "metadata 'n' is '-3', expected an integer in 1..2147483648"},
+        {"n", "six", "metadata 'n' is 'six'"},
+        {"n", NULL, "metadata 'n' is missing"},
+        {"count", "41", "tensor 'count' is 40, but metadata 'count' is 41"},
+        {"count", "x", "metadata 'count' is 'x'"},
+        {"skipped", "-1", "metadata 'skipped' is '-1'"},
+        {"has_mean", "maybe", "metadata 'has_mean' is 'maybe'"},
+        {"format_version", "99", "metadata 'format_version' is 99"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        qtip_io_forget_inputs();
+        set_meta(good, bad, cases[i].key, cases[i].value);
+        for (int import = 0; import < 2; import++) {
+            qtip_hessian *g = NULL;
+            qtip_status s = import ? qtip_hessian_import(bad, NULL, &g) : qtip_hessian_load(bad, &g);
+            CHECK(s != QTIP_OK && g == NULL, "case %zu (%s): accepted", i, import ? "import" : "load");
+            CHECK(strstr(qtip_last_error(), "bad.qh") && strstr(qtip_last_error(), cases[i].needle),
+                  "case %zu (%s): message lacks '%s': %s", i, import ? "import" : "load",
+                  cases[i].needle, qtip_last_error());
+            qtip_hessian_free(g);
+        }
+    }
+    /* A valid qtip file given to import: said so. */
+    qtip_hessian *g = NULL;
+    CHECK_STATUS(qtip_hessian_import(good, NULL, &g), QTIP_E_FORMAT);
+    CHECK(strstr(qtip_last_error(), "is a qtip hessian file already"), "%s", qtip_last_error());
+}
+
 int main(void)
 {
     RUN(save_load_bit_exact);
@@ -298,5 +361,6 @@ int main(void)
     RUN(bad_files);
     RUN(activation_files);
     RUN(activation_hostile);
+    RUN(hessian_defects_named);
     return check_summary();
 }
