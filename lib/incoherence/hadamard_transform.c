@@ -7,6 +7,7 @@
 #include "incoherence/hadamard_internal.h"
 #include "incoherence/hadamard_kernel.h"
 
+#include <math.h>
 #include <omp.h>
 
 /* Column panels of 128 bytes: two cache lines per row; a panel of N rows then
@@ -80,8 +81,18 @@ qtip_status qtip_rht_weight(float *W, int64_t m, int64_t n, const float *SU, con
     /* W diag(SU) U_n, rows scaled by SV first; then U_m^T (.) on the columns. */
     if (!qtip_had_supported(n, NULL, NULL)) return qtip_had_unsupported_error_(n, "hadamard transform for in-features");
     if (!qtip_had_supported(m, NULL, NULL)) return qtip_had_unsupported_error_(m, "hadamard transform for out-features");
+    /* Finite values near FLT_MAX overflow in the transform's sums (3e38 + 3e38):
+     * report that, with the largest input, instead of the NaN it turns into. */
+    const size_t mn = (size_t)m * (size_t)n;
+    float big = 0;
+    for (size_t i = 0; i < mn; i++) big = fabsf(W[i]) > big ? fabsf(W[i]) : big;
     QTIP_FORWARD_IF_ERROR(had_rows_f32(W, m, n, 1, SU, SV, 0));
-    return had_cols_f32(W, m, n, 1);
+    QTIP_FORWARD_IF_ERROR(had_cols_f32(W, m, n, 1));
+    for (size_t i = 0; i < mn; i++)
+        QTIP_RETURN_ERROR_IF(!isfinite(W[i]), QTIP_E_NONFINITE,
+                             "weight is too large for float32 arithmetic: the incoherence "
+                             "transform overflows (largest |w| is %g)", (double)big);
+    return QTIP_OK;
 }
 
 qtip_status qtip_rht_weight_inverse(float *W, int64_t m, int64_t n, const float *SU, const float *SV)

@@ -206,11 +206,27 @@ TEST(mu_analytic_values_and_errors)
     CHECK(strstr(qtip_last_error(), "order 6") != NULL, "message: %s", qtip_last_error());
 }
 
+/* All-3e38 weights are finite but overflow the transform's sums: the error names
+ * that and the largest input, not the NaN it turns into ("value 0 is -nan"). */
+TEST(rht_weight_overflow_named)
+{
+    const int64_t m = 16, n = 32;
+    float W[16 * 32], SU[32], SV[16];
+    for (int i = 0; i < 16 * 32; i++) W[i] = 3e38f;
+    for (int i = 0; i < 32; i++) SU[i] = 1;
+    for (int i = 0; i < 16; i++) SV[i] = 1;
+    CHECK_STATUS(qtip_rht_weight(W, m, n, SU, SV), QTIP_E_NONFINITE);
+    CHECK(strstr(qtip_last_error(), "overflows") && strstr(qtip_last_error(), "3e+38") &&
+              !strstr(qtip_last_error(), "nan"),
+          "message: %s", qtip_last_error());
+}
+
 int main(void)
 {
     RUN(signs_follow_spec_and_differ_per_tensor);
     RUN(rht_weight_and_hessian_equal_dense_definition);
     RUN(rht_preserves_proxy_loss_and_lowers_mu);
     RUN(mu_analytic_values_and_errors);
+    RUN(rht_weight_overflow_named);
     return check_summary();
 }
