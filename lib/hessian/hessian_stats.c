@@ -16,6 +16,62 @@
 
 #define HESSIAN_EIG_MAX_N 1024
 
+/* S's lower triangle and sx hold no NaN or infinity. */
+static int all_finite(const double *S, const double *sx, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j <= i; j++)
+            if (!isfinite(S[i * n + j])) return 0;
+        if (!isfinite(sx[i])) return 0;
+    }
+    return 1;
+}
+
+/* Smallest and largest eigenvalue of the damped matrix (column-major lower = S's
+ * row-major upper triangle), on a copy: dsyevd destroys its input. */
+static qtip_status eig_range(const double *S, size_t n, qtip_hessian_info *out)
+{
+    double *A = qtip_alloc(n * n, sizeof(double), "the eigenvalue work matrix");
+    double *w = qtip_alloc(n, sizeof(double), "the eigenvalues");
+    if (!A || !w) {
+        free(A);
+        free(w);
+        return QTIP_E_NOMEM;
+    }
+    memcpy(A, S, n * n * sizeof(double));
+    lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'N', 'L', (lapack_int)n, A, (lapack_int)n, w);
+    if (info == 0) {
+        out->have_eig = 1;
+        out->eig_min = w[0];
+        out->eig_max = w[n - 1];
+    }
+    free(A);
+    free(w);
+    return QTIP_OK;
+}
+
+/* Cholesky of the damped matrix in place (S's upper triangle), then LAPACK's
+ * 1-norm reciprocal condition estimate. */
+static void cond_estimate(double *S, size_t n, double anorm, qtip_hessian_info *out)
+{
+    lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)n, S, (lapack_int)n);
+    if (info != 0) return;
+    double rcond = 0.0;
+    /* Our own 64-byte-aligned work arrays: LAPACKE's are malloc'd, and the BLAS
+     * kernels' rounding follows their alignment, so the estimate's last digits
+     * would depend on the heap's state (the path's length changed them). */
+    double *work = qtip_alloc(3 * n, sizeof(double), "the condition estimate's work");
+    lapack_int *iwork = qtip_alloc(n, sizeof(lapack_int), "the condition estimate's work");
+    info = work && iwork ? LAPACKE_dpocon_work(LAPACK_COL_MAJOR, 'L', (lapack_int)n, S,
+                                               (lapack_int)n, anorm, &rcond, work, iwork)
+                         : -1;
+    free(work);
+    free(iwork);
+    out->pd = 1;
+    out->rcond = info == 0 ? rcond : 0.0;
+    out->cond_est = rcond > 0.0 ? 1.0 / rcond : INFINITY;
+}
+
 qtip_status qtip_hessian_analyze(qtip_hessian *h, double sigma, qtip_hessian_info *out)
 {
     QTIP_RETURN_ERROR_IF(!(sigma >= 0.0) || !isfinite(sigma), QTIP_E_PARAM,
@@ -35,12 +91,7 @@ qtip_status qtip_hessian_analyze(qtip_hessian *h, double sigma, qtip_hessian_inf
     const double *sx = qtip_hessian_sum_x(h);
     const double ct = (double)count;
 
-    int finite = 1;
-    for (size_t i = 0; i < n && finite; i++) {
-        for (size_t j = 0; j <= i; j++)
-            if (!isfinite(S[i * n + j])) { finite = 0; break; }
-        if (!isfinite(sx[i])) finite = 0;
-    }
+    const int finite = all_finite(S, sx, n);
     out->finite = finite;
 
     double *diag = qtip_alloc(n, sizeof(double), "the hessian diagonal");
@@ -82,44 +133,8 @@ qtip_status qtip_hessian_analyze(qtip_hessian *h, double sigma, qtip_hessian_inf
     for (size_t i = 0; i < n; i++)
         if (rowabs[i] > anorm) anorm = rowabs[i];
 
-    if (n <= HESSIAN_EIG_MAX_N) {
-        double *A = qtip_alloc(n * n, sizeof(double), "the eigenvalue work matrix");
-        double *w = qtip_alloc(n, sizeof(double), "the eigenvalues");
-        if (!A || !w) {
-            free(A);
-            free(w);
-            st = QTIP_E_NOMEM;
-            goto restore;
-        }
-        memcpy(A, S, n * n * sizeof(double));
-        lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'N', 'L', (lapack_int)n, A,
-                                         (lapack_int)n, w);
-        if (info == 0) {
-            out->have_eig = 1;
-            out->eig_min = w[0];
-            out->eig_max = w[n - 1];
-        }
-        free(A);
-        free(w);
-    }
-
-    lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)n, S, (lapack_int)n);
-    if (info == 0) {
-        double rcond = 0.0;
-        /* Our own 64-byte-aligned work arrays: LAPACKE's are malloc'd, and the BLAS
-         * kernels' rounding follows their alignment, so the estimate's last digits
-         * would depend on the heap's state (the path's length changed them). */
-        double *work = qtip_alloc(3 * n, sizeof(double), "the condition estimate's work");
-        lapack_int *iwork = qtip_alloc(n, sizeof(lapack_int), "the condition estimate's work");
-        info = work && iwork ? LAPACKE_dpocon_work(LAPACK_COL_MAJOR, 'L', (lapack_int)n, S,
-                                                   (lapack_int)n, anorm, &rcond, work, iwork)
-                             : -1;
-        free(work);
-        free(iwork);
-        out->pd = 1;
-        out->rcond = info == 0 ? rcond : 0.0;
-        out->cond_est = rcond > 0.0 ? 1.0 / rcond : INFINITY;
-    }
+    if (n <= HESSIAN_EIG_MAX_N && (st = eig_range(S, n, out)) != QTIP_OK) goto restore;
+    cond_estimate(S, n, anorm, out);
 restore:
     for (size_t i = 0; i < n; i++) S[i * n + i] = diag[i];
 done:
