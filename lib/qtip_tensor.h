@@ -64,7 +64,9 @@ typedef struct {
  * either file). Every header rule is checked on open: 8-byte little-endian length,
  * JSON header, known dtypes, offsets in range and not overlapping, sizes agreeing
  * with shapes, no duplicate names, element counts that do not overflow. A
- * zstd-compressed file (detected by magic) is decompressed into memory first.
+ * zstd-compressed file (detected by magic) is decompressed into memory first, up
+ * to what its header accounts for (more is QTIP_E_FORMAT naming the limit). Only
+ * regular files or links to them are opened (qtip_reader_open's policy).
  * Errors: QTIP_E_IO (cannot open/read/map), QTIP_E_FORMAT (any rule broken;
  * the message names the file and, where one is at fault, the tensor),
  * QTIP_E_UNSUPPORTED (a valid safetensors dtype that qtip does not handle, e.g. F8_E4M3).

@@ -17,19 +17,30 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* A directory holding model.safetensors.index.json -> the memfd (made once). */
+static char index_dir_path[256];
+
+static void remove_index_dir(void)
+{
+    char link[320];
+    snprintf(link, sizeof link, "%s/model.safetensors.index.json", index_dir_path);
+    unlink(link);
+    rmdir(index_dir_path);
+}
+
+/* A directory holding model.safetensors.index.json -> the memfd (made once,
+ * removed at exit). */
 static const char *index_dir(const char *input)
 {
-    static char dir[256];
-    if (dir[0]) return dir;
-    snprintf(dir, sizeof dir, "%s/qtip-fuzz-index-%ld", P_tmpdir, (long)getpid());
+    if (index_dir_path[0]) return index_dir_path;
+    snprintf(index_dir_path, sizeof index_dir_path, "%s/qtip-fuzz-index-%ld", P_tmpdir, (long)getpid());
     char link[320];
-    snprintf(link, sizeof link, "%s/model.safetensors.index.json", dir);
-    if (mkdir(dir, 0700) != 0 || symlink(input, link) != 0) {
-        dir[0] = 0;
+    snprintf(link, sizeof link, "%s/model.safetensors.index.json", index_dir_path);
+    if (mkdir(index_dir_path, 0700) != 0 || symlink(input, link) != 0) {
+        index_dir_path[0] = 0;
         return NULL;
     }
-    return dir;
+    atexit(remove_index_dir);
+    return index_dir_path;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
