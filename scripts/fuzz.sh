@@ -24,13 +24,14 @@ command -v "$CC" >/dev/null || { echo "fuzz.sh: '$CC' not found (clang with libF
 if [ $# -gt 0 ]; then TARGETS=("$@")
 else TARGETS=(); for f in "$ROOT"/tests/fuzz/fuzz_*.c; do TARGETS+=("$(basename "$f" .c)"); done; fi
 
+mkdir -p "$BUILD"
 # The library, instrumented for coverage (fuzzer-no-link) and the sanitizers.
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_C_COMPILER="$CC" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DQTIP_BUILD_TESTS=OFF -DQTIP_BUILD_BENCH=OFF -DQTIP_CUDA=OFF -DQTIP_SANITIZE=address,undefined \
-  -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link" >"$BUILD.cmake.log" 2>&1 \
-  || { cat "$BUILD.cmake.log"; exit 1; }
-cmake --build "$BUILD" -j"${JOBS:-2}" --target qtip >"$BUILD.build.log" 2>&1 \
-  || { tail -40 "$BUILD.build.log"; exit 1; }
+  -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link" >"$BUILD/fuzz-cmake.log" 2>&1 \
+  || { cat "$BUILD/fuzz-cmake.log"; exit 1; }
+cmake --build "$BUILD" -j"${JOBS:-2}" --target qtip >"$BUILD/fuzz-build.log" 2>&1 \
+  || { tail -40 "$BUILD/fuzz-build.log"; exit 1; }
 lapacke=$(sed -n 's/^LAPACKE_LIBRARY:FILEPATH=//p' "$BUILD/CMakeCache.txt")
 blas=$(sed -n 's/^BLAS_[A-Za-z0-9]*_LIBRARY:FILEPATH=//p' "$BUILD/CMakeCache.txt" | head -1)
 LIBS="$BUILD/libqtip.a ${lapacke:--llapacke} ${blas:--lopenblas} $(pkg-config --libs jansson libzstd libxxhash) -fopenmp -lm -ldl -lpthread"
