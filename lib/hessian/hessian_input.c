@@ -112,7 +112,8 @@ static qtip_status open_source(act_source *a, const qtip_hessian_source *src)
         a->n = src->raw_dim;
         a->dt = src->raw_dtype;
         QTIP_RETURN_ERROR_IF(!is_float(a->dt), QTIP_E_UNSUPPORTED,
-                             "raw dtype %s, expected f32, f16, bf16 or f64", qtip_dtype_name(a->dt));
+                             "'%s': raw dtype %s, expected f32, f16, bf16 or f64", a->name,
+                             qtip_dtype_name(a->dt));
         return QTIP_OK;
     }
     unsigned char head[8];

@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -161,6 +162,33 @@ TEST(test_output_is_input)
     CHECK(file_equals(in, "rewritten", 9), "rewritten after forgetting the inputs");
     unlink(hard);
     unlink(soft);
+}
+
+static void *open_one_input(void *arg)
+{
+    qtip_reader *r = NULL;
+    if (qtip_reader_open((const char *)arg, &r) == QTIP_OK) qtip_reader_free(r);
+    return NULL;
+}
+
+/* Inputs recorded from many threads at once are all refused as outputs. */
+TEST(test_output_is_input_threads)
+{
+    qtip_io_forget_inputs();
+    enum { N = 16 };
+    pthread_t th[N];
+    static char full[N][1024];
+    for (int i = 0; i < N; i++) {
+        snprintf(full[i], sizeof full[i], "%s/in%02d.bin", test_tmpdir(), i);
+        test_write_file(full[i], "x", 1);
+    }
+    for (int i = 0; i < N; i++) pthread_create(&th[i], NULL, open_one_input, full[i]);
+    for (int i = 0; i < N; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < N; i++) {
+        CHECK_STATUS(qtip_write_file_atomic(full[i], "y", 1, 0), QTIP_E_IO);
+        CHECK(file_equals(full[i], "x", 1), "input %d untouched", i);
+    }
+    qtip_io_forget_inputs();
 }
 
 /* Special files are refused by name and type without blocking; links to regular
@@ -411,6 +439,7 @@ int main(void)
     RUN(test_checksum);
     RUN(test_mmap);
     RUN(test_output_is_input);
+    RUN(test_output_is_input_threads);
     RUN(test_special_files);
     RUN(test_read_file_bomb);
     return check_summary();
