@@ -15,8 +15,8 @@ extern "C" {
 
 /* --- Atomic output -------------------------------------------------------
  * Writes go to a temporary file in the destination's directory
- * ("<path>.qtip-tmp.<pid>.XXXXXX"); opening removes such temporaries of the same
- * `path` left by processes that no longer exist (a killed run). A `path` that is
+ * ("<path>.qtip-tmp.<host>-<pid>.XXXXXX"); opening removes such temporaries of the
+ * same `path` left on this host by processes that no longer exist (a killed run). A `path` that is
  * (a link to) a file this process opened as an input is refused with QTIP_E_IO:
  * "'X' is also an input ('Y'); refusing to overwrite an input". Commit fsyncs it and renames it over `path`, then
  * fsyncs the directory. abort (or free without commit) deletes the temporary:
@@ -85,7 +85,8 @@ void qtip_checksum_buffer(const void *buf, size_t len, char out[QTIP_CHECKSUM_ST
 qtip_status qtip_checksum_file(const char *path, char out[QTIP_CHECKSUM_STRLEN]);
 
 /* --- Memory maps ------------------------------------------------------------
- * Read-only, private map of a whole regular file; an empty file maps to
+ * Read-only, private map of a whole regular file (opened by the readers' policy:
+ * special files refused, the file recorded as an input); an empty file maps to
  * {NULL, 0}. close accepts NULL and a zeroed struct. */
 typedef struct {
     void *data;

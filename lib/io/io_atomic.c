@@ -5,9 +5,11 @@
  * The temporary lives in the target's directory because rename(2) is atomic only
  * within one file system. It is created with O_EXCL and mode 0666 (the umask
  * applies, as for any new file) rather than with mkstemp, whose 0600 would leak
- * into the final file. Its name, "<target>.qtip-tmp.<pid>.<6 hex>", says whose it
- * is: a run killed with -9 cannot delete its temporary, so the next open of the
- * same target deletes those whose writer no longer exists, and nothing else.
+ * into the final file. Its name, "<target>.qtip-tmp.<host>-<pid>.<6 hex>", says
+ * whose it is: a run killed with -9 cannot delete its temporary, so the next open
+ * of the same target deletes those written on this host whose writer no longer
+ * exists, and nothing else (on a shared file system another host's pids mean
+ * nothing here; a container's host name differs from its host's).
  * A target that is one of the process's inputs (io_open.c records them) is
  * refused: writing it would destroy what is being read.
  */
@@ -75,22 +77,34 @@ static void tmp_suffix(char *out, size_t size, unsigned attempt)
     snprintf(out, size, "%06llx", (x >> 40) & 0xffffffull);
 }
 
-/* "<pid>.<6 hex>" after TMP_TAG: our name, and a writer that is gone. */
-static int stale_ours(const char *rest)
+/* This machine's name, as temporaries carry it ("unknown" if it has none). */
+static const char *host_name(char *buf, size_t size)
 {
-    char *end;
-    errno = 0;
-    long pid = strtol(rest, &end, 10);
-    if (end == rest || *end != '.' || errno || pid <= 0 || (pid_t)pid == getpid()) return 0;
-    const char *h = end + 1;
+    if (gethostname(buf, size) != 0 || !buf[0]) snprintf(buf, size, "unknown");
+    buf[size - 1] = 0;
+    return buf;
+}
+
+/* "<host>-<pid>.<6 hex>" after TMP_TAG: our name, this host, and a writer gone. */
+static int stale_ours(const char *rest, const char *host)
+{
+    size_t n = strlen(rest), hl = strlen(host);
+    if (n < hl + 10 || strncmp(rest, host, hl) != 0 || rest[hl] != '-') return 0;
+    const char *h = rest + n - 6;
+    if (h[-1] != '.') return 0;
     for (int i = 0; i < 6; i++)
         if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f'))) return 0;
-    if (h[6] != 0) return 0;
+    long pid = 0;
+    for (const char *p = rest + hl + 1; p < h - 1; p++) {
+        if (*p < '0' || *p > '9' || pid > 1L << 30) return 0;
+        pid = pid * 10 + (*p - '0');
+    }
+    if (pid <= 0 || (pid_t)pid == getpid()) return 0;
     return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
 }
 
-/* Delete "<base>.qtip-tmp.<pid>.<hex>" files of `path` whose writer died. Best
- * effort: a directory that cannot be listed just keeps its leftovers. */
+/* Delete "<base>.qtip-tmp.<host>-<pid>.<hex>" files of `path` whose writer, on this
+ * host, died. Best effort: a directory that cannot be listed keeps its leftovers. */
 static void remove_stale(const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -106,13 +120,15 @@ static void remove_stale(const char *path)
         dir[dlen] = 0;
     }
     DIR *d = opendir(dir);
+    char host[256];
+    host_name(host, sizeof host);
     if (d) {
         struct dirent *e;
         const size_t tl = sizeof TMP_TAG - 1;
         while ((e = readdir(d)))
             if (strncmp(e->d_name, base, blen) == 0 &&
                 strncmp(e->d_name + blen, TMP_TAG, tl) == 0 &&
-                stale_ours(e->d_name + blen + tl))
+                stale_ours(e->d_name + blen + tl, host))
                 unlinkat(dirfd(d), e->d_name, 0);
         closedir(d);
     }
@@ -121,13 +137,15 @@ static void remove_stale(const char *path)
 
 static qtip_status create_tmp(qtip_atomic_file *f, const char *path)
 {
-    size_t n = strlen(path) + sizeof TMP_TAG + 32;
+    char host[256];
+    host_name(host, sizeof host);
+    size_t n = strlen(path) + sizeof TMP_TAG + strlen(host) + 32;
     f->tmp = (char *)malloc(n);
     QTIP_RETURN_ERROR_IF(!f->tmp, QTIP_E_NOMEM, "cannot write '%s': out of memory", path);
     for (unsigned attempt = 0;; attempt++) {
         char sfx[16];
         tmp_suffix(sfx, sizeof sfx, attempt);
-        snprintf(f->tmp, n, "%s" TMP_TAG "%ld.%s", path, (long)getpid(), sfx);
+        snprintf(f->tmp, n, "%s" TMP_TAG "%s-%ld.%s", path, host, (long)getpid(), sfx);
         f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (f->fd >= 0) return QTIP_OK;
         if (errno == EEXIST && attempt < 100) continue;

@@ -74,10 +74,13 @@ fi
 
 # a killed run's temporary (a dead pid) is removed by the next run; another's is kept
 ( exit 0 ) & dead=$!; wait $dead
-touch "h.safetensors.qtip-tmp.$dead.abcdef" "h.safetensors.qtip-tmp.1.abcdef" "h.safetensors.tmp.abcdef"
+host=$(uname -n)
+touch "h.safetensors.qtip-tmp.$host-$dead.abcdef" "h.safetensors.qtip-tmp.$host-1.abcdef" \
+  "h.safetensors.tmp.abcdef" "h.safetensors.qtip-tmp.elsewhere-$dead.abcdef"
 "$B/qtip-hessian" accumulate -q --site "$L" -o h.safetensors "act/$L.npy" || { echo "FAIL rerun"; fail=1; }
-[ -e "h.safetensors.qtip-tmp.$dead.abcdef" ] && { echo "FAIL stale temporary kept"; fail=1; }
-[ -e "h.safetensors.qtip-tmp.1.abcdef" ] && [ -e "h.safetensors.tmp.abcdef" ] \
+[ -e "h.safetensors.qtip-tmp.$host-$dead.abcdef" ] && { echo "FAIL stale temporary kept"; fail=1; }
+[ -e "h.safetensors.qtip-tmp.$host-1.abcdef" ] && [ -e "h.safetensors.tmp.abcdef" ] \
+  && [ -e "h.safetensors.qtip-tmp.elsewhere-$dead.abcdef" ] \
   || { echo "FAIL a temporary that is not stale, or not ours, was removed"; fail=1; }
 
 [ $fail -eq 0 ] && echo "io hostile: all refused as expected"

@@ -110,27 +110,37 @@ TEST(test_atomic_killed_writer)
     CHECK(count_prefixed("killed.bin.qtip-tmp.") == 1, "expected 1 child's temporary, found %d",
           count_prefixed("killed.bin.qtip-tmp."));
     /* Files that are not ours, or not stale, must survive the next open: an old-style
-     * name, a live writer (pid 1 never dies), another target's temporary, a name that
-     * only looks like ours. A dead pid: a child that has been reaped. */
+     * name, a live writer (pid 1 never dies), another target's temporary, another
+     * host's (its pids mean nothing here), a name that only looks like ours. A dead
+     * pid: a child that has been reaped. */
     pid_t dead = fork();
     if (dead == 0) _exit(0);
     waitpid(dead, NULL, 0);
-    const char *fmt[5] = {"killed.bin.tmp.abcdef", "killed.bin.qtip-tmp.1.abcdef",
-                          "other.bin.qtip-tmp.%ld.abcdef", "killed.bin.qtip-tmp.%ld.abcdefg",
-                          "killed.bin.qtip-tmp.%ld.ABCDEF"};
-    char keep[64];
+    char host[256] = "";
+    gethostname(host, sizeof host);
+    host[sizeof host - 1] = 0;
+    /* "other" differs from this host's name in its first letter */
+    char other[258];
+    snprintf(other, sizeof other, "%c%s", host[0] == 'x' ? 'y' : 'x', host + 1);
+    char keep[5][400];
+    snprintf(keep[0], sizeof keep[0], "killed.bin.tmp.abcdef");
+    snprintf(keep[1], sizeof keep[1], "killed.bin.qtip-tmp.%s-1.abcdef", host);
+    snprintf(keep[2], sizeof keep[2], "other.bin.qtip-tmp.%s-%ld.abcdef", host, (long)dead);
+    snprintf(keep[3], sizeof keep[3], "killed.bin.qtip-tmp.%s-%ld.abcdef", other, (long)dead);
+    snprintf(keep[4], sizeof keep[4], "killed.bin.qtip-tmp.%s-%ld.ABCDEF", host, (long)dead);
+    char path[2560];
     for (int i = 0; i < 5; i++) {
-        snprintf(keep, sizeof keep, fmt[i], (long)dead);
-        test_write_file(test_path(keep), "x", 1);
+        snprintf(path, sizeof path, "%s/%s", test_tmpdir(), keep[i]);
+        test_write_file(path, "x", 1);
     }
     CHECK_OK(qtip_write_file_atomic(p, "new", 3, 0));
     CHECK(file_equals(p, "new", 3), "rewritten");
     CHECK(count_prefixed("killed.bin.qtip-tmp.") == 3, "the stale temporary removed, the 3 "
           "others kept: found %d", count_prefixed("killed.bin.qtip-tmp."));
     for (int i = 0; i < 5; i++) {
-        snprintf(keep, sizeof keep, fmt[i], (long)dead);
-        CHECK(access(test_path(keep), F_OK) == 0, "'%s' must be kept", keep);
-        unlink(test_path(keep));
+        snprintf(path, sizeof path, "%s/%s", test_tmpdir(), keep[i]);
+        CHECK(access(path, F_OK) == 0, "'%s' must be kept", keep[i]);
+        unlink(path);
     }
 }
 
