@@ -6,6 +6,8 @@
  */
 #include "check.h"
 
+#include <zstd.h>
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -366,6 +368,45 @@ TEST(test_truncations)
     }
 }
 
+/* A compressed file is decompressed no further than its header accounts for: a
+ * valid 8-byte tensor followed by 64 MiB of zeros (a 2 KB zstd frame) is refused
+ * with the limit, instead of expanding in memory; the same file without the tail
+ * opens. */
+TEST(test_compressed_bound)
+{
+    const char *hdr = "{" T1("x", "F32", "[2]", "[0,8]") "}";
+    size_t hl = strlen(hdr), tail = (size_t)64 << 20, n = 8 + hl + 8 + tail;
+    unsigned char *b = calloc(1, n);
+    b[0] = (unsigned char)hl;
+    memcpy(b + 8, hdr, hl);
+    float x[2] = {1.5f, -2.0f};
+    memcpy(b + 8 + hl, x, 8);
+    size_t cap = ZSTD_compressBound(n);
+    unsigned char *z = malloc(cap);
+    const char *p = test_path("bomb.safetensors");
+    for (int with_tail = 0; with_tail < 2; with_tail++) {
+        size_t len = with_tail ? n : n - tail;
+        size_t zn = ZSTD_compress(z, cap, b, len, 1);
+        CHECK(!ZSTD_isError(zn), "compress");
+        test_write_file(p, z, zn);
+        qtip_st_file *f = NULL;
+        qtip_status s = qtip_st_open(p, &f);
+        if (!with_tail) {
+            CHECK(s == QTIP_OK && f && qtip_st_find(f, "x") &&
+                      memcmp(qtip_st_find(f, "x")->data, x, 8) == 0,
+                  "compressed file without a tail: %s", qtip_last_error());
+        } else {
+            CHECK(s == QTIP_E_FORMAT && !f, "tail accepted");
+            CHECK(strstr(qtip_last_error(), "bomb.safetensors") &&
+                      strstr(qtip_last_error(), "decompresses to more than 8 bytes"),
+                  "message: %s", qtip_last_error());
+        }
+        qtip_st_close(f);
+    }
+    free(z);
+    free(b);
+}
+
 /* The MiniLM wheel's real file, when a path to it is given (not in the repo). */
 TEST(test_minilm)
 {
@@ -419,6 +460,7 @@ int main(void)
     RUN(test_round_trip_all_dtypes_and_zstd);
     RUN(test_sharded);
     RUN(test_truncations);
+    RUN(test_compressed_bound);
     RUN(test_minilm);
     return check_summary();
 }
