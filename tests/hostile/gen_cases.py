@@ -682,7 +682,7 @@ def sharded_cases():
         j = json.loads(json.dumps(idx)); fn(j['weight_map']); return j
     edits = {'missing-shard': (wm(lambda m: m.update({W: 'model-00003-of-00002.safetensors'})), [r'00003|' + esc(W), r'no such|missing|cannot|not exist|no shard|holds']),
              'escaping-name': (wm(lambda m: m.update({W: '../outside.safetensors'})), [r'outside\.safetensors|' + esc(W), r'\.\./|escape|file name|directory']),
-             'absolute-name': (wm(lambda m: m.update({W: '/tmp/x.safetensors'})), [esc(W) + r'|x\.safetensors', r'file name|directory|absolute']),
+             'absolute-name': (wm(lambda m: m.update({W: '/nonexistent/x.safetensors'})), [esc(W) + r'|x\.safetensors', r'file name|directory|absolute']),
              'ghost-tensor': (wm(lambda m: m.update({'ghost': 'model-00001-of-00002.safetensors'})), [r'ghost', r'no shard|holds|missing|not']),
              'empty-map': ({'weight_map': {}}, [r'index', r'empty|weight_map|no tensor']),
              'map-not-object': ({'weight_map': [1]}, [r'index', r'weight_map|object']),
