@@ -204,6 +204,19 @@ MALFORMED = r'invalid|malformed|expected|missing|not an?|unknown|must|bad|unsupp
 
 def esc(name): return name.replace('.', r'\.')
 
+# Post-checks of accepted cases: the output holds the same tensors as the seed made from
+# the plain input (the result is right, not only the exit code).
+SAME_TENSORS = '''import json, struct, sys
+def tensors(p):
+    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+    return {k: b[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]] for k, v in h.items() if k != '__metadata__'}
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+bad = [k for k in sys.argv[3:] if k not in a or a[k] != b[k]]
+sys.exit('tensors differ from the seed: ' + ', '.join(bad) if bad else 0)
+'''
+SAME_H = 'python3 $S/../same_tensors.py out.safetensors $S/h.safetensors count sum_x sum_xxT_tril'
+SAME_ART = 'python3 $S/../same_tensors.py out.safetensors $S/art.safetensors codes SU SV Wscale'
+
 # Consumers of each kind of file: (tag, command with {f} the file, expected exit code
 # of a malformed file, extra words). Each writes out.safetensors when it succeeds.
 WEIGHT_USERS = [('quantize', '$B/qtip-quantize %s --tensor %s --hessian $S/h.safetensors -o out.safetensors {f}' % (Q, LAYER), 1),
@@ -366,8 +379,7 @@ def npy_cases():
                   'shape-L-suffix': npy_bytes(None, A, ver=ver, shape_text='(%dL, %dL)' % (rows, N))}
         for ename, b in accept.items():
             case('npy-v%d-accept-%s' % (ver, ename), 'accept', acc.format(f='ok.npy'), 0,
-                 files=dict(OUTF, **{'ok.npy': b}), outputs=OUTS,
-                 post='$B/qtip-hessian info out.safetensors >/dev/null')
+                 files=dict(OUTF, **{'ok.npy': b}), outputs=OUTS, post=SAME_H)
         bad = {'data-longer': (npy_bytes([rows, N], A + b'\0' * 16 * N, ver=ver), [r'continue|longer|extra|after|more|trailing']),
                'data-longer-partial-row': (npy_bytes([rows, N], A + b'\0' * 4, ver=ver), [r'continue|longer|extra|after|more|trailing']),
                'data-shorter': (npy_bytes([rows, N], A[:-4 * N], ver=ver), [TRUNC]),
@@ -495,15 +507,16 @@ def link_cases():
          outputs=['packed'], post='$B/qtip-verify -q packed >/dev/null')
     case('link-weights-elsewhere-quantize', 'accept',
          '$B/qtip-quantize %s --tensor %s --hessian $S/h.safetensors -o out.safetensors model' % (Q, LAYER), 0,
-         files=dict(OUTF, model=('copytree', 'model')), setup=wl, outputs=OUTS)
+         files=dict(OUTF, model=('copytree', 'model')), setup=wl, outputs=OUTS, post=SAME_ART)
     case('link-shard-elsewhere-quantize', 'accept',
          '$B/qtip-quantize %s --tensor %s --hessian $S/h.safetensors -o out.safetensors model_sh' % (Q, LAYER), 0,
          files=dict(OUTF, model_sh=('copytree', 'model_sh')),
          setup=lambda d: (os.makedirs(d + '/store'), os.rename(d + '/model_sh/model-00001-of-00002.safetensors', d + '/store/s1'),
-                          os.symlink('../store/s1', d + '/model_sh/model-00001-of-00002.safetensors')), outputs=OUTS)
+                          os.symlink('../store/s1', d + '/model_sh/model-00001-of-00002.safetensors')), outputs=OUTS, post=SAME_ART)
     case('link-hessian-quantize', 'accept',
          '$B/qtip-quantize %s --tensor %s --hessian hl.safetensors -o out.safetensors $S/model' % (Q, LAYER), 0,
-         files=dict(OUTF), setup=lambda d: os.symlink(SEED + '/h.safetensors', d + '/hl.safetensors'), outputs=OUTS)
+         files=dict(OUTF), setup=lambda d: os.symlink(SEED + '/h.safetensors', d + '/hl.safetensors'), outputs=OUTS,
+         post=SAME_ART)
     case('link-dangling-hessian', 'link',
          '$B/qtip-quantize %s --tensor %s --hessian hl.safetensors -o out.safetensors $S/model' % (Q, LAYER), 1,
          [r'hl\.safetensors', r'dangling|link|no such|not exist|cannot open'],
@@ -525,7 +538,7 @@ def link_cases():
          post='cmp packed/tokenizer.json $S/model/tokenizer.json && cmp packed/1_Pooling/config.json $S/model/1_Pooling/config.json '
               '&& test ! -L packed/tokenizer.json && $B/qtip-verify -q packed >/dev/null')
     case('hf-cache-quantize', 'accept', '$B/qtip-quantize %s --tensor %s --hessian $S/h.safetensors -o out.safetensors %s' % (Q, LAYER, snap),
-         0, files=dict(OUTF), setup=hf, outputs=OUTS)
+         0, files=dict(OUTF), setup=hf, outputs=OUTS, post=SAME_ART)
     # sub-directories of the model are copied (MiniLM's 1_Pooling), at any depth
     case('subdirs-copied-pack', 'accept', '$B/qtip-pack -q -o packed $S/model $S/art.safetensors', 0, outputs=['packed'],
          post='cmp packed/1_Pooling/config.json $S/model/1_Pooling/config.json && cmp packed/extra/deeper/notes.txt $S/model/extra/deeper/notes.txt')
@@ -614,6 +627,9 @@ def output_is_input_cases():
     # directory outputs: pack and verify --dequantize over an input directory
     case('oeqi-pack-model', 'output=input', '$B/qtip-pack -q -o model model $S/art.safetensors', [1, 2],
          [r'model', words[0] + '|exist'], files={'model': ('copytree', 'model')})
+    # an output inside the model directory: copying sub-directories must not copy it into itself
+    case('oeqi-pack-inside-model', 'output=input', '$B/qtip-pack -q -o model/packed model $S/art.safetensors', [1, 2],
+         [r'model', r'inside|within|input|itself'], files={'model': ('copytree', 'model')}, timeout=5)
     case('oeqi-pack-artifact', 'output=input', '$B/qtip-pack -q -o art.safetensors $S/model art.safetensors', [1, 2],
          [r'art\.safetensors', words[0] + '|exist'], files={'art.safetensors': seed('art.safetensors')})
     case('oeqi-verify-dequantize-packed', 'output=input', '$B/qtip-verify -q --dequantize packed packed', [1, 2],
@@ -640,8 +656,9 @@ def stdin_cases():
     for name, cmd, w in cs:
         case('stdin-%s' % name, 'stdin', cmd, 1, sw + w, files=dict(OUTF, **{'z.npy.zst': z, 'zc.npy.zst': bytes(zc)}),
              outputs=OUTS)
-    case('stdin-npy-accept', 'accept', acc + ' - < $S/a1.npy', 0, files=dict(OUTF), outputs=OUTS)
-    case('stdin-zstd-accept', 'accept', acc + ' - < z.npy.zst', 0, files=dict(OUTF, **{'z.npy.zst': z}), outputs=OUTS)
+    case('stdin-npy-accept', 'accept', acc + ' - < $S/a1.npy', 0, files=dict(OUTF), outputs=OUTS, post=SAME_H)
+    case('stdin-zstd-accept', 'accept', acc + ' - < z.npy.zst', 0, files=dict(OUTF, **{'z.npy.zst': z}), outputs=OUTS,
+         post=SAME_H)
 
 def zstd_cases():
     """zstd inputs truncated or corrupt, and a bomb: bounded memory and a clear error."""
@@ -659,8 +676,10 @@ def zstd_cases():
         for tag, cmd, code in users:
             for vname, (vb, vcode) in variants.items():
                 w = [esc(fn), r'zstd|truncat|corrupt|decompress|frame|block|' + TRUNC] if vcode else []
+                post = {('npy', 'accumulate'): SAME_H, ('hessian', 'quantize'): SAME_ART, ('weights', 'quantize'): SAME_ART,
+                        ('artifact', 'pack'): '$B/qtip-verify -q packed >/dev/null'}.get((kind, tag)) if vcode == 0 else None
                 case('zstd-%s-%s-%s' % (kind, tag, vname), 'accept' if vcode == 0 else 'zstd', cmd.format(f=fn),
-                     code if vcode else 0, w, files=dict(OUTF, **{fn: vb}), outputs=OUTS)
+                     code if vcode else 0, w, files=dict(OUTF, **{fn: vb}), outputs=OUTS, post=post)
     bomb = zstd_bomb(1 << 30)
     bomb_users = [('quantize-hessian', HESSIAN_USERS[0][1]), ('quantize-weights', WEIGHT_USERS[0][1]),
                   ('incoherence-weights', WEIGHT_USERS[1][1]), ('info', HESSIAN_USERS[1][1]),
@@ -698,7 +717,8 @@ def sharded_cases():
     case('index-tensor-in-two-shards-quantize', 'index', q, 1, [esc(W) + r'|model\.norm', r'twice|two|both|duplicate|appears'],
          files=dict(OUTF, model_sh=('copytree', 'model_sh')), outputs=OUTS,
          setup=lambda d: write(d + '/model_sh/model-00002-of-00002.safetensors', sh2))
-    case('sharded-accept-quantize', 'accept', q, 0, files=dict(OUTF, model_sh=('copytree', 'model_sh')), outputs=OUTS)
+    case('sharded-accept-quantize', 'accept', q, 0, files=dict(OUTF, model_sh=('copytree', 'model_sh')), outputs=OUTS,
+         post=SAME_ART)
     # a malformed config.json of the model: pack names it
     for ename, b in (('truncated', CONFIG[:20]), ('not-object', b'[1]'), ('non-utf8', CONFIG.replace(b'llama', b'll\xffma'))):
         case('config-%s-pack' % ename, 'header', '$B/qtip-pack -q -o packed model $S/art.safetensors', 1,
@@ -760,6 +780,7 @@ def main():
     make_seeds()
     st_cases(); hessian_meta_cases(); npy_cases(); special_file_cases(); link_cases(); nonfinite_cases()
     mismatch_cases(); output_is_input_cases(); stdin_cases(); zstd_cases(); sharded_cases(); packed_cases(); usage_cases()
+    write(OUT + '/same_tensors.py', SAME_TENSORS.encode())
     with open(OUT + '/cases.json', 'w') as f:
         json.dump(CASES, f, indent=0)
     print('%d cases in %s' % (len(CASES), OUT))

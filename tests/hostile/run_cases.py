@@ -16,7 +16,7 @@ It passes when all hold:
 Prints one line per failing case and "N passed, M failed"; writes CASES_DIR/results.json.
 Exit status 0 when every case passed.
 """
-import concurrent.futures, hashlib, json, os, re, signal, subprocess, sys, tempfile, threading
+import concurrent.futures, hashlib, json, os, re, signal, subprocess, sys, tempfile, threading, time
 
 SANITIZER = re.compile(r'runtime error:|AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|MemorySanitizer')
 
@@ -61,9 +61,11 @@ def run_one(c, bin_dir, cases_dir):
             except ProcessLookupError:
                 pass
         t = threading.Timer(c['timeout'], kill)
+        t0 = time.monotonic()
         t.start()
         _, status, ru = os.wait4(p.pid, 0)
         t.cancel()
+        seconds = time.monotonic() - t0
         p.returncode = os.waitstatus_to_exitcode(status)
         try:  # anything the command left running in its group goes with it
             os.killpg(p.pid, signal.SIGKILL)
@@ -99,7 +101,7 @@ def run_one(c, bin_dir, cases_dir):
         if r.returncode != 0:
             problems.append('post-check failed: %s' % r.stderr.decode('utf-8', 'replace').strip()[:200])
     return {'id': c['id'], 'cls': c['cls'], 'cmd': c['cmd'], 'expected': c['exit'], 'got': got,
-            'problems': problems, 'stderr': stderr}
+            'problems': problems, 'stderr': stderr, 'seconds': round(seconds, 3)}
 
 
 def main():
