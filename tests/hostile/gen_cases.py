@@ -67,12 +67,6 @@ def st_split(b):
     n = struct.unpack('<Q', b[:8])[0]
     return json.loads(b[8:8 + n]), b[8 + n:], n
 
-def st_edit(b, fn):
-    """Re-serialize a safetensors file after fn(header dict) edited its header."""
-    h, data, _ = st_split(b)
-    fn(h)
-    return st_raw(json.dumps(h).encode(), data)
-
 def f16(xs): return struct.pack('<%de' % len(xs), *xs)
 def f32(xs): return struct.pack('<%df' % len(xs), *xs)
 
@@ -267,7 +261,6 @@ def st_header_edits(h, data, n, t):
         h2 = json.loads(json.dumps(h)); fn(h2[t] if t in h2 else h2, h2)
         return st_raw(json.dumps(h2).encode(), data)
     hj = json.dumps(h).encode()
-    shape = h[t]['shape']
     other = next(k for k in h if k not in ('__metadata__', t))
     e = {
         'hlen-zero': (struct.pack('<Q', 0) + hj + data, [r'header|json|empty|invalid']),

@@ -18,7 +18,7 @@ then rerun it to completion and assert that
     (they are ours: the rerun must clean them), while files that are not ours survive.
 Prints one line per failure and "N passed, M failed"; exit status 0 when all passed.
 """
-import hashlib, os, shutil, signal, struct, subprocess, sys, time
+import hashlib, json, os, shutil, signal, struct, subprocess, sys, time
 
 B, W = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 SENTINEL = b'QTIP-HOSTILE-SENTINEL: a previous output that must survive\n'
@@ -38,7 +38,6 @@ def rand_bytes(k, seed):
 
 
 def st_file(path, tensors):
-    import json
     hdr, off, blobs = {}, 0, []
     for name, dt, shape, raw in tensors:
         hdr[name] = {'dtype': dt, 'shape': shape, 'data_offsets': [off, off + len(raw)]}
