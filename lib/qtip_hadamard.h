@@ -9,7 +9,7 @@
  * This is the reference tools' definition (QTIP / quip-sharp matmul_had.py):
  *   hadU(x)  = U_N   x      ("forward",  inverse = 0)
  *   hadUt(x) = U_N^T x      ("inverse",  inverse = 1)
- * The float operation order is pinned in lib/hadamard_kernel.h so the CPU and the
+ * The float operation order is pinned in lib/incoherence/hadamard_kernel.h so the CPU and the
  * CUDA kernel give the same bits. Constructions, the size rule and the list of
  * supported orders: docs/algorithms-hadamard.md.
  */
@@ -64,9 +64,8 @@ qtip_status qtip_had_transform_f64(double *x, int64_t rows, int64_t N, int inver
 
 /* The same map applied to every COLUMN of the row-major N x cols matrix X:
  * X <- U_N X (inverse = 0) or X <- U_N^T X (inverse = 1). Bitwise equal to
- * transposing, calling qtip_had_transform_*, and transposing back. */
+ * transposing, calling qtip_had_transform_f32, and transposing back. */
 qtip_status qtip_had_transform_cols_f32(float *x, int64_t N, int64_t cols, int inverse);
-qtip_status qtip_had_transform_cols_f64(double *x, int64_t N, int64_t cols, int inverse);
 
 /* Vector path of the fp32 fast transforms: 0 = the portable loops; 1 = the
  * structured path (radix-8 register stages, cache-resident column panels,

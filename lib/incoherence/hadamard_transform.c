@@ -67,10 +67,6 @@ qtip_status qtip_had_transform_cols_f32(float *x, int64_t N, int64_t cols, int i
 {
     return had_cols_f32(x, N, cols, inverse);
 }
-qtip_status qtip_had_transform_cols_f64(double *x, int64_t N, int64_t cols, int inverse)
-{
-    return had_cols_f64(x, N, cols, inverse);
-}
 
 /* ---- RHT (declared in qtip_hadamard.h; here because it reuses the passes) ---- */
 
