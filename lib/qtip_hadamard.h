@@ -109,6 +109,32 @@ qtip_status qtip_rht_hessian_inverse(double *H, int64_t n, const float *SU);
 qtip_status qtip_rht_mu_weight(const float *W, int64_t m, int64_t n, double *mu);
 qtip_status qtip_rht_mu_hessian(const double *H, int64_t n, double *mu);
 
+/* --- One layer's incoherence step on its own (lib/incoherence/incoherence.c) -----
+ * What qtip-incoherence runs: the weight `tensor` (or `tensor`.weight) of a
+ * safetensors file or model directory, and optionally the layer's Hessian file
+ * (qtip_hessian_load_expectation: a qtip file or a reference layout), rotated
+ * with the sign vectors of `seed` and the weight's name. Errors name the file and
+ * the tensor: QTIP_E_NOT_FOUND, QTIP_E_SHAPE (not 2-D; an order without a Hadamard
+ * transform, naming the nearest supported ones; a Hessian of another dimension). */
+typedef struct {
+    char tensor[512];          /* the weight's name as found */
+    uint64_t seed;
+    int64_t m, n;              /* out x in features */
+    int64_t k_m, k_n;          /* special factors of U_m and U_n */
+    float *W;                  /* m x n: U_m^T diag(SV) W diag(SU) U_n */
+    float *SU, *SV;            /* n and m signs */
+    double *H;                 /* n x n: U_n^T diag(SU) E[x x^T] diag(SU) U_n; NULL without one */
+    double mu_w_before, mu_w_after;
+    double mu_h_before, mu_h_after; /* NAN without a Hessian */
+} qtip_incoherence;
+
+qtip_status qtip_incoherence_run(const char *weights_path, const char *tensor,
+                                 const char *hessian_path, uint64_t seed, qtip_incoherence **out);
+/* Safetensors (atomically): the rotated weight under its name, SU, SV, `hessian`
+ * when present; metadata qtip.seed, qtip.tensor, qtip.transform. */
+qtip_status qtip_incoherence_save(const qtip_incoherence *r, const char *path);
+void qtip_incoherence_free(qtip_incoherence *r);
+
 #ifdef __cplusplus
 }
 #endif

@@ -212,6 +212,12 @@ const char *qtip_hessian_import_centering(const qtip_hessian *h);
  * defect of the format the file claims, not the other one's. */
 qtip_status qtip_hessian_open_any(const char *path, qtip_hessian_centering c, qtip_hessian **out);
 
+/* E[x x^T] as a full n x n matrix (qtip_alloc'd, caller frees) of the Hessian file
+ * `path` opened by qtip_hessian_open_any (AUTO), which must have dimension n
+ * (QTIP_E_SHAPE naming the file otherwise). What a quantizer or the incoherence
+ * step reads. */
+qtip_status qtip_hessian_load_expectation(const char *path, int64_t n, double **out);
+
 #ifdef __cplusplus
 }
 #endif

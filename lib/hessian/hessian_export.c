@@ -239,3 +239,26 @@ qtip_status qtip_hessian_open_any(const char *path, qtip_hessian_centering c, qt
                          "matrix): a centering convention does not apply", path);
     return native ? qtip_hessian_load(path, out) : qtip_hessian_import_ex(path, NULL, c, out);
 }
+
+qtip_status qtip_hessian_load_expectation(const char *path, int64_t n, double **out)
+{
+    *out = NULL;
+    qtip_hessian *h = NULL;
+    QTIP_FORWARD_IF_ERROR(qtip_hessian_open_any(path, QTIP_HESSIAN_CENTERING_AUTO, &h));
+    qtip_status s = QTIP_OK;
+    if (qtip_hessian_dim(h) != n)
+        s = qtip_error(QTIP_E_SHAPE, "hessian '%s' has dimension %lld, expected %lld (in features)",
+                       path, (long long)qtip_hessian_dim(h), (long long)n);
+    double *H = s ? NULL : qtip_alloc((size_t)n * (size_t)n, sizeof(double), "the hessian");
+    if (s == QTIP_OK && !H) s = QTIP_E_NOMEM;
+    /* E[x x^T] is the second moment: the mean is already inside, nothing to add. */
+    if (s == QTIP_OK && (s = qtip_hessian_expectation(h, H, NULL)) != QTIP_OK)
+        qtip_error_prefix("hessian '%s'", path);
+    qtip_hessian_free(h);
+    if (s != QTIP_OK) {
+        free(H);
+        return s;
+    }
+    *out = H;
+    return QTIP_OK;
+}
