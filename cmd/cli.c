@@ -122,6 +122,19 @@ void cli_bad_value(const cli_command *cmd, const char *opt, const char *expected
     cli_usage_error(cmd, "%s: expected %s, got '%s'", opt, expected, got);
 }
 
+void cli_require(const cli_command *cmd, const void *value, const char *opt)
+{
+    if (!value) cli_usage_error(cmd, "missing %s", opt);
+}
+
+void cli_expect_args(const cli_command *cmd, int npos, int min, int max, const char *what)
+{
+    if (npos >= min && (max < 0 || npos <= max)) return;
+    if (min == max) cli_usage_error(cmd, "expected %d %s, got %d", min, what, npos);
+    if (max < 0) cli_usage_error(cmd, "expected at least %d %s, got %d", min, what, npos);
+    cli_usage_error(cmd, "expected %d to %d %s, got %d", min, max, what, npos);
+}
+
 json_t *cli_json_number(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
 int cli_fail(qtip_status s)

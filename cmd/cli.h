@@ -104,6 +104,11 @@ void cli_usage_error(const cli_command *cmd, const char *fmt, ...)
  * "<opt>: expected <expected>, got '<got>'" (exit 2). */
 void cli_bad_value(const cli_command *cmd, const char *opt, const char *expected, const char *got)
     __attribute__((noreturn));
+/* The one wording of missing arguments (exit 2): "missing <opt>" when a required
+ * option's value is NULL; "expected <count> <what>, got <npos>" when the number of
+ * positional arguments is outside min..max (max < 0: no upper bound). */
+void cli_require(const cli_command *cmd, const void *value, const char *opt);
+void cli_expect_args(const cli_command *cmd, int npos, int min, int max, const char *what);
 /* Report a failed library call: "<prog>: error: <qtip_last_error()>"; returns CLI_EXIT_FAIL. */
 int cli_fail(qtip_status s);
 

@@ -98,8 +98,8 @@ static int cmd_accumulate(int argc, char **argv)
                              "(--dim, --dtype); '-' reads stdin; zstd input is detected.",
                              opts};
     int npos = cli_parse(&cmd, argc, argv);
-    if (!out) cli_usage_error(&cmd, "missing -o <out>");
-    if (npos < 1) cli_usage_error(&cmd, "no input files");
+    cli_require(&cmd, out, "-o <out>");
+    cli_expect_args(&cmd, npos, 1, -1, "input file(s)");
     if ((dim > 0) != (dt >= 0)) cli_usage_error(&cmd, "--dim and --dtype go together (raw input)");
     check_device(&cmd, device);
     qtip_hessian_source src = {tensor, dim, dt >= 0 ? dtype_values[dt] : QTIP_DT_F32,
@@ -135,8 +135,8 @@ static int cmd_merge(int argc, char **argv)
                              "float64 rounding. A partial holding NaN or Inf is refused.",
                              opts};
     int npos = cli_parse(&cmd, argc, argv);
-    if (!out) cli_usage_error(&cmd, "missing -o <out>");
-    if (npos < 1) cli_usage_error(&cmd, "no input files");
+    cli_require(&cmd, out, "-o <out>");
+    cli_expect_args(&cmd, npos, 1, -1, "input file(s)");
     qtip_hessian *h = NULL;
     int rc = load_partial(argv[1], &h);
     for (int i = 1; rc == CLI_EXIT_OK && i < npos; i++) {
@@ -223,7 +223,7 @@ static int cmd_info(int argc, char **argv)
                              "of a Hessian file or a reference-layout file (as import reads it).",
                              opts};
     int npos = cli_parse(&cmd, argc, argv);
-    if (npos != 1) cli_usage_error(&cmd, "expected one Hessian file");
+    cli_expect_args(&cmd, npos, 1, 1, "Hessian file");
     int c = centering_flags(&cmd, centered, uncentered);
     const char *path = argv[1];
     qtip_hessian *h = NULL;
@@ -256,8 +256,8 @@ static int cmd_export(int argc, char **argv)
                              "refused.",
                              opts};
     int npos = cli_parse(&cmd, argc, argv);
-    if (!out) cli_usage_error(&cmd, "missing -o <out>");
-    if (npos != 1) cli_usage_error(&cmd, "expected one Hessian file");
+    cli_require(&cmd, out, "-o <out>");
+    cli_expect_args(&cmd, npos, 1, 1, "Hessian file");
     qtip_hessian_export_opts o = {full ? QTIP_HESSIAN_FULL : QTIP_HESSIAN_FLAT,
                                   centering_flags(&cmd, centered, uncentered) == 1,
                                   dt ? QTIP_DT_F64 : QTIP_DT_F32};
@@ -288,8 +288,8 @@ static int cmd_import(int argc, char **argv)
                              "centred (QuIP#'s layout) with a warning; the output records which.",
                              opts};
     int npos = cli_parse(&cmd, argc, argv);
-    if (!out) cli_usage_error(&cmd, "missing -o <out>");
-    if (npos != 1) cli_usage_error(&cmd, "expected one input file");
+    cli_require(&cmd, out, "-o <out>");
+    cli_expect_args(&cmd, npos, 1, 1, "input file");
     int c = centering_flags(&cmd, centered, uncentered);
     qtip_hessian *h = NULL;
     qtip_status s = qtip_hessian_import_ex(argv[1], site, (qtip_hessian_centering)c, &h);

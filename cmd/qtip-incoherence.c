@@ -90,8 +90,8 @@ int main(int argc, char **argv)
         if (npos || tensor || hessian || out) cli_usage_error(&cmd, "--list-sizes takes no other arguments");
         return list_sizes(max);
     }
-    if (npos != 1) cli_usage_error(&cmd, "expected one weights file, got %d", npos);
-    if (!tensor) cli_usage_error(&cmd, "--tensor is required");
+    cli_expect_args(&cmd, npos, 1, 1, "weights file");
+    cli_require(&cmd, tensor, "--tensor <name>");
     qtip_incoherence *r = NULL;
     qtip_status s = qtip_incoherence_run(argv[1], tensor, hessian, seed, &r);
     if (!s && out) s = qtip_incoherence_save(r, out);
