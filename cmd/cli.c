@@ -70,15 +70,6 @@ static void vmsg(const char *kind, const char *fmt, va_list ap)
     fputc('\n', stderr);
 }
 
-void cli_info(const char *fmt, ...)
-{
-    if (cli_g.verbosity < 2) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vmsg("", fmt, ap);
-    va_end(ap);
-}
-
 void cli_warn(const char *fmt, ...)
 {
     if (cli_g.verbosity < 1) return;

@@ -94,7 +94,6 @@ void cli_help(const cli_command *cmd);
 
 /* Messages (stderr, prefixed "<prog>: "). cli_die* exit 1; cli_usage_error exits 2
  * ("<prog>: error: <message>", the synopsis and a pointer to --help). */
-void cli_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
