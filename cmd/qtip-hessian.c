@@ -142,7 +142,7 @@ static int cmd_merge(int argc, char **argv)
     for (int i = 1; rc == CLI_EXIT_OK && i < npos; i++) {
         qtip_hessian *p = NULL;
         rc = load_partial(argv[1 + i], &p);
-        if (rc == CLI_EXIT_OK && qtip_hessian_merge_ex(h, p, force) != QTIP_OK) {
+        if (rc == CLI_EXIT_OK && qtip_hessian_merge(h, p, force) != QTIP_OK) {
             cli_error("cannot merge '%s' into '%s': %s", argv[1 + i], argv[1], qtip_last_error());
             rc = CLI_EXIT_FAIL;
         }

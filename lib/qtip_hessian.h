@@ -40,7 +40,6 @@ void qtip_hessian_free(qtip_hessian *h);
 int64_t qtip_hessian_dim(const qtip_hessian *h);
 uint64_t qtip_hessian_count(const qtip_hessian *h);   /* rows (tokens) accumulated */
 const char *qtip_hessian_site(const qtip_hessian *h); /* "" when unnamed */
-qtip_status qtip_hessian_set_site(qtip_hessian *h, const char *site);
 /* Rows per internal block (fixed for a given n; at most 4096 rows / 64 MiB). */
 size_t qtip_hessian_block_rows(const qtip_hessian *h);
 
@@ -84,8 +83,7 @@ const char *qtip_hessian_input_checksum(const qtip_hessian *h, size_t i);
 
 /* dst += src; refuses a different n or a different non-empty site (unless
  * force_site). src's pending rows are flushed first (src is logically const). */
-qtip_status qtip_hessian_merge(qtip_hessian *dst, const qtip_hessian *src);
-qtip_status qtip_hessian_merge_ex(qtip_hessian *dst, const qtip_hessian *src, int force_site);
+qtip_status qtip_hessian_merge(qtip_hessian *dst, const qtip_hessian *src, int force_site);
 
 /* E[x x^T] as a full symmetric n x n row-major matrix (double). If `mu` is not
  * NULL it receives E[x] (n values; zeros when the mean is unknown). Fails when no

@@ -104,7 +104,7 @@ void hessian_set_import_centering(qtip_hessian *h, const char *c)
     snprintf(h->import_centering, sizeof h->import_centering, "%s", c ? c : "");
 }
 
-qtip_status qtip_hessian_set_site(qtip_hessian *h, const char *site)
+static qtip_status set_site(qtip_hessian *h, const char *site)
 {
     char *s = dup_str(site, "the hessian's site name");
     if (!s) return QTIP_E_NOMEM;
@@ -316,7 +316,7 @@ qtip_status qtip_hessian_set_sums(qtip_hessian *h, const double *S_lower, const 
     return QTIP_OK;
 }
 
-qtip_status qtip_hessian_merge_ex(qtip_hessian *dst, const qtip_hessian *src, int force_site)
+qtip_status qtip_hessian_merge(qtip_hessian *dst, const qtip_hessian *src, int force_site)
 {
     QTIP_RETURN_ERROR_IF(dst->n != src->n, QTIP_E_SHAPE,
                          "cannot merge hessians of different dimensions: %lld, expected %lld",
@@ -328,7 +328,7 @@ qtip_status qtip_hessian_merge_ex(qtip_hessian *dst, const qtip_hessian *src, in
     /* src is logically const: flushing pending rows changes no observable value. */
     QTIP_FORWARD_IF_ERROR(qtip_hessian_flush((qtip_hessian *)src));
     QTIP_FORWARD_IF_ERROR(qtip_hessian_flush(dst));
-    if (!dst->site[0] && src->site[0]) QTIP_FORWARD_IF_ERROR(qtip_hessian_set_site(dst, src->site));
+    if (!dst->site[0] && src->site[0]) QTIP_FORWARD_IF_ERROR(set_site(dst, src->site));
     if (!dst->import_centering[0]) hessian_set_import_centering(dst, src->import_centering);
     const int64_t n = dst->n;
 #pragma omp parallel for schedule(dynamic, 64) num_threads(qtip_threads()) if (n >= 1024)
@@ -344,11 +344,6 @@ qtip_status qtip_hessian_merge_ex(qtip_hessian *dst, const qtip_hessian *src, in
     for (size_t i = 0; i < src->nin; i++)
         QTIP_FORWARD_IF_ERROR(qtip_hessian_add_input(dst, src->in_name[i], src->in_sum[i]));
     return QTIP_OK;
-}
-
-qtip_status qtip_hessian_merge(qtip_hessian *dst, const qtip_hessian *src)
-{
-    return qtip_hessian_merge_ex(dst, src, 0);
 }
 
 qtip_status qtip_hessian_expectation(const qtip_hessian *h, double *H, double *mu)

@@ -83,7 +83,7 @@ TEST(shards_merge_match_long_double)
                 t += m;
             }
             CHECK(qtip_hessian_count(part) == b - a, "count %llu", (unsigned long long)qtip_hessian_count(part));
-            CHECK_OK(qtip_hessian_merge(total, part));
+            CHECK_OK(qtip_hessian_merge(total, part, 0));
             qtip_hessian_free(part);
         }
         CHECK(qtip_hessian_count(total) == T, "merged count %llu", (unsigned long long)qtip_hessian_count(total));
@@ -233,11 +233,11 @@ TEST(merge_refusals)
     CHECK_OK(qtip_hessian_create(8, "layers.0.qkv", &a));
     CHECK_OK(qtip_hessian_create(9, "layers.0.qkv", &b));
     CHECK_OK(qtip_hessian_create(8, "layers.0.o", &c));
-    CHECK_STATUS(qtip_hessian_merge(a, b), QTIP_E_SHAPE);
+    CHECK_STATUS(qtip_hessian_merge(a, b, 0), QTIP_E_SHAPE);
     CHECK(strstr(qtip_last_error(), "9") && strstr(qtip_last_error(), "8"), "%s", qtip_last_error());
-    CHECK_STATUS(qtip_hessian_merge(a, c), QTIP_E_MISMATCH);
+    CHECK_STATUS(qtip_hessian_merge(a, c, 0), QTIP_E_MISMATCH);
     CHECK(strstr(qtip_last_error(), "'layers.0.o'"), "%s", qtip_last_error());
-    CHECK_OK(qtip_hessian_merge_ex(a, c, 1));
+    CHECK_OK(qtip_hessian_merge(a, c, 1));
     CHECK_STATUS(qtip_hessian_expectation(a, NULL, NULL), QTIP_E_PARAM); /* no rows */
     CHECK_OK(qtip_hessian_create(8, NULL, &e));
     CHECK_STATUS(qtip_hessian_add_rows(e, QTIP_DT_I32, "", 0), QTIP_E_UNSUPPORTED);
