@@ -205,7 +205,7 @@ static int parse_double(const char *arg, double *out)
     char *end;
     errno = 0;
     double v = strtod(arg, &end);
-    if (errno || end == arg || *end || !isfinite(v)) return 0;
+    if ((errno && !isinf(v)) || end == arg || *end || isnan(v)) return 0;
     *out = v;
     return 1;
 }
@@ -225,7 +225,7 @@ static void set_double_in(const cli_command *cmd, const char *name, const cli_do
                           const char *arg)
 {
     double v;
-    if (!parse_double(arg, &v) || v < sp->min || v > sp->max) {
+    if (!parse_double(arg, &v) || !isfinite(v) || v < sp->min || v > sp->max) {
         char what[96];
         if (isinf(sp->max)) snprintf(what, sizeof what, "a number >= %g", sp->min);
         else if (isinf(sp->min)) snprintf(what, sizeof what, "a number <= %g", sp->max);

@@ -26,11 +26,11 @@ typedef enum {
     CLI_FLAG,    /* int*: set to 1 (no argument) */
     CLI_INT,     /* int*: any int */
     CLI_U64,     /* uint64_t*: any non-negative integer */
-    CLI_DOUBLE,  /* double*: any finite number */
+    CLI_DOUBLE,  /* double*: any number but NaN ("inf" allowed: no threshold) */
     CLI_STRING,  /* const char**: points into argv */
     CLI_LIST,    /* cli_list*: repeatable string option */
     CLI_INT_IN,  /* cli_int_spec*: an int from min to max */
-    CLI_DOUBLE_IN, /* cli_double_spec*: a number from min to max (either may be +-INFINITY) */
+    CLI_DOUBLE_IN, /* cli_double_spec*: a finite number from min to max (a bound may be +-INFINITY) */
     CLI_ENUM,    /* cli_enum_spec*: one of names; *value receives its index */
 } cli_type;
 
