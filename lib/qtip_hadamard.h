@@ -98,8 +98,6 @@ qtip_status qtip_rht_weight(float *W, int64_t m, int64_t n, const float *SU, con
 qtip_status qtip_rht_weight_inverse(float *W, int64_t m, int64_t n, const float *SU,
                                     const float *SV);
 qtip_status qtip_rht_hessian(double *H, int64_t n, const float *SU);
-/* H <- diag(SU) U_n H U_n^T diag(SU) (undoes qtip_rht_hessian for +-1 signs). */
-qtip_status qtip_rht_hessian_inverse(double *H, int64_t n, const float *SU);
 
 /* Incoherence mu (QuIP, Chee et al. 2023, Def. 1):
  *   mu(W) = max |W_ij| * sqrt(m n) / ||W||_F                  (1 <= mu <= sqrt(m n))

@@ -110,15 +110,10 @@ TEST(rht_weight_and_hessian_equal_dense_definition)
         for (int64_t j = 0; j < n; j++) Hd[i * n + j] = H[i * n + j] * SU[i] * SU[j];
     mm(Hd, 0, Un, 0, A, n, n, n);
     mm(Un, 1, A, 0, B, n, n, n);
-    memcpy(Hd, H, sizeof(double) * n * n);
     CHECK_OK(qtip_rht_hessian(H, n, SU));
     err = 0;
     for (int64_t i = 0; i < n * n; i++) err = fmax(err, fabs(H[i] - B[i]) / 200.0);
     CHECK(err < 1e-13, "Hr differs from U^T SU H SU U by %g (relative)", err);
-    CHECK_OK(qtip_rht_hessian_inverse(H, n, SU));
-    err = 0;
-    for (int64_t i = 0; i < n * n; i++) err = fmax(err, fabs(H[i] - Hd[i]) / 200.0);
-    CHECK(err < 1e-13, "hessian inverse roundtrip %g", err);
     free(W); free(SU); free(SV); free(Wd); free(T1); free(T2); free(Um); free(Un); free(W0);
     free(X); free(H); free(Hd); free(A); free(B);
 }
