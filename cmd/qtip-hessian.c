@@ -52,15 +52,15 @@ static void report(const char *verb, qtip_hessian *h, const char *out)
     }
 }
 
-/* The value dtypes, in the order of the --dtype names (export: the first and last). */
+/* accumulate's raw dtypes, in the order of the --dtype names. */
 static const char *const dtype_names[] = {"f32", "f16", "bf16", "f64", NULL};
 static const qtip_dtype dtype_values[] = {QTIP_DT_F32, QTIP_DT_F16, QTIP_DT_BF16, QTIP_DT_F64};
 
-/* --centered / --uncentered: at most one (0 neither, 1 centred, 2 uncentred). */
-static int centering_flags(const cli_command *cmd, int centered, int uncentered)
+/* --centered / --uncentered: at most one; neither is AUTO. */
+static qtip_hessian_centering centering_flags(const cli_command *cmd, int centered, int uncentered)
 {
     if (centered && uncentered) cli_usage_error(cmd, "--centered and --uncentered exclude each other");
-    return centered ? 1 : uncentered ? 2 : 0;
+    return centered ? QTIP_HESSIAN_CENTERED : uncentered ? QTIP_HESSIAN_UNCENTERED : QTIP_HESSIAN_CENTERING_AUTO;
 }
 
 /* Refuse a hessian holding NaN or Inf: merging or exporting it would spread it. */
@@ -224,11 +224,11 @@ static int cmd_info(int argc, char **argv)
                              opts};
     int npos = cli_parse(&cmd, argc, argv);
     cli_expect_args(&cmd, npos, 1, 1, "Hessian file");
-    int c = centering_flags(&cmd, centered, uncentered);
+    qtip_hessian_centering c = centering_flags(&cmd, centered, uncentered);
     const char *path = argv[1];
     qtip_hessian *h = NULL;
     qtip_hessian_info in;
-    qtip_status s = qtip_hessian_open_any(path, (qtip_hessian_centering)c, &h);
+    qtip_status s = qtip_hessian_open_any(path, c, &h);
     if (!s) s = qtip_hessian_analyze(h, sigma, &in);
     if (!s && cli_g.json) print_info_json(path, h, &in);
     else if (!s) print_info_text(path, h, &in);
@@ -259,7 +259,7 @@ static int cmd_export(int argc, char **argv)
     cli_require(&cmd, out, "-o <out>");
     cli_expect_args(&cmd, npos, 1, 1, "Hessian file");
     qtip_hessian_export_opts o = {full ? QTIP_HESSIAN_FULL : QTIP_HESSIAN_FLAT,
-                                  centering_flags(&cmd, centered, uncentered) == 1,
+                                  centering_flags(&cmd, centered, uncentered) == QTIP_HESSIAN_CENTERED,
                                   dt ? QTIP_DT_F64 : QTIP_DT_F32};
     qtip_hessian *h = NULL;
     qtip_status s = qtip_hessian_load(argv[1], &h);
@@ -290,9 +290,9 @@ static int cmd_import(int argc, char **argv)
     int npos = cli_parse(&cmd, argc, argv);
     cli_require(&cmd, out, "-o <out>");
     cli_expect_args(&cmd, npos, 1, 1, "input file");
-    int c = centering_flags(&cmd, centered, uncentered);
+    qtip_hessian_centering c = centering_flags(&cmd, centered, uncentered);
     qtip_hessian *h = NULL;
-    qtip_status s = qtip_hessian_import_ex(argv[1], site, (qtip_hessian_centering)c, &h);
+    qtip_status s = qtip_hessian_import_ex(argv[1], site, c, &h);
     int rc = s ? cli_fail(s) : save_or_fail(h, out);
     if (!rc) report("imported", h, out);
     qtip_hessian_free(h);
