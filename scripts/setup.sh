@@ -19,5 +19,9 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# What the tests need (tests/cli/*.sh write their inputs with python3; test_npy
+# round-trips through numpy): missing, they would be reported as skipped.
+python3 -c 'import numpy' 2>/dev/null || { echo "setup: python3 cannot import numpy" >&2; exit 1; }
+
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DQTIP_WERROR=ON ${QTIP_CMAKE_ARGS:-} >/dev/null
 cmake --build "$BUILD" -j"$(nproc)"

@@ -139,6 +139,8 @@ qtip_status qtip_hessian_save(const qtip_hessian *hc, const char *path)
     snprintf(buf, sizeof buf, "%" PRIu64, qtip_hessian_skipped(h));
     json_object_set_new(meta, "skipped", json_string(buf));
     json_object_set_new(meta, "has_mean", json_string(qtip_hessian_has_mean(h) ? "true" : "false"));
+    if (qtip_hessian_import_centering(h)[0])
+        json_object_set_new(meta, "import_centering", json_string(qtip_hessian_import_centering(h)));
     json_object_set_new(meta, "layout", json_string("tril-row-major"));
     for (size_t i = 0; i < qtip_hessian_input_count(h); i++) {
         json_t *o = json_object();
@@ -227,6 +229,7 @@ static qtip_status load_open(const char *path, qtip_st_file *f, qtip_hessian **o
         memcpy(S + (size_t)i * (size_t)n, src + (size_t)(i * (i + 1) / 2) * 8, (size_t)(i + 1) * 8);
     memcpy(hessian_mut_sx(h), tx->data, (size_t)n * 8);
     hessian_set_counts(h, (uint64_t)count, sk ? strtoull(sk, NULL, 10) : 0, !hm || strcmp(hm, "false"));
+    hessian_set_import_centering(h, qtip_st_metadata(f, "import_centering"));
     const char *in = qtip_st_metadata(f, "inputs");
     json_t *arr = in ? json_loads(in, 0, NULL) : NULL;
     qtip_status s = QTIP_OK;
