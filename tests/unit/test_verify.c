@@ -191,14 +191,14 @@ static qtip_status pack(const char *src, const char *name, qtip_export_format fm
                         char *out, size_t cap)
 {
     qtip_layer_artifact *a[NL] = {0};
-    qtip_packed_layer pl[NL];
+    qtip_layer_info pl[NL];
     qtip_status s = QTIP_OK;
     for (int l = 0; l < NL && !s; l++) {
         s = qtip_layer_artifact_load(art[l], &a[l]);
-        if (!s) s = qtip_packed_layer_from_artifact(a[l], &pl[l]);
+        if (!s) qtip_layer_artifact_info(a[l], &pl[l]);
     }
     qtip_model_dir *md = NULL;
-    if (!s) s = qtip_model_dir_open(src, &md);
+    if (!s) s = qtip_model_dir_open(src, 0, &md);
     qtip_pack_options o;
     qtip_pack_options_default(&o);
     o.format = fmt;
