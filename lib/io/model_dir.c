@@ -121,9 +121,11 @@ static qtip_status resolve_link(const copy_walk *c, const char *p, struct stat *
                          "'%s' is a link to '%s', which does not resolve (%s); refusing to copy it",
                          p, target, strerror(errno));
     int inside = is_under(real, c->root) || (c->blobs[0] && is_under(real, c->blobs));
+    int same = strcmp(target, real) == 0;
     QTIP_RETURN_ERROR_IF(!inside && !(c->flags & QTIP_MODEL_DIR_FOLLOW_LINKS), QTIP_E_IO,
-                         "'%s' is a link to '%s' (%s), outside the model directory; refusing to "
-                         "copy it (--follow-links copies it)", p, target, real);
+                         "'%s' is a link to '%s'%s%s%s, outside the model directory; refusing to "
+                         "copy it (--follow-links copies it)", p, target, same ? "" : " (resolving to '",
+                         same ? "" : real, same ? "" : "')");
     QTIP_RETURN_ERROR_IF(stat(real, sb) != 0, QTIP_E_IO, "cannot stat '%s' (the target of '%s'): %s",
                          real, p, strerror(errno));
     return QTIP_OK;
