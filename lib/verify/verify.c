@@ -4,6 +4,7 @@
  * (verify_layer.c), then the dequantized model (verify_dequant.c).
  */
 #include "verify/verify_internal.h"
+#include "pack/pack_internal.h"
 
 #include <string.h>
 
@@ -53,12 +54,16 @@ static qtip_status verify_layers(const vdir *d, const qtip_verify_options *opt, 
 
 static qtip_status verify_all(const vdir *d, const qtip_verify_options *opt, qtip_verify_report *rep)
 {
-    QTIP_FORWARD_IF_ERROR(verify_tensor_checksums(d));
+    QTIP_FORWARD_IF_ERROR(verify_checksum_table(d));
     QTIP_FORWARD_IF_ERROR(verify_copied_tensors(d));
-    deq_set *deq = NULL;
-    if (opt->dequantize_dir && !(deq = deq_set_new(opt->dequantize_dtype))) return QTIP_E_NOMEM;
-    qtip_status s = verify_layers(d, opt, rep, deq);
-    if (!s && deq) s = write_dequantized(d, deq, opt->dequantize_dir, opt->dequantize_max_shard_size);
+    if (!opt->dequantize_dir) return verify_layers(d, opt, rep, NULL);
+    /* opened first: an existing output is refused before the long part */
+    qtip_model_writer *w = NULL;
+    QTIP_FORWARD_IF_ERROR(qtip_model_writer_open(opt->dequantize_dir, opt->dequantize_max_shard_size, &w));
+    deq_set *deq = deq_set_new(opt->dequantize_dtype);
+    qtip_status s = deq ? verify_layers(d, opt, rep, deq) : QTIP_E_NOMEM;
+    if (!s) s = write_dequantized(w, d, deq);
+    else qtip_model_writer_abort(w);
     deq_set_free(deq);
     return s;
 }

@@ -1,8 +1,9 @@
 /*
  * verify_checksum.c — what qtip-verify checks byte for byte: every tensor against
- * the checksum recorded at pack time (no original needed), copied tensors
- * against the original, and each layer's recorded weights checksum against the
- * original's files.
+ * the checksum recorded at pack time (no original needed; a layer's packed
+ * tensors after their structure, so a message names the real defect), copied
+ * tensors against the original, and each layer's recorded weights checksum
+ * against the original's files.
  */
 #include "verify/verify_internal.h"
 
@@ -10,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-qtip_status verify_tensor_checksums(const vdir *d)
+qtip_status verify_checksum_table(const vdir *d)
 {
     json_t *rec = json_object_get(d->qc, "tensor_checksums");
     QTIP_RETURN_ERROR_IF(!json_is_object(rec), QTIP_E_FORMAT,
@@ -21,17 +22,23 @@ qtip_status verify_tensor_checksums(const vdir *d)
     json_object_foreach(rec, key, val)
         QTIP_RETURN_ERROR_IF(!qtip_st_find(d->st, key), QTIP_E_NOT_FOUND,
                              "'%s': tensor '%s' is missing (recorded in quantize_config.json)", d->dir, key);
-    char ck[QTIP_CHECKSUM_STRLEN];
     for (size_t i = 0; i < qtip_st_count(d->st); i++) {
-        const qtip_tensor_view *v = qtip_st_tensor(d->st, i);
-        const char *want = json_string_value(json_object_get(rec, v->name));
-        QTIP_RETURN_ERROR_IF(!want, QTIP_E_MISMATCH,
-                             "'%s': tensor '%s' has no checksum in quantize_config.json", d->dir, v->name);
-        qtip_checksum_buffer(v->data, v->nbytes, ck);
-        QTIP_RETURN_ERROR_IF(strcmp(ck, want) != 0, QTIP_E_MISMATCH,
-                             "'%s': tensor '%s' has checksum %s, recorded at pack time %s", d->dir,
-                             v->name, ck, want);
+        const char *name = qtip_st_tensor(d->st, i)->name;
+        QTIP_RETURN_ERROR_IF(!json_is_string(json_object_get(rec, name)), QTIP_E_MISMATCH,
+                             "'%s': tensor '%s' has no checksum in quantize_config.json", d->dir, name);
     }
+    return QTIP_OK;
+}
+
+qtip_status verify_tensor_checksum(const vdir *d, const qtip_tensor_view *v)
+{
+    json_t *rec = json_object_get(d->qc, "tensor_checksums");
+    const char *want = json_string_value(json_object_get(rec, v->name));
+    char ck[QTIP_CHECKSUM_STRLEN];
+    qtip_checksum_buffer(v->data, v->nbytes, ck);
+    QTIP_RETURN_ERROR_IF(!want || strcmp(ck, want) != 0, QTIP_E_MISMATCH,
+                         "'%s': tensor '%s' has checksum %s, recorded at pack time %s", d->dir,
+                         v->name, ck, want ? want : "none");
     return QTIP_OK;
 }
 
@@ -48,10 +55,11 @@ static int is_quantized_weight(const vdir *d, const char *name)
 
 qtip_status verify_copied_tensors(const vdir *d)
 {
-    if (!d->orig) return QTIP_OK;
     for (size_t i = 0; i < qtip_st_count(d->st); i++) {
         const qtip_tensor_view *v = qtip_st_tensor(d->st, i);
         if (vdir_is_packed(d, v->name)) continue;
+        QTIP_FORWARD_IF_ERROR(verify_tensor_checksum(d, v));
+        if (!d->orig) continue;
         const qtip_tensor_view *o = qtip_st_find(d->orig, v->name);
         QTIP_RETURN_ERROR_IF(!o, QTIP_E_MISMATCH, "'%s': tensor '%s' is not in the original model",
                              d->dir, v->name);
@@ -64,7 +72,7 @@ qtip_status verify_copied_tensors(const vdir *d)
         QTIP_RETURN_ERROR_IF(memcmp(o->data, v->data, v->nbytes) != 0, QTIP_E_MISMATCH,
                              "'%s': copied tensor '%s' differs from the original's", d->dir, v->name);
     }
-    for (size_t i = 0; i < qtip_st_count(d->orig); i++) {
+    for (size_t i = 0; d->orig && i < qtip_st_count(d->orig); i++) {
         const char *nm = qtip_st_tensor(d->orig, i)->name;
         QTIP_RETURN_ERROR_IF(!is_quantized_weight(d, nm) && !qtip_st_find(d->st, nm), QTIP_E_MISMATCH,
                              "'%s': tensor '%s' of the original model is missing", d->dir, nm);

@@ -111,13 +111,14 @@ int vdir_is_packed(const vdir *d, const char *name)
 
 /* --- one layer -------------------------------------------------------------------- */
 
-/* A tensor of `st` with the given dtype and shape, or an error naming both. */
-static qtip_status want_tensor(qtip_st_file *st, const char *pre, const char *suf, qtip_dtype dt,
+/* A packed tensor with the given dtype and shape (or an error naming both) and the
+ * checksum recorded at pack time. */
+static qtip_status want_tensor(const vdir *d, const char *pre, const char *suf, qtip_dtype dt,
                                int ndim, const int64_t *shape, const qtip_tensor_view **out)
 {
     char nm[1200];
     snprintf(nm, sizeof nm, "%s.%s", pre, suf);
-    const qtip_tensor_view *v = qtip_st_find(st, nm);
+    const qtip_tensor_view *v = qtip_st_find(d->st, nm);
     QTIP_RETURN_ERROR_IF(!v, QTIP_E_NOT_FOUND, "tensor '%s' is missing", nm);
     QTIP_RETURN_ERROR_IF(v->dtype != dt, QTIP_E_FORMAT, "tensor '%s' has dtype %s, expected %s",
                          nm, qtip_dtype_name(v->dtype), qtip_dtype_name(dt));
@@ -127,7 +128,7 @@ static qtip_status want_tensor(qtip_st_file *st, const char *pre, const char *su
                          (long long)(v->ndim ? v->shape[0] : 0), v->ndim > 1 ? ", ..." : "",
                          (long long)(ndim ? shape[0] : 0), ndim > 1 ? ", ..." : "");
     *out = v;
-    return QTIP_OK;
+    return verify_tensor_checksum(d, v);
 }
 
 static qtip_status finite_f32(const char *pre, const char *what, const float *v, size_t n)
@@ -221,19 +222,19 @@ static qtip_status layer_tensors(const vdir *d, const char *pre, qtip_layer_info
     const qtip_tensor_view *v;
     int64_t m = l->m, n = l->n, sh[2] = {m, l->code_cols};
     const qtip_trellis_params *tp = &l->params.trellis;
-    QTIP_FORWARD_IF_ERROR(want_tensor(d->st, pre, "qtip_codes", l->code_is_i32 ? QTIP_DT_I32 : QTIP_DT_I16,
+    QTIP_FORWARD_IF_ERROR(want_tensor(d, pre, "qtip_codes", l->code_is_i32 ? QTIP_DT_I32 : QTIP_DT_I16,
                                       2, sh, &v));
     l->codes = v->data;
-    QTIP_FORWARD_IF_ERROR(want_tensor(d->st, pre, "SU", QTIP_DT_F32, 1, &n, &v));
+    QTIP_FORWARD_IF_ERROR(want_tensor(d, pre, "SU", QTIP_DT_F32, 1, &n, &v));
     l->SU = v->data;
-    QTIP_FORWARD_IF_ERROR(want_tensor(d->st, pre, "SV", QTIP_DT_F32, 1, &m, &v));
+    QTIP_FORWARD_IF_ERROR(want_tensor(d, pre, "SV", QTIP_DT_F32, 1, &m, &v));
     l->SV = v->data;
-    QTIP_FORWARD_IF_ERROR(want_tensor(d->st, pre, "Wscale", QTIP_DT_F32, 0, sh, &v));
+    QTIP_FORWARD_IF_ERROR(want_tensor(d, pre, "Wscale", QTIP_DT_F32, 0, sh, &v));
     memcpy(&l->wscale, v->data, 4);
     if (l->params.method != QTIP_METHOD_TRELLIS || (tp->code != QTIP_CODE_HYB && tp->code != QTIP_CODE_LUT))
         return QTIP_OK;
     int64_t ts[2] = {(int64_t)1 << (tp->code == QTIP_CODE_HYB ? tp->Q : tp->L), tp->V};
-    QTIP_FORWARD_IF_ERROR(want_tensor(d->st, pre, "tlut", QTIP_DT_F32, 2, ts, &v));
+    QTIP_FORWARD_IF_ERROR(want_tensor(d, pre, "tlut", QTIP_DT_F32, 2, ts, &v));
     l->tlut = v->data;
     l->tlut_rows = (size_t)ts[0];
     l->tlut_cols = (size_t)ts[1];

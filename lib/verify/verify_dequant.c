@@ -115,10 +115,8 @@ static qtip_status deq_files(qtip_model_writer *w, const vdir *d)
     return s;
 }
 
-qtip_status write_dequantized(const vdir *d, const deq_set *s, const char *out, uint64_t max_shard)
+qtip_status write_dequantized(qtip_model_writer *w, const vdir *d, const deq_set *s)
 {
-    qtip_model_writer *w = NULL;
-    QTIP_FORWARD_IF_ERROR(qtip_model_writer_open(out, max_shard, &w));
     qtip_status st = deq_tensors(w, d, s);
     if (!st) st = deq_files(w, d);
     if (st) {

@@ -43,9 +43,12 @@ int vdir_is_packed(const vdir *d, const char *name);
 qtip_status vdir_load_layer(const vdir *d, const char *pre, json_t *o, qtip_layer_artifact **out);
 
 /* verify_checksum.c */
-/* Every tensor's checksum against the one recorded at pack time. */
-qtip_status verify_tensor_checksums(const vdir *d);
-/* With an original: every copied tensor equals the original's byte for byte. */
+/* quantize_config.json records a checksum for exactly the tensors present. */
+qtip_status verify_checksum_table(const vdir *d);
+/* A tensor's bytes against the checksum recorded at pack time. */
+qtip_status verify_tensor_checksum(const vdir *d, const qtip_tensor_view *v);
+/* Every copied (not packed) tensor against its recorded checksum and, with an
+ * original, equal to the original's byte for byte; none of the original's missing. */
 qtip_status verify_copied_tensors(const vdir *d);
 /* The recorded weights checksum of layer `l` against the original's files. */
 typedef struct ck_cache ck_cache;
@@ -67,8 +70,10 @@ deq_set *deq_set_new(qtip_dtype dt);
 void deq_set_free(deq_set *s);
 /* Keep W (m x n floats) of layer `pre` converted to the set's dtype. */
 qtip_status deq_set_add(deq_set *s, const char *pre, const float *W, int64_t m, int64_t n);
-/* The plain model: packed file order, each layer's packed tensors replaced by its
- * weight, config.json without the quantization settings, other files copied. */
-qtip_status write_dequantized(const vdir *d, const deq_set *s, const char *out, uint64_t max_shard);
+/* The plain model through `w` (committed, or aborted on error): packed file order,
+ * each layer's packed tensors replaced by its weight, config.json without the
+ * quantization settings, other files copied. */
+struct qtip_model_writer;
+qtip_status write_dequantized(struct qtip_model_writer *w, const vdir *d, const deq_set *s);
 
 #endif /* QTIP_VERIFY_INTERNAL_H */
