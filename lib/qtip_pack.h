@@ -120,9 +120,8 @@ typedef enum {
     QTIP_EXPORT_QUIP_FOR_ALL = 2 /* "quip-for-all": QuIP-for-all layout */
 } qtip_export_format;
 
-/* The format's name ("qtip", "qtip-reference", "quip-for-all"), and back
- * (QTIP_E_PARAM for an unknown name). */
-const char *qtip_export_format_name(qtip_export_format f);
+/* The format named "qtip", "qtip-reference" or "quip-for-all" (QTIP_E_PARAM for
+ * another name). */
 qtip_status qtip_export_format_from_name(const char *name, qtip_export_format *out);
 
 typedef struct {

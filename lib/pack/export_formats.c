@@ -216,12 +216,6 @@ const qtip_export_row *qtip_export_row_(qtip_export_format f)
     return NULL;
 }
 
-const char *qtip_export_format_name(qtip_export_format f)
-{
-    const qtip_export_row *r = qtip_export_row_(f);
-    return r ? r->name : "unknown";
-}
-
 qtip_status qtip_export_format_from_name(const char *name, qtip_export_format *out)
 {
     for (size_t i = 0; i < NFORMATS; i++)
