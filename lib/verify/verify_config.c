@@ -221,7 +221,6 @@ static qtip_status layer_tensors(const vdir *d, const char *pre, qtip_layer_info
 {
     const qtip_tensor_view *v;
     int64_t m = l->m, n = l->n, sh[2] = {m, l->code_cols};
-    const qtip_trellis_params *tp = &l->params.trellis;
     QTIP_FORWARD_IF_ERROR(want_tensor(d, pre, "qtip_codes", l->code_is_i32 ? QTIP_DT_I32 : QTIP_DT_I16,
                                       2, sh, &v));
     l->codes = v->data;
@@ -231,14 +230,17 @@ static qtip_status layer_tensors(const vdir *d, const char *pre, qtip_layer_info
     l->SV = v->data;
     QTIP_FORWARD_IF_ERROR(want_tensor(d, pre, "Wscale", QTIP_DT_F32, 0, sh, &v));
     memcpy(&l->wscale, v->data, 4);
-    if (l->params.method != QTIP_METHOD_TRELLIS || (tp->code != QTIP_CODE_HYB && tp->code != QTIP_CODE_LUT))
-        return QTIP_OK;
-    int64_t ts[2] = {(int64_t)1 << (tp->code == QTIP_CODE_HYB ? tp->Q : tp->L), tp->V};
-    QTIP_FORWARD_IF_ERROR(want_tensor(d, pre, "tlut", QTIP_DT_F32, 2, ts, &v));
+    /* whether the code needs a table, of which shape, is the artifact's to check */
+    char nm[1200];
+    snprintf(nm, sizeof nm, "%s.tlut", pre);
+    if (!(v = qtip_st_find(d->st, nm))) return QTIP_OK;
+    QTIP_RETURN_ERROR_IF(v->dtype != QTIP_DT_F32 || v->ndim != 2, QTIP_E_FORMAT,
+                         "tensor '%s' is %s with %d dimensions, expected a 2-D F32 table", nm,
+                         qtip_dtype_name(v->dtype), v->ndim);
     l->tlut = v->data;
-    l->tlut_rows = (size_t)ts[0];
-    l->tlut_cols = (size_t)ts[1];
-    return QTIP_OK;
+    l->tlut_rows = (size_t)v->shape[0];
+    l->tlut_cols = (size_t)v->shape[1];
+    return verify_tensor_checksum(d, v);
 }
 
 qtip_status vdir_load_layer(const vdir *d, const char *pre, json_t *o, qtip_layer_artifact **out)
