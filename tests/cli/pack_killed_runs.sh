@@ -51,6 +51,14 @@ check "qtip-verify --dequantize after a killed run (rc $rc)" '[ $rc -eq 0 ] && [
 check "qtip-verify removed the killed run's temporary" '[ ! -e "$T/deq.qtip-tmp.$dead.$HOST.Ab12Cd" ]'
 check "qtip-verify kept the others" 'kept "$T/deq"'
 
+# an existing output (here: the input itself) is refused before anything is decoded
+sum0=$(cat "$T"/packed/* | sha256sum)
+"$B/qtip-verify" --dequantize "$T/packed" "$T/packed" >/dev/null 2>"$T/err"; rc=$?
+check "--dequantize onto the packed input is refused, input untouched (rc $rc)" \
+  '[ $rc -eq 1 ] && grep -q "already exists" "$T/err" && [ "$(cat "$T"/packed/* | sha256sum)" = "$sum0" ]'
+"$B/qtip-pack" -o "$T/model" "$T/model" "$T/art.safetensors" >/dev/null 2>"$T/err"; rc=$?
+check "qtip-pack -o onto its model directory is refused (rc $rc)" '[ $rc -eq 1 ] && grep -q "already exists" "$T/err"'
+
 # a real qtip-pack killed with kill -9 wherever it is (it may not have started, or
 # may have finished: then its output goes), then rerun: nothing of it is left
 "$B/qtip-pack" -o "$T/p2" "$T/model" "$T/art.safetensors" 2>/dev/null & pid=$!
