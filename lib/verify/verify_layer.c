@@ -18,7 +18,14 @@ qtip_status decode_layer(const qtip_layer_artifact *a, float *Wr, float *W)
     if (s) { qtip_error_prefix("cannot decode layer '%s'", l.tensor); return s; }
     for (size_t i = 0; i < mn; i++) Wr[i] *= l.wscale;
     memcpy(W, Wr, mn * sizeof(float));
-    return qtip_rht_weight_inverse(W, l.m, l.n, l.SU, l.SV);
+    QTIP_FORWARD_IF_ERROR(qtip_rht_weight_inverse(W, l.m, l.n, l.SU, l.SV));
+    /* a finite but huge Wscale (a damaged or hostile file) overflows to Inf, and a
+     * NaN error would pass every threshold */
+    for (size_t i = 0; i < mn; i++)
+        QTIP_RETURN_ERROR_IF(!isfinite(W[i]), QTIP_E_NONFINITE,
+                             "layer '%s': decoded weight %zu is not finite (Wscale %g)", l.tensor, i,
+                             (double)l.wscale);
+    return QTIP_OK;
 }
 
 /* max |y_engine - y_dense| / max |y_dense| over a few random inputs. */

@@ -429,6 +429,25 @@ TEST(verify_catches_corruption)
     CHECK(strstr(qtip_last_error(), "copied tensor 'model.norm.weight' differs") != NULL, "message: %s",
           qtip_last_error());
     fprintf(stderr, "  copied tensor -> %s\n", qtip_last_error());
+    /* 6. a finite but huge Wscale, checksum rewritten: the decoded weights overflow,
+     *    which must fail rather than give NaN errors that pass every threshold */
+    snprintf(d, sizeof d, "%s/c6", test_tmpdir());
+    copy_dir(base, d);
+    snprintf(p, sizeof p, "%s/model.safetensors", d);
+    FILE *f = fopen(p, "r+b");
+    CHECK(f != NULL, "open %s", p);
+    if (f) {
+        float big = 3e38f;
+        fseek(f, tensor_offset(p, "model.layers.0.mlp.up_proj.Wscale"), SEEK_SET);
+        fwrite(&big, 4, 1, f);
+        fclose(f);
+    }
+    rechecksum(d, "model.layers.0.mlp.up_proj.Wscale");
+    rep = NULL;
+    CHECK_STATUS(qtip_verify_model(d, NULL, &rep), QTIP_E_NONFINITE);
+    CHECK(strstr(qtip_last_error(), "up_proj") && strstr(qtip_last_error(), "not finite"), "message: %s",
+          qtip_last_error());
+    fprintf(stderr, "  huge Wscale -> %s\n", qtip_last_error());
 }
 
 /* Verify without an original or Hessians: the recorded checksums alone pass. */
