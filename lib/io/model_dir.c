@@ -19,7 +19,7 @@ struct qtip_model_dir {
     qtip_st_file *st;
     char **linears;
     size_t nlinears;
-    char **extras;
+    qtip_copy_item *extras;
     size_t nextras;
 };
 
@@ -51,9 +51,9 @@ static int is_weight_file(const char *name)
            strcmp(name, "quantize_config.json") == 0 || name[0] == '.';
 }
 
-static int cmp_str(const void *a, const void *b)
+static int cmp_item(const void *a, const void *b)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    return strcmp(((const qtip_copy_item *)a)->rel, ((const qtip_copy_item *)b)->rel);
 }
 
 static qtip_status push(char ***arr, size_t *n, const char *s)
@@ -80,7 +80,7 @@ typedef struct {
     char blobs[PATH_MAX]; /* ".../models--X/blobs" when dir is a cache snapshot, else "" */
     unsigned flags;
     qtip_copy_skip_fn skip;
-    char **names;
+    qtip_copy_item *items;
     size_t n;
 } copy_walk;
 
@@ -111,10 +111,24 @@ static const char *kind_name(mode_t m)
 
 static qtip_status walk(copy_walk *c, const char *rel, int depth);
 
-/* lstat of a link, resolved under the policy: *sb becomes its target's stat. */
-static qtip_status resolve_link(const copy_walk *c, const char *p, struct stat *sb)
+static qtip_status push_item(copy_walk *c, const char *rel, const char *src)
 {
-    char target[PATH_MAX] = "", real[PATH_MAX];
+    qtip_copy_item *a = realloc(c->items, (c->n + 1) * sizeof *a);
+    QTIP_RETURN_ERROR_IF(!a, QTIP_E_NOMEM, "out of memory listing a model directory");
+    c->items = a;
+    a[c->n].rel = strdup(rel);
+    a[c->n].src = strdup(src);
+    c->n++;
+    QTIP_RETURN_ERROR_IF(!a[c->n - 1].rel || !a[c->n - 1].src, QTIP_E_NOMEM,
+                         "out of memory listing a model directory");
+    return QTIP_OK;
+}
+
+/* lstat of a link, resolved under the policy: *sb becomes its target's stat and
+ * `real` its resolved path. */
+static qtip_status resolve_link(const copy_walk *c, const char *p, struct stat *sb, char real[PATH_MAX])
+{
+    char target[PATH_MAX] = "";
     ssize_t tl = readlink(p, target, sizeof target - 1);
     target[tl > 0 ? tl : 0] = 0;
     QTIP_RETURN_ERROR_IF(!realpath(p, real), QTIP_E_IO,
@@ -133,12 +147,13 @@ static qtip_status resolve_link(const copy_walk *c, const char *p, struct stat *
 
 static qtip_status visit(copy_walk *c, const char *rel, int depth)
 {
-    char p[PATH_MAX + 1100];
+    char p[PATH_MAX + 1100], real[PATH_MAX];
     snprintf(p, sizeof p, "%s/%s", c->dir, rel);
     struct stat sb;
     QTIP_RETURN_ERROR_IF(lstat(p, &sb) != 0, QTIP_E_IO, "cannot stat '%s': %s", p, strerror(errno));
-    if (S_ISLNK(sb.st_mode)) QTIP_FORWARD_IF_ERROR(resolve_link(c, p, &sb));
-    if (S_ISREG(sb.st_mode)) return push(&c->names, &c->n, rel);
+    int link = S_ISLNK(sb.st_mode);
+    if (link) QTIP_FORWARD_IF_ERROR(resolve_link(c, p, &sb, real));
+    if (S_ISREG(sb.st_mode)) return push_item(c, rel, link ? real : p);
     if (!S_ISDIR(sb.st_mode))
         return qtip_error(QTIP_E_IO, "'%s' is %s; refusing to copy it (only regular files and "
                           "directories are copied)", p, kind_name(sb.st_mode));
@@ -165,10 +180,10 @@ static qtip_status walk(copy_walk *c, const char *rel, int depth)
     return s;
 }
 
-qtip_status qtip_copy_list(const char *dir, unsigned flags, qtip_copy_skip_fn skip, char ***names,
-                           size_t *count)
+qtip_status qtip_copy_list(const char *dir, unsigned flags, qtip_copy_skip_fn skip,
+                           qtip_copy_item **items, size_t *count)
 {
-    *names = NULL;
+    *items = NULL;
     *count = 0;
     copy_walk *c = qtip_calloc(1, sizeof *c, "directory walk");
     if (!c) return QTIP_E_NOMEM;
@@ -181,20 +196,23 @@ qtip_status qtip_copy_list(const char *dir, unsigned flags, qtip_copy_skip_fn sk
         cache_blobs(c->root, c->blobs, sizeof c->blobs);
         s = walk(c, "", 0);
     }
-    if (s) qtip_copy_list_free(c->names, c->n);
+    if (s) qtip_copy_list_free(c->items, c->n);
     else {
-        if (c->n) qsort(c->names, c->n, sizeof *c->names, cmp_str);
-        *names = c->names;
+        if (c->n) qsort(c->items, c->n, sizeof *c->items, cmp_item);
+        *items = c->items;
         *count = c->n;
     }
     free(c);
     return s;
 }
 
-void qtip_copy_list_free(char **names, size_t count)
+void qtip_copy_list_free(qtip_copy_item *items, size_t count)
 {
-    for (size_t i = 0; i < count; i++) free(names[i]);
-    free(names);
+    for (size_t i = 0; items && i < count; i++) {
+        free(items[i].rel);
+        free(items[i].src);
+    }
+    free(items);
 }
 
 static qtip_status open_inner(qtip_model_dir *d, const char *dir, unsigned flags)
@@ -274,5 +292,10 @@ const char *qtip_model_dir_linear(const qtip_model_dir *d, size_t i)
 size_t qtip_model_dir_extra_count(const qtip_model_dir *d) { return d->nextras; }
 const char *qtip_model_dir_extra(const qtip_model_dir *d, size_t i)
 {
-    return i < d->nextras ? d->extras[i] : NULL;
+    return i < d->nextras ? d->extras[i].rel : NULL;
+}
+
+const char *qtip_model_dir_extra_source_(const qtip_model_dir *d, size_t i)
+{
+    return i < d->nextras ? d->extras[i].src : NULL;
 }

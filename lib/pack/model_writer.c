@@ -267,8 +267,9 @@ static qtip_status copy_fd(int in, int out, const char *src, const char *dst)
 qtip_status qtip_model_writer_copy(qtip_model_writer *w, const char *src, const char *rel)
 {
     QTIP_FORWARD_IF_ERROR(make_parents(w, rel));
-    /* O_NONBLOCK: a FIFO swapped in after the directory was listed cannot block us */
-    int in = open(src, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    /* src is never a link (see qtip_copy_item): O_NOFOLLOW refuses one swapped in
+     * after the listing, O_NONBLOCK keeps a swapped-in FIFO from blocking us */
+    int in = open(src, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
     QTIP_RETURN_ERROR_IF(in < 0, QTIP_E_IO, "cannot open '%s': %s", src, strerror(errno));
     struct stat sb;
     if (fstat(in, &sb) != 0 || !S_ISREG(sb.st_mode)) {

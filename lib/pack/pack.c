@@ -5,6 +5,7 @@
  * the directory is written by lib/pack/model_writer.c.
  */
 #include "pack/pack_internal.h"
+#include "io/model_dir_internal.h"
 
 #include <math.h>
 #include <string.h>
@@ -198,12 +199,9 @@ static qtip_status write_configs(qtip_model_writer *w, const qtip_model_dir *src
 
 static qtip_status copy_extras(qtip_model_writer *w, const qtip_model_dir *src)
 {
-    char p[8192];
-    for (size_t i = 0; i < qtip_model_dir_extra_count(src); i++) {
-        const char *rel = qtip_model_dir_extra(src, i);
-        snprintf(p, sizeof p, "%s/%s", qtip_model_dir_path(src), rel);
-        QTIP_FORWARD_IF_ERROR(qtip_model_writer_copy(w, p, rel));
-    }
+    for (size_t i = 0; i < qtip_model_dir_extra_count(src); i++)
+        QTIP_FORWARD_IF_ERROR(qtip_model_writer_copy(w, qtip_model_dir_extra_source_(src, i),
+                                                     qtip_model_dir_extra(src, i)));
     return QTIP_OK;
 }
 

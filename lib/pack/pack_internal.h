@@ -36,7 +36,8 @@ json_t *qtip_model_writer_checksums(const qtip_model_writer *w);
 qtip_status qtip_model_writer_json(qtip_model_writer *w, const char *rel, json_t *j);
 
 /* Copy `src` byte for byte to `rel` (sub-directories created). `src` must be a
- * regular file (checked on the opened descriptor: no FIFO can block). */
+ * regular file, not a link (checked on the opened descriptor: no FIFO can block,
+ * no link is followed). */
 qtip_status qtip_model_writer_copy(qtip_model_writer *w, const char *src, const char *rel);
 
 /* fsync and rename the temporary over `out`, fsync its parent. Frees w; on error

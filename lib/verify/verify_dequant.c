@@ -104,14 +104,11 @@ static qtip_status deq_files(qtip_model_writer *w, const vdir *d)
     json_object_del(c, "quip_params");
     qtip_status s = qtip_model_writer_json(w, "config.json", c);
     json_decref(c);
-    char **names = NULL, p[8192];
+    qtip_copy_item *files = NULL;
     size_t n = 0;
-    if (!s) s = qtip_copy_list(d->dir, 0, not_copied, &names, &n);
-    for (size_t i = 0; i < n && !s; i++) {
-        snprintf(p, sizeof p, "%s/%s", d->dir, names[i]);
-        s = qtip_model_writer_copy(w, p, names[i]);
-    }
-    qtip_copy_list_free(names, n);
+    if (!s) s = qtip_copy_list(d->dir, 0, not_copied, &files, &n);
+    for (size_t i = 0; i < n && !s; i++) s = qtip_model_writer_copy(w, files[i].src, files[i].rel);
+    qtip_copy_list_free(files, n);
     return s;
 }
 

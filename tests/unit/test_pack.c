@@ -141,6 +141,14 @@ static void build_model(void)
     qtip_st_writer_free(w);
 }
 
+/* Copy a directory so each corruption starts clean. */
+static void copy_dir(const char *from, const char *to)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", from, to);
+    CHECK(system(cmd) == 0, "%s", cmd);
+}
+
 static qtip_status pack_to(const char *name, uint64_t shard, qtip_layer_info *layers, size_t n,
                            int mixed, char *out, size_t cap)
 {
@@ -270,13 +278,6 @@ TEST(pack_refuses_inconsistent_inputs)
     CHECK(stat(out, &sb) != 0, "a refused pack leaves no directory");
 }
 
-/* Copy a packed directory (flat) so each corruption starts clean. */
-static void copy_dir(const char *from, const char *to)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", from, to);
-    CHECK(system(cmd) == 0, "%s", cmd);
-}
 
 static qtip_status verify_dir(const char *dir, size_t *failures, const char **msgcopy)
 {
@@ -450,6 +451,30 @@ TEST(verify_catches_corruption)
     fprintf(stderr, "  huge Wscale -> %s\n", qtip_last_error());
 }
 
+/* A copied file swapped for a link to an outside file after the directory was
+ * listed (the race a hostile directory could attempt) is not followed. */
+TEST(pack_refuses_link_swapped_after_listing)
+{
+    char m2[600], p[700], secret[600], out[600];
+    snprintf(m2, sizeof m2, "%s/model_swap", test_tmpdir());
+    copy_dir(model, m2);
+    qtip_model_dir *md = NULL;
+    CHECK_OK(qtip_model_dir_open(m2, 0, &md));
+    if (!md) return;
+    snprintf(secret, sizeof secret, "%s/secret.txt", test_tmpdir());
+    write_text(secret, "not for sharing");
+    snprintf(p, sizeof p, "%s/tokenizer.json", m2);
+    CHECK(unlink(p) == 0 && symlink(secret, p) == 0, "swap %s for a link", p);
+    qtip_pack_options o;
+    qtip_pack_options_default(&o);
+    snprintf(out, sizeof out, "%s/packed_swap", test_tmpdir());
+    CHECK_STATUS(qtip_pack_model(md, P, NL, &o, out), QTIP_E_IO);
+    CHECK(strstr(qtip_last_error(), "tokenizer.json") != NULL, "message: %s", qtip_last_error());
+    struct stat sb;
+    CHECK(stat(out, &sb) != 0, "no output left");
+    qtip_model_dir_close(md);
+}
+
 /* Verify without an original or Hessians: the recorded checksums alone pass. */
 TEST(verify_without_original)
 {
@@ -476,6 +501,7 @@ int main(void)
     RUN(pack_refuses_inconsistent_inputs);
     RUN(verify_catches_corruption);
     RUN(verify_without_original);
+    RUN(pack_refuses_link_swapped_after_listing);
     for (int l = 0; l < NL; l++) {
         free(L[l].W); free(L[l].What); free(L[l].SU); free(L[l].SV); free(L[l].codes);
     }
