@@ -102,13 +102,15 @@ qtip_status qtip_model_writer_open(const char *out, uint64_t max_shard, qtip_mod
     QTIP_RETURN_ERROR_IF(strlen(out) >= 2048 - 200, QTIP_E_PARAM, "output path too long: '%s'", out);
     QTIP_RETURN_ERROR_IF(lstat(out, &sb) == 0, QTIP_E_IO,
                          "output directory '%s' already exists; choose a new path", out);
-    remove_stale(out);
     qtip_model_writer *w = qtip_calloc(1, sizeof *w, "model writer");
     if (!w) return QTIP_E_NOMEM;
     char host[128];
     host_name(host, sizeof host);
     snprintf(w->out, sizeof w->out, "%s", out);
-    snprintf(w->tmp, sizeof w->tmp, "%s" TMP_TAG "%ld.%s.XXXXXX", out, (long)getpid(), host);
+    /* "-o out/" names the directory out: the temporary is its sibling, not its child */
+    for (size_t l = strlen(w->out); l > 1 && w->out[l - 1] == '/'; l--) w->out[l - 1] = 0;
+    remove_stale(w->out);
+    snprintf(w->tmp, sizeof w->tmp, "%s" TMP_TAG "%ld.%s.XXXXXX", w->out, (long)getpid(), host);
     w->max_shard = max_shard;
     w->shard_of = json_object();
     w->checksums = json_object();
