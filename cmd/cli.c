@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +19,8 @@ static const char *opt_value_name(const cli_option *o)
 {
     if (o->argname) return o->argname;
     switch (o->type) {
-    case CLI_INT: case CLI_U64: return "<n>";
-    case CLI_DOUBLE: return "<x>";
+    case CLI_INT: case CLI_U64: case CLI_INT_IN: return "<n>";
+    case CLI_DOUBLE: case CLI_DOUBLE_IN: return "<x>";
     default: return "<value>";
     }
 }
@@ -69,15 +70,6 @@ static void vmsg(const char *kind, const char *fmt, va_list ap)
     fputc('\n', stderr);
 }
 
-void cli_info(const char *fmt, ...)
-{
-    if (cli_g.verbosity < 2) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vmsg("", fmt, ap);
-    va_end(ap);
-}
-
 void cli_warn(const char *fmt, ...)
 {
     if (cli_g.verbosity < 1) return;
@@ -108,13 +100,33 @@ void cli_usage_error(const cli_command *cmd, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vmsg("", fmt, ap);
+    vmsg("error: ", fmt, ap);
     va_end(ap);
     for (int i = 0; cmd && cmd->usage && cmd->usage[i]; i++)
         fprintf(stderr, "%s %s\n", i == 0 ? "usage:" : "   or:", cmd->usage[i]);
     fprintf(stderr, "try '%s --help' for more information\n", cmd ? cmd->prog : cli_prog);
     exit(CLI_EXIT_USAGE);
 }
+
+void cli_bad_value(const cli_command *cmd, const char *opt, const char *expected, const char *got)
+{
+    cli_usage_error(cmd, "%s: expected %s, got '%s'", opt, expected, got);
+}
+
+void cli_require(const cli_command *cmd, const void *value, const char *opt)
+{
+    if (!value) cli_usage_error(cmd, "missing %s", opt);
+}
+
+void cli_expect_args(const cli_command *cmd, int npos, int min, int max, const char *what)
+{
+    if (npos >= min && (max < 0 || npos <= max)) return;
+    if (min == max) cli_usage_error(cmd, "expected %d %s, got %d", min, what, npos);
+    if (max < 0) cli_usage_error(cmd, "expected at least %d %s, got %d", min, what, npos);
+    cli_usage_error(cmd, "expected %d to %d %s, got %d", min, max, what, npos);
+}
+
+json_t *cli_json_number(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
 int cli_fail(qtip_status s)
 {
@@ -132,15 +144,6 @@ void cli_print_json(json_t *v)
         free(s);
     }
     json_decref(v);
-}
-
-int64_t cli_parse_i64(const cli_command *cmd, const char *what, const char *s)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 0);
-    if (errno || end == s || *end) cli_usage_error(cmd, "invalid number '%s' for %s", s, what);
-    return v;
 }
 
 /* --- progress -------------------------------------------------------------- */
@@ -186,63 +189,165 @@ static void log_cb(qtip_log_level level, const char *msg, void *user)
 
 /* --- parsing ------------------------------------------------------------------ */
 
-static void set_value(const cli_command *cmd, const cli_option *o, const char *name, const char *arg)
+/* Whole-string integer in [lo, hi]; 0 on any defect. */
+static int parse_ll(const char *arg, long long lo, long long hi, long long *out)
 {
     char *end;
     errno = 0;
+    long long v = strtoll(arg, &end, 0);
+    if (errno || end == arg || *end || v < lo || v > hi) return 0;
+    *out = v;
+    return 1;
+}
+
+static int parse_double(const char *arg, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(arg, &end);
+    if ((errno && !isinf(v)) || end == arg || *end || isnan(v)) return 0;
+    *out = v;
+    return 1;
+}
+
+static void set_int_in(const cli_command *cmd, const char *name, const cli_int_spec *sp, const char *arg)
+{
+    long long v;
+    if (!parse_ll(arg, sp->min, sp->max, &v)) {
+        char what[96];
+        snprintf(what, sizeof what, "an integer from %d to %d", sp->min, sp->max);
+        cli_bad_value(cmd, name, what, arg);
+    }
+    *sp->value = (int)v;
+}
+
+static void set_double_in(const cli_command *cmd, const char *name, const cli_double_spec *sp,
+                          const char *arg)
+{
+    double v;
+    if (!parse_double(arg, &v) || !isfinite(v) || v < sp->min || v > sp->max) {
+        char what[96];
+        if (isinf(sp->max)) snprintf(what, sizeof what, "a number >= %g", sp->min);
+        else if (isinf(sp->min)) snprintf(what, sizeof what, "a number <= %g", sp->max);
+        else snprintf(what, sizeof what, "a number from %g to %g", sp->min, sp->max);
+        cli_bad_value(cmd, name, what, arg);
+    }
+    *sp->value = v;
+}
+
+static void set_enum(const cli_command *cmd, const char *name, const cli_enum_spec *sp, const char *arg)
+{
+    char what[256];
+    int n = snprintf(what, sizeof what, "one of");
+    for (int i = 0; sp->names[i]; i++) {
+        if (!strcmp(sp->names[i], arg)) {
+            *sp->value = i;
+            return;
+        }
+        if (n > 0 && (size_t)n < sizeof what)
+            n += snprintf(what + n, sizeof what - (size_t)n, "%s %s", i ? "," : "", sp->names[i]);
+    }
+    cli_bad_value(cmd, name, what, arg);
+}
+
+static void add_to_list(cli_list *l, const char *arg)
+{
+    const char **items = realloc(l->items, sizeof *items * (size_t)(l->count + 1));
+    if (!items) cli_die("out of memory");
+    items[l->count++] = arg;
+    l->items = items;
+}
+
+/* Convert and check one option's value; any defect is a usage error (exit 2). */
+static void set_value(const cli_command *cmd, const cli_option *o, const char *name, const char *arg)
+{
+    long long v;
     switch (o->type) {
     case CLI_FLAG: *(int *)o->value = 1; break;
-    case CLI_INT: {
-        long v = strtol(arg, &end, 0);
-        if (errno || end == arg || *end || v < -2147483647L || v > 2147483647L)
-            cli_usage_error(cmd, "option '%s' expects an integer, got '%s'", name, arg);
+    case CLI_INT:
+        if (!parse_ll(arg, -2147483647LL, 2147483647LL, &v)) cli_bad_value(cmd, name, "an integer", arg);
         *(int *)o->value = (int)v;
         break;
-    }
     case CLI_U64: {
-        if (arg[0] == '-') cli_usage_error(cmd, "option '%s' expects a non-negative integer, got '%s'", name, arg);
-        unsigned long long v = strtoull(arg, &end, 0);
-        if (errno || end == arg || *end)
-            cli_usage_error(cmd, "option '%s' expects a non-negative integer, got '%s'", name, arg);
-        *(uint64_t *)o->value = v;
+        char *end;
+        errno = 0;
+        unsigned long long u = arg[0] == '-' ? 0 : strtoull(arg, &end, 0);
+        if (arg[0] == '-' || errno || end == arg || *end)
+            cli_bad_value(cmd, name, "a non-negative integer", arg);
+        *(uint64_t *)o->value = u;
         break;
     }
-    case CLI_DOUBLE: {
-        double v = strtod(arg, &end);
-        if (errno || end == arg || *end)
-            cli_usage_error(cmd, "option '%s' expects a number, got '%s'", name, arg);
-        *(double *)o->value = v;
+    case CLI_DOUBLE:
+        if (!parse_double(arg, (double *)o->value)) cli_bad_value(cmd, name, "a number", arg);
         break;
-    }
     case CLI_STRING: *(const char **)o->value = arg; break;
-    case CLI_LIST: {
-        cli_list *l = o->value;
-        const char **items = realloc(l->items, sizeof *items * (l->count + 1));
-        if (!items) cli_die("out of memory");
-        items[l->count++] = arg;
-        l->items = items;
-        break;
-    }
+    case CLI_LIST: add_to_list(o->value, arg); break;
+    case CLI_INT_IN: set_int_in(cmd, name, o->value, arg); break;
+    case CLI_DOUBLE_IN: set_double_in(cmd, name, o->value, arg); break;
+    case CLI_ENUM: set_enum(cmd, name, o->value, arg); break;
     }
 }
 
-int cli_parse(const cli_command *cmd, int argc, char **argv)
+static cli_int_spec threads_spec = {&cli_g.threads, 0, 4096};
+static const cli_option common_options[] = {
+    {0, "threads", CLI_INT_IN, &threads_spec, "<n>", NULL},
+    {0, "json", CLI_FLAG, &cli_g.json, NULL, NULL},
+    CLI_END,
+};
+
+/* The common options without a value; returns 0 when `a` is none of them. */
+static int common_flag(const cli_command *cmd, const char *a)
 {
-    /* messages carry the command's name: the first word of cmd->prog */
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) { cli_help(cmd); exit(CLI_EXIT_OK); }
+    if (!strcmp(a, "--version")) { print_version(); exit(CLI_EXIT_OK); }
+    if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) cli_g.verbosity = 0;
+    else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) cli_g.verbosity++;
+    else if (!strcmp(a, "-vv")) cli_g.verbosity += 2;
+    else if (!strcmp(a, "--progress")) cli_g.progress = 1;
+    else if (!strcmp(a, "--no-progress")) cli_g.progress = 0;
+    else return 0;
+    return 1;
+}
+
+/* The row for argument `a` ("--name[=v]" or "-x[v]"); its spelling goes to name,
+ * an inline value to *inline_val. Unknown options are usage errors. */
+static const cli_option *find_option(const cli_command *cmd, const char *a, char *name, size_t cap,
+                                     const char **inline_val)
+{
+    const cli_option *o = NULL;
+    *inline_val = NULL;
+    if (a[1] == '-') {
+        const char *eq = strchr(a + 2, '=');
+        size_t len = eq ? (size_t)(eq - a) : strlen(a);
+        snprintf(name, cap, "%.*s", (int)len, a);
+        if (eq) *inline_val = eq + 1;
+        for (const cli_option *p = cmd->options; p && p->long_name; p++)
+            if (!strcmp(p->long_name, name + 2)) o = p;
+        for (const cli_option *p = common_options; !o && p->long_name; p++)
+            if (!strcmp(p->long_name, name + 2)) o = p;
+    } else {
+        snprintf(name, cap, "-%c", a[1]);
+        if (a[2]) *inline_val = a + 2;
+        for (const cli_option *p = cmd->options; p && p->long_name; p++)
+            if (p->short_name && p->short_name == a[1]) o = p;
+    }
+    if (!o) cli_usage_error(cmd, "unknown option '%s'", a);
+    return o;
+}
+
+/* Messages carry the command's name: the first word of cmd->prog. */
+static void set_prog(const cli_command *cmd)
+{
     static char prog[64];
     if (!strcmp(cli_prog, "qtip") && cmd->prog) {
         snprintf(prog, sizeof prog, "%.*s", (int)strcspn(cmd->prog, " "), cmd->prog);
         cli_prog = prog;
     }
-    static const cli_option common[] = {
-        {'q', "quiet", CLI_FLAG, NULL, NULL, NULL},
-        {'v', "verbose", CLI_FLAG, NULL, NULL, NULL},
-        {0, "progress", CLI_FLAG, NULL, NULL, NULL},
-        {0, "no-progress", CLI_FLAG, NULL, NULL, NULL},
-        {0, "threads", CLI_INT, &cli_g.threads, "<n>", NULL},
-        {0, "json", CLI_FLAG, &cli_g.json, NULL, NULL},
-        CLI_END,
-    };
+}
+
+int cli_parse(const cli_command *cmd, int argc, char **argv)
+{
+    set_prog(cmd);
     int npos = 0, only_pos = 0;
     for (int i = 1; i < argc; i++) {
         char *a = argv[i];
@@ -251,49 +356,21 @@ int cli_parse(const cli_command *cmd, int argc, char **argv)
             continue;
         }
         if (!strcmp(a, "--")) { only_pos = 1; continue; }
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { cli_help(cmd); exit(CLI_EXIT_OK); }
-        if (!strcmp(a, "--version")) { print_version(); exit(CLI_EXIT_OK); }
-        if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { cli_g.verbosity = 0; continue; }
-        if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) { cli_g.verbosity++; continue; }
-        if (!strcmp(a, "-vv")) { cli_g.verbosity += 2; continue; }
-        if (!strcmp(a, "--progress")) { cli_g.progress = 1; continue; }
-        if (!strcmp(a, "--no-progress")) { cli_g.progress = 0; continue; }
-
-        const cli_option *o = NULL;
-        const char *inline_val = NULL;
+        if (common_flag(cmd, a)) continue;
         char name[128];
-        if (a[1] == '-') {
-            const char *eq = strchr(a + 2, '=');
-            size_t len = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
-            if (len >= sizeof name) len = sizeof name - 1;
-            memcpy(name, a + 2, len);
-            name[len] = 0;
-            if (eq) inline_val = eq + 1;
-            for (const cli_option *p = cmd->options; p && p->long_name; p++)
-                if (!strcmp(p->long_name, name)) o = p;
-            for (const cli_option *p = common; !o && p->long_name; p++)
-                if (!strcmp(p->long_name, name)) o = p;
-            snprintf(name, sizeof name, "%.*s", (int)(eq ? eq - a : (long)strlen(a)), a);
-        } else {
-            for (const cli_option *p = cmd->options; p && p->long_name; p++)
-                if (p->short_name && p->short_name == a[1]) o = p;
-            snprintf(name, sizeof name, "-%c", a[1]);
-            if (a[2]) inline_val = a + 2;
-        }
-        if (!o) cli_usage_error(cmd, "unknown option '%s'", a);
+        const char *val;
+        const cli_option *o = find_option(cmd, a, name, sizeof name, &val);
         if (o->type == CLI_FLAG) {
-            if (inline_val) cli_usage_error(cmd, "option '%s' takes no value", name);
+            if (val) cli_usage_error(cmd, "%s: takes no value", name);
             if (o->value) *(int *)o->value = 1;
             continue;
         }
-        const char *val = inline_val;
         if (!val) {
-            if (i + 1 >= argc) cli_usage_error(cmd, "option '%s' requires a value", name);
+            if (i + 1 >= argc) cli_usage_error(cmd, "%s: requires a value", name);
             val = argv[++i];
         }
         set_value(cmd, o, name, val);
     }
-    if (cli_g.threads < 0) cli_usage_error(cmd, "option '--threads' must be >= 0");
     qtip_set_threads(cli_g.threads);
     qtip_log_set(log_cb, NULL);
     int show = cli_g.progress < 0 ? isatty(2) : cli_g.progress;

@@ -18,13 +18,20 @@
 
 enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2, CLI_EXIT_MISMATCH = 3 };
 
+/* An option row declares its type; cli_parse converts and checks the value once,
+ * with one wording per kind ("<prog>: error: --K: expected an integer from 1 to 4,
+ * got 'x'"). The ranged and enum kinds take a spec (below) as `value`, so a row
+ * stays six fields: {0, "K", CLI_INT_IN, &(cli_int_spec){&k, 1, 4}, "<bits>", "..."}. */
 typedef enum {
     CLI_FLAG,    /* int*: set to 1 (no argument) */
-    CLI_INT,     /* int* */
-    CLI_U64,     /* uint64_t* */
-    CLI_DOUBLE,  /* double* */
+    CLI_INT,     /* int*: any int */
+    CLI_U64,     /* uint64_t*: any non-negative integer */
+    CLI_DOUBLE,  /* double*: any number but NaN ("inf" allowed: no threshold) */
     CLI_STRING,  /* const char**: points into argv */
     CLI_LIST,    /* cli_list*: repeatable string option */
+    CLI_INT_IN,  /* cli_int_spec*: an int from min to max */
+    CLI_DOUBLE_IN, /* cli_double_spec*: a finite number from min to max (a bound may be +-INFINITY) */
+    CLI_ENUM,    /* cli_enum_spec*: one of names; *value receives its index */
 } cli_type;
 
 typedef struct {
@@ -33,10 +40,25 @@ typedef struct {
 } cli_list;
 
 typedef struct {
+    int *value;
+    int min, max;
+} cli_int_spec;
+
+typedef struct {
+    double *value;
+    double min, max;
+} cli_double_spec;
+
+typedef struct {
+    int *value;
+    const char *const *names; /* NULL-terminated */
+} cli_enum_spec;
+
+typedef struct {
     char short_name;      /* 0 for none */
     const char *long_name;
     cli_type type;
-    void *value;
+    void *value;          /* see cli_type */
     const char *argname;  /* "<n>" shown in help; NULL for flags */
     const char *help;
 } cli_option;
@@ -70,20 +92,28 @@ int cli_parse(const cli_command *cmd, int argc, char **argv);
 /* Print the help text of cmd to stdout. */
 void cli_help(const cli_command *cmd);
 
-/* Messages (stderr, prefixed "<prog>: "). cli_die* exit 1; cli_usage_error exits 2. */
-void cli_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Messages (stderr, prefixed "<prog>: "). cli_die* exit 1; cli_usage_error exits 2
+ * ("<prog>: error: <message>", the synopsis and a pointer to --help). */
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void cli_usage_error(const cli_command *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
+/* The one wording of a bad option value, for checks a row cannot declare:
+ * "<opt>: expected <expected>, got '<got>'" (exit 2). */
+void cli_bad_value(const cli_command *cmd, const char *opt, const char *expected, const char *got)
+    __attribute__((noreturn));
+/* The one wording of missing arguments (exit 2): "missing <opt>" when a required
+ * option's value is NULL; "expected <count> <what>, got <npos>" when the number of
+ * positional arguments is outside min..max (max < 0: no upper bound). */
+void cli_require(const cli_command *cmd, const void *value, const char *opt);
+void cli_expect_args(const cli_command *cmd, int npos, int min, int max, const char *what);
 /* Report a failed library call: "<prog>: error: <qtip_last_error()>"; returns CLI_EXIT_FAIL. */
 int cli_fail(qtip_status s);
 
+/* A JSON number, or null for NaN and infinities (which JSON cannot hold). */
+json_t *cli_json_number(double v);
 /* Print a JSON value to stdout (indented, one trailing newline) and decref it. */
 void cli_print_json(json_t *v);
-
-/* Parse helpers for values inside subcommands ("4096", "1e-2"); exit 2 on error. */
-int64_t cli_parse_i64(const cli_command *cmd, const char *what, const char *s);
 
 #endif /* QTIP_CLI_H */

@@ -5,19 +5,22 @@
 #include <string.h>
 
 static const char *const usage[] = {
-    "qtip-pack [--format <fmt>] [--max-shard-size <bytes>] [--allow-mixed] -o <out-dir> <model-dir> <artifact>...",
+    "qtip-pack [--format <fmt>] [--max-shard-size <bytes>] [--allow-mixed] [--follow-links] -o <out-dir> "
+    "<model-dir> <artifact>...",
     NULL};
 
 int main(int argc, char **argv)
 {
     const char *out = NULL, *format = "qtip";
     uint64_t shard = 5ull << 30;
-    int mixed = 0;
+    int mixed = 0, follow = 0;
     cli_option opts[] = {
         {'o', "output", CLI_STRING, &out, "<dir>", "output directory (must not exist)"},
         {0, "format", CLI_STRING, &format, "<fmt>", "qtip (default), qtip-reference or quip-for-all"},
         {0, "max-shard-size", CLI_U64, &shard, "<bytes>", "split the weights above this size (default 5 GiB)"},
         {0, "allow-mixed", CLI_FLAG, &mixed, NULL, "accept artifacts made with different settings"},
+        {0, "follow-links", CLI_FLAG, &follow, NULL,
+         "copy files linked from outside the model directory (refused by default)"},
         CLI_END};
     cli_command cmd = {"qtip-pack", usage,
                        "Replace every quantized linear of <model-dir> by its packed tensors and write a "
@@ -29,19 +32,16 @@ int main(int argc, char **argv)
     qtip_pack_options_default(&o);
     o.max_shard_size = shard;
     o.allow_mixed = mixed;
-    if (strcmp(format, "qtip") == 0) o.format = QTIP_EXPORT_CANONICAL;
-    else if (strcmp(format, "qtip-reference") == 0) o.format = QTIP_EXPORT_QTIP_REF;
-    else if (strcmp(format, "quip-for-all") == 0) o.format = QTIP_EXPORT_QUIP_FOR_ALL;
-    else cli_usage_error(&cmd, "unknown --format '%s'", format);
+    if (qtip_export_format_from_name(format, &o.format)) cli_usage_error(&cmd, "unknown --format '%s'", format);
     int na = npos - 1;
     qtip_layer_artifact **arts = calloc((size_t)na, sizeof *arts);
-    qtip_packed_layer *layers = calloc((size_t)na, sizeof *layers);
+    qtip_layer_info *layers = calloc((size_t)na, sizeof *layers);
     if (!arts || !layers) cli_die("out of memory");
     qtip_model_dir *md = NULL;
-    qtip_status s = qtip_model_dir_open(argv[1], &md);
+    qtip_status s = qtip_model_dir_open(argv[1], follow ? QTIP_MODEL_DIR_FOLLOW_LINKS : 0, &md);
     for (int i = 0; !s && i < na; i++) {
         s = qtip_layer_artifact_load(argv[2 + i], &arts[i]);
-        if (!s) s = qtip_packed_layer_from_artifact(arts[i], &layers[i]);
+        if (!s) qtip_layer_artifact_info(arts[i], &layers[i]);
     }
     if (!s) s = qtip_pack_model(md, layers, (size_t)na, &o, out);
     for (int i = 0; i < na; i++) qtip_layer_artifact_free(arts[i]);

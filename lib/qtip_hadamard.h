@@ -9,7 +9,7 @@
  * This is the reference tools' definition (QTIP / quip-sharp matmul_had.py):
  *   hadU(x)  = U_N   x      ("forward",  inverse = 0)
  *   hadUt(x) = U_N^T x      ("inverse",  inverse = 1)
- * The float operation order is pinned in lib/hadamard_kernel.h so the CPU and the
+ * The float operation order is pinned in lib/incoherence/hadamard_kernel.h so the CPU and the
  * CUDA kernel give the same bits. Constructions, the size rule and the list of
  * supported orders: docs/algorithms-hadamard.md.
  */
@@ -64,9 +64,8 @@ qtip_status qtip_had_transform_f64(double *x, int64_t rows, int64_t N, int inver
 
 /* The same map applied to every COLUMN of the row-major N x cols matrix X:
  * X <- U_N X (inverse = 0) or X <- U_N^T X (inverse = 1). Bitwise equal to
- * transposing, calling qtip_had_transform_*, and transposing back. */
+ * transposing, calling qtip_had_transform_f32, and transposing back. */
 qtip_status qtip_had_transform_cols_f32(float *x, int64_t N, int64_t cols, int inverse);
-qtip_status qtip_had_transform_cols_f64(double *x, int64_t N, int64_t cols, int inverse);
 
 /* Vector path of the fp32 fast transforms: 0 = the portable loops; 1 = the
  * structured path (radix-8 register stages, cache-resident column panels,
@@ -99,8 +98,6 @@ qtip_status qtip_rht_weight(float *W, int64_t m, int64_t n, const float *SU, con
 qtip_status qtip_rht_weight_inverse(float *W, int64_t m, int64_t n, const float *SU,
                                     const float *SV);
 qtip_status qtip_rht_hessian(double *H, int64_t n, const float *SU);
-/* H <- diag(SU) U_n H U_n^T diag(SU) (undoes qtip_rht_hessian for +-1 signs). */
-qtip_status qtip_rht_hessian_inverse(double *H, int64_t n, const float *SU);
 
 /* Incoherence mu (QuIP, Chee et al. 2023, Def. 1):
  *   mu(W) = max |W_ij| * sqrt(m n) / ||W||_F                  (1 <= mu <= sqrt(m n))
@@ -109,6 +106,32 @@ qtip_status qtip_rht_hessian_inverse(double *H, int64_t n, const float *SU);
  * O(n^3)). QTIP_E_NONFINITE for non-finite input, QTIP_E_PARAM for an all-zero W. */
 qtip_status qtip_rht_mu_weight(const float *W, int64_t m, int64_t n, double *mu);
 qtip_status qtip_rht_mu_hessian(const double *H, int64_t n, double *mu);
+
+/* --- One layer's incoherence step on its own (lib/incoherence/incoherence.c) -----
+ * What qtip-incoherence runs: the weight `tensor` (or `tensor`.weight) of a
+ * safetensors file or model directory, and optionally the layer's Hessian file
+ * (qtip_hessian_load_expectation: a qtip file or a reference layout), rotated
+ * with the sign vectors of `seed` and the weight's name. Errors name the file and
+ * the tensor: QTIP_E_NOT_FOUND, QTIP_E_SHAPE (not 2-D; an order without a Hadamard
+ * transform, naming the nearest supported ones; a Hessian of another dimension). */
+typedef struct {
+    char tensor[512];          /* the weight's name as found */
+    uint64_t seed;
+    int64_t m, n;              /* out x in features */
+    int64_t k_m, k_n;          /* special factors of U_m and U_n */
+    float *W;                  /* m x n: U_m^T diag(SV) W diag(SU) U_n */
+    float *SU, *SV;            /* n and m signs */
+    double *H;                 /* n x n: U_n^T diag(SU) E[x x^T] diag(SU) U_n; NULL without one */
+    double mu_w_before, mu_w_after;
+    double mu_h_before, mu_h_after; /* NAN without a Hessian */
+} qtip_incoherence;
+
+qtip_status qtip_incoherence_run(const char *weights_path, const char *tensor,
+                                 const char *hessian_path, uint64_t seed, qtip_incoherence **out);
+/* Safetensors (atomically): the rotated weight under its name, SU, SV, `hessian`
+ * when present; metadata qtip.seed, qtip.tensor, qtip.transform. */
+qtip_status qtip_incoherence_save(const qtip_incoherence *r, const char *path);
+void qtip_incoherence_free(qtip_incoherence *r);
 
 #ifdef __cplusplus
 }

@@ -40,7 +40,6 @@ void qtip_hessian_free(qtip_hessian *h);
 int64_t qtip_hessian_dim(const qtip_hessian *h);
 uint64_t qtip_hessian_count(const qtip_hessian *h);   /* rows (tokens) accumulated */
 const char *qtip_hessian_site(const qtip_hessian *h); /* "" when unnamed */
-qtip_status qtip_hessian_set_site(qtip_hessian *h, const char *site);
 /* Rows per internal block (fixed for a given n; at most 4096 rows / 64 MiB). */
 size_t qtip_hessian_block_rows(const qtip_hessian *h);
 
@@ -84,24 +83,15 @@ const char *qtip_hessian_input_checksum(const qtip_hessian *h, size_t i);
 
 /* dst += src; refuses a different n or a different non-empty site (unless
  * force_site). src's pending rows are flushed first (src is logically const). */
-qtip_status qtip_hessian_merge(qtip_hessian *dst, const qtip_hessian *src);
-qtip_status qtip_hessian_merge_ex(qtip_hessian *dst, const qtip_hessian *src, int force_site);
+qtip_status qtip_hessian_merge(qtip_hessian *dst, const qtip_hessian *src, int force_site);
 
 /* E[x x^T] as a full symmetric n x n row-major matrix (double). If `mu` is not
  * NULL it receives E[x] (n values; zeros when the mean is unknown). Fails when no
  * rows were added. */
 qtip_status qtip_hessian_expectation(const qtip_hessian *h, double *H, double *mu);
 
-/* --- Backend hook ---------------------------------------------------------------
- * S_lower += X^T X for one block: X is rows x n row-major doubles, S is n x n
- * row-major (lower triangle). NULL restores the default (OpenBLAS dsyrk). The
- * cuBLAS path (a later issue) drops in here. */
-typedef qtip_status (*qtip_hessian_syrk_fn)(int64_t n, size_t rows, const double *X, double *S,
-                                            void *user);
-void qtip_hessian_set_backend(qtip_hessian *h, qtip_hessian_syrk_fn fn, void *user);
-
-/* --- Device (lib/hessian_device.c; docs/kernels.md, "GPU backend") ---------------
- * Where full blocks go: "cpu" (the default: OpenBLAS dsyrk, or the hook above),
+/* --- Device (lib/hessian/hessian_device.c; docs/kernels.md, "GPU backend") ---
+ * Where full blocks go: "cpu" (the default: OpenBLAS dsyrk),
  * "cuda" / "cuda:<k>" (cuBLAS dsyrk on GPU k through the plugin libqtip_cuda.so,
  * which keeps a partial sum D on the device and adds it into S whenever S is read),
  * or "auto" (cuda:0 when the plugin loads, a device exists and can hold the n x n
@@ -121,7 +111,7 @@ const char *qtip_hessian_device(const qtip_hessian *h);
  * name is checked when an accumulator is created. QTIP_E_PARAM if too long. */
 qtip_status qtip_hessian_set_default_device(const char *device);
 
-/* --- Statistics (lib/hessian_stats.c) ---------------------------------------------
+/* --- Statistics (lib/hessian/hessian_stats.c) ---------------------------------------------
  * Of E = S / count (uncentred). Damping as the quantizers use it:
  * E + sigma * mean(diag E) * I. Positive definiteness by Cholesky (LAPACKE dpotrf)
  * of the damped matrix; 1-norm condition estimate by dpocon; for n <= 2048 also
@@ -138,18 +128,23 @@ typedef struct {
     double sigma;                /* damping used */
     int pd;                      /* Cholesky of the damped matrix succeeded */
     double rcond;                /* dpocon reciprocal 1-norm condition (0 if not pd) */
-    double cond_est;             /* 1 / rcond (INFINITY if not pd) */
+    double cond_est;             /* 1 / rcond to 4 significant digits (INFINITY if not pd) */
     int have_eig;                /* eig_* filled (n <= 2048) */
     double eig_min, eig_max;     /* of the damped matrix */
 } qtip_hessian_info;
 
 qtip_status qtip_hessian_analyze(qtip_hessian *h, double sigma, qtip_hessian_info *out);
 
+/* QTIP_E_NONFINITE naming `name` (a file) and the first non-finite entry: "(row,
+ * col)" of the lower triangle of S, or an entry of the column sums. merge and
+ * export refuse such a hessian (accumulate already refuses non-finite rows). */
+qtip_status qtip_hessian_check_finite(qtip_hessian *h, const char *name);
+
 /* --- Files: docs/formats/hessian.md (safetensors, lower triangle only) ----------- */
 qtip_status qtip_hessian_save(const qtip_hessian *h, const char *path);
 qtip_status qtip_hessian_load(const char *path, qtip_hessian **out);
 
-/* --- Inputs: activation files (lib/hessian_input.c) --------------------------------
+/* --- Inputs: activation files (lib/hessian/hessian_input.c) --------------------------------
  * Adds every row of one activation tensor of shape (..., n) read from `path`
  * ("-" = stdin), streaming with bounded memory. Formats, detected from the bytes
  * (zstd-compressed input is decompressed transparently): .npy (f2/f4/f8), a
@@ -167,12 +162,13 @@ typedef struct {
 qtip_status qtip_hessian_add_file(qtip_hessian **h, const char *site, const char *path,
                                   const qtip_hessian_source *src);
 
-/* --- Export / import of the reference tools' layout (lib/hessian_export.c) ------
+/* --- Export / import of the reference tools' layout (lib/hessian/hessian_export.c)
  * FLAT: safetensors with `flatH` = lower triangle (tril order) of E[x x^T], or of
  * the covariance E[x x^T] - mu mu^T when centered (then also `mu`), plus scalars
  * `n` and `ct` (I64). FULL: `H` = the full n x n matrix, same centering, plus `n`,
- * `ct` (and `mu`). dtype F32 (what the reference tools store) or F64. Streams:
- * no second n x n copy. Written atomically. */
+ * `ct` (and `mu`). dtype F32 (what the reference tools store) or F64. Metadata
+ * "centered" ("true" / "false") records the convention. Streams: no second n x n
+ * copy. Written atomically. QTIP_E_NONFINITE for a non-finite hessian. */
 typedef enum { QTIP_HESSIAN_FLAT = 0, QTIP_HESSIAN_FULL = 1 } qtip_hessian_layout;
 typedef struct {
     qtip_hessian_layout layout;
@@ -182,10 +178,43 @@ typedef struct {
 
 qtip_status qtip_hessian_export(const qtip_hessian *h, const char *path,
                                 const qtip_hessian_export_opts *o);
-/* Reads either layout (flatH or H; any float dtype; `mu` optional and, when
- * present, taken to mean the stored matrix is centred) back into an accumulator
- * with S = ct * E[x x^T]. `site` may be NULL. */
+
+/* What the stored matrix of a reference-layout file is, when it holds `mu`:
+ * CENTERED: the covariance E[x x^T] - mu mu^T (QuIP#'s hessian_offline layout), so
+ * mu mu^T is added back on import; UNCENTERED: E[x x^T] itself, mu only the mean.
+ * AUTO: the file's metadata "centered" (written by qtip-hessian export) when
+ * present, else CENTERED, QuIP#'s convention, with a QTIP_LOG_WARN line saying
+ * so. A file without `mu` is uncentred whatever is asked (CENTERED is refused: mu
+ * mu^T cannot be added back); an explicit choice that contradicts the file's
+ * metadata is refused (QTIP_E_FORMAT). */
+typedef enum {
+    QTIP_HESSIAN_CENTERING_AUTO = 0,
+    QTIP_HESSIAN_CENTERED = 1,
+    QTIP_HESSIAN_UNCENTERED = 2,
+} qtip_hessian_centering;
+
+/* Reads either layout (flatH or H; any float dtype; `mu` optional) back into an
+ * accumulator with S = ct * E[x x^T]. `site` may be NULL. The convention applied
+ * is recorded in the result (qtip_hessian_import_centering) and in the file
+ * qtip_hessian_save writes (metadata "import_centering"). */
+qtip_status qtip_hessian_import_ex(const char *path, const char *site, qtip_hessian_centering c,
+                                   qtip_hessian **out);
+/* qtip_hessian_import_ex with QTIP_HESSIAN_CENTERING_AUTO. */
 qtip_status qtip_hessian_import(const char *path, const char *site, qtip_hessian **out);
+/* The convention an import applied: "centered" or "uncentered"; "" when h was
+ * not imported. Owned by h. */
+const char *qtip_hessian_import_centering(const qtip_hessian *h);
+
+/* A qtip hessian file (metadata format "qtip.hessian": qtip_hessian_load) or else
+ * a reference layout (qtip_hessian_import_ex with c), so that an error names the
+ * defect of the format the file claims, not the other one's. */
+qtip_status qtip_hessian_open_any(const char *path, qtip_hessian_centering c, qtip_hessian **out);
+
+/* E[x x^T] as a full n x n matrix (qtip_alloc'd, caller frees) of the Hessian file
+ * `path` opened by qtip_hessian_open_any (AUTO), which must have dimension n
+ * (QTIP_E_SHAPE naming the file otherwise). What a quantizer or the incoherence
+ * step reads. */
+qtip_status qtip_hessian_load_expectation(const char *path, int64_t n, double **out);
 
 #ifdef __cplusplus
 }

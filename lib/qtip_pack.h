@@ -63,11 +63,6 @@ qtip_status qtip_pack_trellis_kernel_swizzle(const uint16_t *tiles, int64_t m, i
 qtip_status qtip_pack_trellis_kernel_unswizzle(const int16_t *in, int64_t m, int64_t n, int K,
                                                uint16_t *tiles);
 
-/* Decode canonical trellis codes into the transformed, unscaled matrix Wr (m x n,
- * row-major floats), with the codebook `t` (its params decide the value order). */
-qtip_status qtip_pack_trellis_decode(const qtip_trellis *t, const uint16_t *codes, int64_t m,
-                                     int64_t n, float *Wr);
-
 /* Canonical E8P codes -> QuIP-for-all `Qidxs`. E8P12 and RVQ4 are copies (int16 and
  * int32 of shape (m, n/8)); RVQ3 becomes int32 (m, 3n/32): per 8-column block the
  * bytes [resid, e8p_lo, e8p_hi], blocks contiguous along the row, read as
@@ -80,57 +75,28 @@ qtip_status qtip_pack_qidxs_shape(qtip_e8p_kind k, int64_t m, int64_t n, int64_t
                                   qtip_dtype *dt);
 
 /* ---------------------------------------------------------------------------
- * One quantized layer as the packer and verifier see it (the canonical form).
- * Arrays are owned by whoever filled the struct; the packer only reads them.
- * ------------------------------------------------------------------------- */
-typedef enum { QTIP_FAMILY_TRELLIS = 0, QTIP_FAMILY_E8P = 1 } qtip_family;
-
-typedef struct {
-    const char *name;         /* HF module prefix, e.g. "model.layers.0.mlp.up_proj" */
-    int64_t m, n;             /* out, in features */
-    qtip_family family;
-    qtip_trellis_params tp;   /* trellis family */
-    qtip_e8p_kind ek;         /* E8P family */
-    const void *codes;        /* canonical codes, m x code_cols */
-    int64_t code_cols;        /* nK/16 words (trellis), n/8 (E8P) */
-    int code_is_i32;          /* 1: int32 codes (E8P RVQ), 0: int16 words */
-    const float *SU;          /* n input-side signs/scales */
-    const float *SV;          /* m output-side signs/scales (Wscale NOT folded) */
-    float Wscale;
-    const float *tlut;        /* HYB: 2^Q x V, LUT: 2^L x V; NULL otherwise */
-    size_t tlut_count;        /* floats in tlut */
-    double proxy_loss;        /* recorded at quantization time; NaN if unknown */
-    const char *hessian_checksum; /* "xxh3-128:..." of the Hessian file, or NULL */
-    const char *weight_checksum;  /* of the original weight tensor's bytes, or NULL */
-    uint64_t seed;
-} qtip_packed_layer;
-
-/* Fill `l` from an artifact (pointers into it; `a` must outlive `l`).
- * QTIP_E_FORMAT when the artifact names no tensor. */
-qtip_status qtip_packed_layer_from_artifact(const qtip_layer_artifact *a, qtip_packed_layer *l);
-
-/* The loader-facing settings of a layer as a new JSON object (quant_method, L, K, V,
- * tlut_bits, decode_mode, td_x, td_y, codebook, codesz, tile_order); two layers
- * with equal objects may share one quantization_config. */
-struct json_t;
-struct json_t *qtip_pack_layer_settings(const qtip_packed_layer *l);
-
-/* ---------------------------------------------------------------------------
- * Model directories (lib/model_dir.c)
+ * Model directories (lib/io/model_dir.c)
  * ------------------------------------------------------------------------- */
 typedef struct qtip_model_dir qtip_model_dir;
 
+/* Flag of qtip_model_dir_open: also copy files whose links lead outside the model
+ * directory (by default they are refused, naming the link and its target). */
+#define QTIP_MODEL_DIR_FOLLOW_LINKS 1u
+
 /* Open an HF model directory: config.json (must exist and parse), weights from
- * model.safetensors or model.safetensors.index.json. */
-qtip_status qtip_model_dir_open(const char *dir, qtip_model_dir **out);
+ * model.safetensors or model.safetensors.index.json (parsed files: links may point
+ * anywhere), and the list of the other files to copy (docs/formats/model-dir.md,
+ * "Files copied"): regular files, sub-directories recursively; links only when they
+ * resolve inside the directory or, for a Hugging Face cache snapshot, inside its
+ * blobs/ (or anywhere with QTIP_MODEL_DIR_FOLLOW_LINKS). A FIFO, socket, device or
+ * dangling link among them is refused (QTIP_E_IO naming it). */
+qtip_status qtip_model_dir_open(const char *dir, unsigned flags, qtip_model_dir **out);
 void qtip_model_dir_close(qtip_model_dir *d);
 const char *qtip_model_dir_path(const qtip_model_dir *d);
 /* The opened weights (owned by d). */
 qtip_st_file *qtip_model_dir_weights(const qtip_model_dir *d);
 /* config.json as text (owned by d). */
 const char *qtip_model_dir_config_text(const qtip_model_dir *d);
-/* The torch_dtype of config.json as a dtype (F16 when absent or unknown). */
-qtip_dtype qtip_model_dir_dtype(const qtip_model_dir *d);
 /* Linear layers to quantize, in file order: module prefixes (without ".weight")
  * whose names end in a known projection (Llama/Qwen/Mistral q/k/v/o_proj,
  * gate/up/down_proj; BERT attention.self.query/key/value, attention.output.dense,
@@ -140,18 +106,23 @@ const char *qtip_model_dir_linear(const qtip_model_dir *d, size_t i);
 /* Whether a module prefix names a linear layer that qtip quantizes. */
 int qtip_is_quantizable_linear(const char *prefix);
 /* Files of the directory other than weights and config (tokenizer, generation
- * config, ...), names relative to the directory; owned by d. */
+ * config, sub-directories' files such as "1_Pooling/config.json"), paths relative
+ * to the directory, sorted; owned by d. */
 size_t qtip_model_dir_extra_count(const qtip_model_dir *d);
 const char *qtip_model_dir_extra(const qtip_model_dir *d, size_t i);
 
 /* ---------------------------------------------------------------------------
- * Packing (lib/pack.c) and exports (lib/export_*.c)
+ * Packing (lib/pack/pack.c) and exports (lib/pack/export_*.c)
  * ------------------------------------------------------------------------- */
 typedef enum {
-    QTIP_EXPORT_CANONICAL = 0,   /* ours: docs/formats/model-dir.md */
+    QTIP_EXPORT_CANONICAL = 0,   /* "qtip": ours, docs/formats/model-dir.md */
     QTIP_EXPORT_QTIP_REF = 1,    /* "qtip-reference": QTIP hfize layout */
     QTIP_EXPORT_QUIP_FOR_ALL = 2 /* "quip-for-all": QuIP-for-all layout */
 } qtip_export_format;
+
+/* The format named "qtip", "qtip-reference" or "quip-for-all" (QTIP_E_PARAM for
+ * another name). */
+qtip_status qtip_export_format_from_name(const char *name, qtip_export_format *out);
 
 typedef struct {
     qtip_export_format format;
@@ -162,19 +133,22 @@ typedef struct {
 
 void qtip_pack_options_default(qtip_pack_options *o);
 
-/* Write a complete model directory at `out_dir`: every layer of `layers` replaced
- * by its packed tensors, every other tensor of `src` copied unchanged, config.json
- * with a quantization_config, quantize_config.json, other files copied. Written in
- * a temporary sibling directory, fsynced, then renamed over `out_dir` (which must
- * not exist, or be a directory this function may replace).
+/* Write a complete model directory at `out_dir`: every layer of `layers` (each the
+ * description of a quantized layer, e.g. from qtip_layer_artifact_info; `tensor` is
+ * its module prefix, a trailing ".weight" ignored) replaced by its packed tensors,
+ * every other tensor of `src` copied unchanged, config.json with a
+ * quantization_config, quantize_config.json (with the checksum of every tensor
+ * written), other files copied. Written in a temporary sibling directory
+ * ("<out_dir>.qtip-tmp.<pid>.<host>.XXXXXX"; those of killed runs are removed
+ * first), fsynced, then renamed to `out_dir`, which must not exist.
  * Refuses: a quantizable linear of src without a layer (QTIP_E_NOT_FOUND), two
  * layers of one name (QTIP_E_PARAM), a shape different from the model's
  * (QTIP_E_SHAPE), different settings without allow_mixed (QTIP_E_PARAM). */
-qtip_status qtip_pack_model(const qtip_model_dir *src, const qtip_packed_layer *layers,
+qtip_status qtip_pack_model(const qtip_model_dir *src, const qtip_layer_info *layers,
                             size_t nlayers, const qtip_pack_options *opt, const char *out_dir);
 
 /* ---------------------------------------------------------------------------
- * Verification (lib/verify.c)
+ * Verification (lib/verify/)
  * ------------------------------------------------------------------------- */
 typedef struct {
     const char *original_dir;  /* original model, for relative errors; NULL: skip */
@@ -206,9 +180,11 @@ typedef struct {
 typedef struct qtip_verify_report qtip_verify_report;
 
 /* Check a packed directory (docs/formats/model-dir.md). Structural problems
- * (missing tensor, shape, dtype, non-finite scale, config field, checksum) fail
- * with QTIP_E_FORMAT / QTIP_E_MISMATCH / QTIP_E_NOT_FOUND and a message naming
- * the file and tensor. On success *out holds the per-layer report; thresholds are
+ * (missing tensor, shape, dtype, non-finite scale, config field, a tensor whose
+ * checksum differs from the one recorded at pack time, with original_dir a copied
+ * tensor that differs from the original's) fail with QTIP_E_FORMAT /
+ * QTIP_E_MISMATCH / QTIP_E_NOT_FOUND and a message naming the file and tensor;
+ * an original_dir that cannot be read fails with QTIP_E_IO. On success *out holds the per-layer report; thresholds are
  * evaluated by qtip_verify_report_failures. */
 qtip_status qtip_verify_model(const char *dir, const qtip_verify_options *opt,
                               qtip_verify_report **out);
@@ -218,6 +194,12 @@ const qtip_verify_layer *qtip_verify_report_layer(const qtip_verify_report *r, s
  * in *msg (owned by r) when not NULL. */
 size_t qtip_verify_report_failures(const qtip_verify_report *r, const char **msg);
 void qtip_verify_report_free(qtip_verify_report *r);
+
+/* Decode a layer artifact to its plain weight W_hat (the same decoder and bytes as
+ * qtip_verify_model's dequantized model) and write it atomically to the safetensors
+ * file `out` as one tensor "<prefix>.weight" of shape [m, n] in `dt` (F16, BF16 or
+ * F32). */
+qtip_status qtip_verify_artifact_dequantize(const char *artifact, const char *out, qtip_dtype dt);
 
 #ifdef __cplusplus
 }

@@ -209,8 +209,17 @@ qtip_status qtip_quantize_layer_file(qtip_quantizer *q, const char *weights_path
 qtip_status qtip_layer_artifact_set_source(qtip_layer_artifact *a, const char *weights_checksum,
                                            const char *hessian_checksum);
 
-/* Read-only view, valid while `a` lives. */
+/* Read-only view, valid while `a` lives. qtip_layer_info is the one description
+ * of a quantized layer: the packer takes it, the verifier reads it back from a
+ * packed directory. */
 void qtip_layer_artifact_info(const qtip_layer_artifact *a, qtip_layer_info *info);
+
+/* A new artifact holding copies of a description's arrays (params, m, n, tensor,
+ * codes, SU, SV, wscale, tlut, proxy_loss and checksums; the rest default), so the
+ * artifact's decoder can decode a layer that was not loaded from an artifact file.
+ * Checks the parameters, that codes and table have the shapes the parameters need
+ * (QTIP_E_PARAM / QTIP_E_SHAPE naming the tensor); the values are not checked. */
+qtip_status qtip_layer_artifact_from_info(const qtip_layer_info *info, qtip_layer_artifact **out);
 
 /* Rebuild W_hat (m x n floats, original space) from the codes alone: decode,
  * times Wscale, inverse RHT. Gives exactly the reconstruction the quantizer

@@ -29,11 +29,10 @@ struct qtip_hessian {
     uint64_t src_row;
     char **in_name, **in_sum;
     size_t nin, capin;
-    qtip_hessian_syrk_fn backend;
-    void *backend_user;
     hessian_device_ops dev; /* dev.add != NULL: a device holds part of S */
     int dev_pending;        /* blocks on the device not yet synced into S */
     char dev_name[160];
+    char import_centering[16]; /* "centered" / "uncentered" after an import, else "" */
 };
 
 static char *dup_str(const char *s, const char *what)
@@ -98,14 +97,14 @@ uint64_t qtip_hessian_skipped(const qtip_hessian *h) { return h->skipped; }
 const double *qtip_hessian_sum_xx(const qtip_hessian *h) { return h->S; }
 const double *qtip_hessian_sum_x(const qtip_hessian *h) { return h->sx; }
 int qtip_hessian_has_mean(const qtip_hessian *h) { return h->has_mean; }
+const char *qtip_hessian_import_centering(const qtip_hessian *h) { return h->import_centering; }
 
-void qtip_hessian_set_backend(qtip_hessian *h, qtip_hessian_syrk_fn fn, void *user)
+void hessian_set_import_centering(qtip_hessian *h, const char *c)
 {
-    h->backend = fn;
-    h->backend_user = user;
+    snprintf(h->import_centering, sizeof h->import_centering, "%s", c ? c : "");
 }
 
-qtip_status qtip_hessian_set_site(qtip_hessian *h, const char *site)
+static qtip_status set_site(qtip_hessian *h, const char *site)
 {
     char *s = dup_str(site, "the hessian's site name");
     if (!s) return QTIP_E_NOMEM;
@@ -157,15 +156,13 @@ const char *qtip_hessian_input_checksum(const qtip_hessian *h, size_t i)
     return i < h->nin ? h->in_sum[i] : NULL;
 }
 
-/* Default backend: OpenBLAS dsyrk. The BLAS thread count is set explicitly, so
+/* The CPU path: OpenBLAS dsyrk. The BLAS thread count is set explicitly, so
  * the library's --threads governs it; the result does not depend on it. */
-static qtip_status syrk_openblas(int64_t n, size_t rows, const double *X, double *S, void *user)
+static void syrk_openblas(int64_t n, size_t rows, const double *X, double *S)
 {
-    (void)user;
     openblas_set_num_threads(qtip_threads());
     cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (blasint)n, (blasint)rows, 1.0, X,
                 (blasint)n, 1.0, S, (blasint)n);
-    return QTIP_OK;
 }
 
 static qtip_status flush_block(qtip_hessian *h);
@@ -192,8 +189,6 @@ const char *qtip_hessian_device(const qtip_hessian *h)
     return h->dev_name[0] ? h->dev_name : "cpu";
 }
 
-int hessian_has_pending(const qtip_hessian *h) { return h->fill > 0 || h->dev_pending; }
-
 qtip_status qtip_hessian_flush(qtip_hessian *h)
 {
     QTIP_FORWARD_IF_ERROR(flush_block(h));
@@ -218,8 +213,7 @@ static qtip_status flush_block(qtip_hessian *h)
         QTIP_FORWARD_IF_ERROR(h->dev.add(h->dev.user, n, rows, X));
         h->dev_pending = 1;
     } else {
-        qtip_hessian_syrk_fn fn = h->backend ? h->backend : syrk_openblas;
-        QTIP_FORWARD_IF_ERROR(fn(n, rows, X, h->S, h->backend_user));
+        syrk_openblas(n, rows, X, h->S);
     }
     h->count += rows;
     h->fill = 0;
@@ -322,7 +316,7 @@ qtip_status qtip_hessian_set_sums(qtip_hessian *h, const double *S_lower, const 
     return QTIP_OK;
 }
 
-qtip_status qtip_hessian_merge_ex(qtip_hessian *dst, const qtip_hessian *src, int force_site)
+qtip_status qtip_hessian_merge(qtip_hessian *dst, const qtip_hessian *src, int force_site)
 {
     QTIP_RETURN_ERROR_IF(dst->n != src->n, QTIP_E_SHAPE,
                          "cannot merge hessians of different dimensions: %lld, expected %lld",
@@ -334,7 +328,8 @@ qtip_status qtip_hessian_merge_ex(qtip_hessian *dst, const qtip_hessian *src, in
     /* src is logically const: flushing pending rows changes no observable value. */
     QTIP_FORWARD_IF_ERROR(qtip_hessian_flush((qtip_hessian *)src));
     QTIP_FORWARD_IF_ERROR(qtip_hessian_flush(dst));
-    if (!dst->site[0] && src->site[0]) QTIP_FORWARD_IF_ERROR(qtip_hessian_set_site(dst, src->site));
+    if (!dst->site[0] && src->site[0]) QTIP_FORWARD_IF_ERROR(set_site(dst, src->site));
+    if (!dst->import_centering[0]) hessian_set_import_centering(dst, src->import_centering);
     const int64_t n = dst->n;
 #pragma omp parallel for schedule(dynamic, 64) num_threads(qtip_threads()) if (n >= 1024)
     for (int64_t i = 0; i < n; i++) {
@@ -349,11 +344,6 @@ qtip_status qtip_hessian_merge_ex(qtip_hessian *dst, const qtip_hessian *src, in
     for (size_t i = 0; i < src->nin; i++)
         QTIP_FORWARD_IF_ERROR(qtip_hessian_add_input(dst, src->in_name[i], src->in_sum[i]));
     return QTIP_OK;
-}
-
-qtip_status qtip_hessian_merge(qtip_hessian *dst, const qtip_hessian *src)
-{
-    return qtip_hessian_merge_ex(dst, src, 0);
 }
 
 qtip_status qtip_hessian_expectation(const qtip_hessian *h, double *H, double *mu)

@@ -29,6 +29,11 @@ qtip_status qtip_hessian_export(const qtip_hessian *hc, const char *path,
     QTIP_RETURN_ERROR_IF(count == 0, QTIP_E_PARAM, "cannot export a hessian with no rows");
     QTIP_RETURN_ERROR_IF(o->centered && !qtip_hessian_has_mean(h), QTIP_E_PARAM,
                          "cannot export a centred hessian: the mean of the inputs is unknown");
+    qtip_status fs = qtip_hessian_check_finite(h, qtip_hessian_site(h));
+    if (fs != QTIP_OK) {
+        qtip_error_prefix("cannot export to '%s'", path);
+        return fs;
+    }
     const double ct = (double)count;
     const double *S = qtip_hessian_sum_xx(h), *sx = qtip_hessian_sum_x(h);
     const size_t esz = qtip_dtype_size(dt);
@@ -87,29 +92,38 @@ out:
     return s;
 }
 
-static qtip_status import_open(const char *path, const char *site, qtip_st_file *f,
-                               qtip_hessian **out)
+/* The convention for `path` (docs/formats/hessian.md, "Reference layouts"). */
+static qtip_status resolve_centering(const char *path, qtip_st_file *f, int has_mu,
+                                     qtip_hessian_centering asked, qtip_hessian_centering *applied)
 {
-    const qtip_tensor_view *tH = qtip_st_find(f, "flatH");
-    int full = 0;
-    if (!tH) {
-        tH = qtip_st_find(f, "H");
-        full = 1;
+    const char *meta = qtip_st_metadata(f, "centered");
+    int stated = -1; /* what the file's metadata says: 1 centred, 0 not, -1 nothing */
+    if (meta && !strcmp(meta, "true")) stated = 1;
+    else if (meta && !strcmp(meta, "false")) stated = 0;
+    else QTIP_RETURN_ERROR_IF(meta, QTIP_E_FORMAT,
+                              "'%s': metadata 'centered' is '%s', expected 'true' or 'false'", path, meta);
+    int want = asked == QTIP_HESSIAN_CENTERING_AUTO ? stated : asked == QTIP_HESSIAN_CENTERED;
+    QTIP_RETURN_ERROR_IF(stated >= 0 && want != stated, QTIP_E_FORMAT,
+                         "'%s': metadata 'centered' is '%s', but the %s convention was asked for",
+                         path, meta, want ? "centred" : "uncentred");
+    QTIP_RETURN_ERROR_IF(!has_mu && want == 1, QTIP_E_FORMAT,
+                         "'%s': has no tensor 'mu', so a centred matrix cannot be made E[x x^T] "
+                         "(mu mu^T cannot be added back)", path);
+    if (want < 0 && has_mu) {
+        qtip_log(QTIP_LOG_WARN,
+                 "'%s': holds 'mu' but does not say whether its matrix is centred: taken as "
+                 "centred (E[x x^T] - mu mu^T, QuIP#'s layout), mu mu^T added back; "
+                 "--centered or --uncentered chooses", path);
+        want = 1;
     }
-    const char *fmt = qtip_st_metadata(f, "format");
-    if (!tH && fmt && !strcmp(fmt, "qtip.hessian")) { /* ours: name its real defect */
-        qtip_hessian *h = NULL;
-        QTIP_FORWARD_IF_ERROR(hessian_load_st(path, f, &h));
-        qtip_hessian_free(h);
-        return qtip_error(QTIP_E_FORMAT, "'%s' is a qtip hessian file already; import reads the "
-                          "reference layouts (tensor 'flatH' or 'H')", path);
-    }
-    QTIP_RETURN_ERROR_IF(!tH, QTIP_E_FORMAT, "'%s': has neither tensor 'flatH' nor 'H' (a reference "
-                         "layout) nor metadata 'format' = 'qtip.hessian'", path);
-    QTIP_RETURN_ERROR_IF(tH->dtype != QTIP_DT_F32 && tH->dtype != QTIP_DT_F64 &&
-                             tH->dtype != QTIP_DT_F16 && tH->dtype != QTIP_DT_BF16,
-                         QTIP_E_FORMAT, "'%s': tensor '%s' has dtype %s, expected a float type",
-                         path, tH->name, qtip_dtype_name(tH->dtype));
+    *applied = want == 1 ? QTIP_HESSIAN_CENTERED : QTIP_HESSIAN_UNCENTERED;
+    return QTIP_OK;
+}
+
+/* n, from the scalar 'n' when present, else from the matrix's shape. */
+static qtip_status import_dim(const char *path, qtip_st_file *f, const qtip_tensor_view *tH,
+                              int full, int64_t *n_out)
+{
     int64_t elems = 1;
     for (int d = 0; d < tH->ndim; d++) elems *= tH->shape[d];
     int64_t n = 0;
@@ -120,35 +134,70 @@ static qtip_status import_open(const char *path, const char *site, qtip_st_file 
     QTIP_RETURN_ERROR_IF(n <= 0 || n > ((int64_t)1 << 31), QTIP_E_SHAPE,
                          "'%s': n = %lld is out of range", path, (long long)n);
     int64_t want = full ? n * n : n * (n + 1) / 2;
-    QTIP_RETURN_ERROR_IF(n <= 0 || elems != want, QTIP_E_SHAPE,
+    QTIP_RETURN_ERROR_IF(elems != want, QTIP_E_SHAPE,
                          "'%s': tensor '%s' has %lld elements, expected %lld for n = %lld", path,
                          tH->name, (long long)elems, (long long)want, (long long)n);
-    int64_t ct = 0;
+    *n_out = n;
+    return QTIP_OK;
+}
+
+/* The matrix ('flatH' or 'H'), n, the count and the optional 'mu', checked. */
+typedef struct {
+    const qtip_tensor_view *H, *mu;
+    int full;
+    int64_t n, ct;
+} import_parts;
+
+static qtip_status import_find(const char *path, qtip_st_file *f, import_parts *p)
+{
+    p->H = qtip_st_find(f, "flatH");
+    p->full = !p->H;
+    if (!p->H) p->H = qtip_st_find(f, "H");
+    QTIP_RETURN_ERROR_IF(!p->H, QTIP_E_FORMAT, "'%s': has neither 'flatH' nor 'H'", path);
+    QTIP_RETURN_ERROR_IF(p->H->dtype != QTIP_DT_F32 && p->H->dtype != QTIP_DT_F64 &&
+                             p->H->dtype != QTIP_DT_F16 && p->H->dtype != QTIP_DT_BF16,
+                         QTIP_E_FORMAT, "'%s': tensor '%s' has dtype %s, expected a float type",
+                         path, p->H->name, qtip_dtype_name(p->H->dtype));
+    QTIP_FORWARD_IF_ERROR(import_dim(path, f, p->H, p->full, &p->n));
     const qtip_tensor_view *tc = qtip_st_find(f, "ct");
     QTIP_RETURN_ERROR_IF(!tc, QTIP_E_FORMAT, "'%s': missing tensor 'ct' (the token count)", path);
-    QTIP_FORWARD_IF_ERROR(hessian_scalar_i64(tc, path, &ct));
-    QTIP_RETURN_ERROR_IF(ct <= 0, QTIP_E_FORMAT, "'%s': 'ct' is %lld, expected > 0", path, (long long)ct);
-    const qtip_tensor_view *tm = qtip_st_find(f, "mu");
-    if (tm) {
+    QTIP_FORWARD_IF_ERROR(hessian_scalar_i64(tc, path, &p->ct));
+    QTIP_RETURN_ERROR_IF(p->ct <= 0, QTIP_E_FORMAT, "'%s': 'ct' is %lld, expected > 0", path,
+                         (long long)p->ct);
+    p->mu = qtip_st_find(f, "mu");
+    if (p->mu) {
         int64_t me = 1;
-        for (int d = 0; d < tm->ndim; d++) me *= tm->shape[d];
-        QTIP_RETURN_ERROR_IF(me != n, QTIP_E_SHAPE, "'%s': tensor 'mu' has %lld elements, expected %lld",
-                             path, (long long)me, (long long)n);
+        for (int d = 0; d < p->mu->ndim; d++) me *= p->mu->shape[d];
+        QTIP_RETURN_ERROR_IF(me != p->n, QTIP_E_SHAPE,
+                             "'%s': tensor 'mu' has %lld elements, expected %lld", path,
+                             (long long)me, (long long)p->n);
     }
+    return QTIP_OK;
+}
+
+static qtip_status import_open(const char *path, const char *site, qtip_st_file *f,
+                               qtip_hessian_centering asked, qtip_hessian **out)
+{
+    import_parts p;
+    QTIP_FORWARD_IF_ERROR(import_find(path, f, &p));
+    qtip_hessian_centering c = QTIP_HESSIAN_UNCENTERED;
+    QTIP_FORWARD_IF_ERROR(resolve_centering(path, f, p.mu != NULL, asked, &c));
+    const int64_t n = p.n;
     qtip_hessian *h = NULL;
     QTIP_FORWARD_IF_ERROR(qtip_hessian_create(n, site, &h));
     double *S = hessian_mut_S(h), *sx = hessian_mut_sx(h);
-    for (int64_t j = 0; j < n; j++) sx[j] = tm ? hessian_elem(tm->dtype, tm->data, (size_t)j) : 0.0;
-    const double c = (double)ct;
+    for (int64_t j = 0; j < n; j++) sx[j] = p.mu ? hessian_elem(p.mu->dtype, p.mu->data, (size_t)j) : 0.0;
+    const double ct = (double)p.ct;
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j <= i; j++) {
-            size_t k = full ? (size_t)i * (size_t)n + (size_t)j : (size_t)(i * (i + 1) / 2 + j);
-            double e = hessian_elem(tH->dtype, tH->data, k);
-            if (tm) e += sx[i] * sx[j]; /* centred covariance back to E[x x^T] */
-            S[(size_t)i * (size_t)n + (size_t)j] = e * c;
+            size_t k = p.full ? (size_t)i * (size_t)n + (size_t)j : (size_t)(i * (i + 1) / 2 + j);
+            double e = hessian_elem(p.H->dtype, p.H->data, k);
+            if (c == QTIP_HESSIAN_CENTERED) e += sx[i] * sx[j]; /* covariance back to E[x x^T] */
+            S[(size_t)i * (size_t)n + (size_t)j] = e * ct;
         }
-    for (int64_t j = 0; j < n; j++) sx[j] *= c;
-    hessian_set_counts(h, (uint64_t)ct, 0, tm != NULL);
+    for (int64_t j = 0; j < n; j++) sx[j] *= ct;
+    hessian_set_counts(h, (uint64_t)p.ct, 0, p.mu != NULL);
+    hessian_set_import_centering(h, c == QTIP_HESSIAN_CENTERED ? "centered" : "uncentered");
     qtip_status s = qtip_hessian_add_input(h, path, "");
     if (s != QTIP_OK) {
         qtip_hessian_free(h);
@@ -158,12 +207,58 @@ static qtip_status import_open(const char *path, const char *site, qtip_st_file 
     return QTIP_OK;
 }
 
+qtip_status qtip_hessian_import_ex(const char *path, const char *site, qtip_hessian_centering c,
+                                   qtip_hessian **out)
+{
+    *out = NULL;
+    QTIP_RETURN_ERROR_IF(c != QTIP_HESSIAN_CENTERING_AUTO && c != QTIP_HESSIAN_CENTERED &&
+                             c != QTIP_HESSIAN_UNCENTERED,
+                         QTIP_E_PARAM, "invalid centering %d", (int)c);
+    qtip_st_file *f = NULL;
+    QTIP_FORWARD_IF_ERROR(qtip_st_open(path, &f));
+    qtip_status s = import_open(path, site, f, c, out);
+    qtip_st_close(f);
+    return s;
+}
+
 qtip_status qtip_hessian_import(const char *path, const char *site, qtip_hessian **out)
+{
+    return qtip_hessian_import_ex(path, site, QTIP_HESSIAN_CENTERING_AUTO, out);
+}
+
+qtip_status qtip_hessian_open_any(const char *path, qtip_hessian_centering c, qtip_hessian **out)
 {
     *out = NULL;
     qtip_st_file *f = NULL;
     QTIP_FORWARD_IF_ERROR(qtip_st_open(path, &f));
-    qtip_status s = import_open(path, site, f, out);
+    const char *fmt = qtip_st_metadata(f, "format");
+    int native = fmt && !strcmp(fmt, "qtip.hessian");
     qtip_st_close(f);
-    return s;
+    QTIP_RETURN_ERROR_IF(native && c != QTIP_HESSIAN_CENTERING_AUTO, QTIP_E_PARAM,
+                         "'%s': is a qtip hessian file (sums, not a centred or uncentred "
+                         "matrix): a centering convention does not apply", path);
+    return native ? qtip_hessian_load(path, out) : qtip_hessian_import_ex(path, NULL, c, out);
+}
+
+qtip_status qtip_hessian_load_expectation(const char *path, int64_t n, double **out)
+{
+    *out = NULL;
+    qtip_hessian *h = NULL;
+    QTIP_FORWARD_IF_ERROR(qtip_hessian_open_any(path, QTIP_HESSIAN_CENTERING_AUTO, &h));
+    qtip_status s = QTIP_OK;
+    if (qtip_hessian_dim(h) != n)
+        s = qtip_error(QTIP_E_SHAPE, "hessian '%s' has dimension %lld, expected %lld (in features)",
+                       path, (long long)qtip_hessian_dim(h), (long long)n);
+    double *H = s ? NULL : qtip_alloc((size_t)n * (size_t)n, sizeof(double), "the hessian");
+    if (s == QTIP_OK && !H) s = QTIP_E_NOMEM;
+    /* E[x x^T] is the second moment: the mean is already inside, nothing to add. */
+    if (s == QTIP_OK && (s = qtip_hessian_expectation(h, H, NULL)) != QTIP_OK)
+        qtip_error_prefix("hessian '%s'", path);
+    qtip_hessian_free(h);
+    if (s != QTIP_OK) {
+        free(H);
+        return s;
+    }
+    *out = H;
+    return QTIP_OK;
 }

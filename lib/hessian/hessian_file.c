@@ -117,6 +117,8 @@ qtip_status qtip_hessian_save(const qtip_hessian *hc, const char *path)
     snprintf(buf, sizeof buf, "%" PRIu64, qtip_hessian_skipped(h));
     json_object_set_new(meta, "skipped", json_string(buf));
     json_object_set_new(meta, "has_mean", json_string(qtip_hessian_has_mean(h) ? "true" : "false"));
+    if (qtip_hessian_import_centering(h)[0])
+        json_object_set_new(meta, "import_centering", json_string(qtip_hessian_import_centering(h)));
     json_object_set_new(meta, "layout", json_string("tril-row-major"));
     for (size_t i = 0; i < qtip_hessian_input_count(h); i++) {
         json_t *o = json_object();
@@ -226,7 +228,8 @@ static qtip_status load_inputs(const char *path, const qtip_st_file *f, qtip_hes
     return s;
 }
 
-qtip_status hessian_load_st(const char *path, const qtip_st_file *f, qtip_hessian **out)
+/* qtip_hessian_load on the opened container. */
+static qtip_status hessian_load_st(const char *path, const qtip_st_file *f, qtip_hessian **out)
 {
     *out = NULL;
     QTIP_FORWARD_IF_ERROR(check_header(path, f));
@@ -257,6 +260,7 @@ qtip_status hessian_load_st(const char *path, const qtip_st_file *f, qtip_hessia
     memcpy(hessian_mut_sx(h), tx->data, (size_t)n * 8);
     const char *hm = qtip_st_metadata(f, "has_mean");
     hessian_set_counts(h, (uint64_t)count, (uint64_t)skipped, !hm || strcmp(hm, "false"));
+    hessian_set_import_centering(h, qtip_st_metadata(f, "import_centering"));
     qtip_status s = load_inputs(path, f, h);
     if (s != QTIP_OK) {
         qtip_hessian_free(h);

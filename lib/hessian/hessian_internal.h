@@ -1,10 +1,10 @@
 /*
- * hessian_priv.h — what the hessian_*.c files share (not installed): mutable
+ * hessian_internal.h — what the hessian_*.c files share (not installed): mutable
  * access to the sums for loaders, and a streaming safetensors writer that never
  * holds a whole tensor (a 28672-wide triangle is 3.3 GB).
  */
-#ifndef QTIP_HESSIAN_PRIV_H
-#define QTIP_HESSIAN_PRIV_H
+#ifndef QTIP_HESSIAN_INTERNAL_H
+#define QTIP_HESSIAN_INTERNAL_H
 
 #include "core/internal.h"
 
@@ -13,8 +13,11 @@
 double *hessian_mut_S(qtip_hessian *h);
 double *hessian_mut_sx(qtip_hessian *h);
 void hessian_set_counts(qtip_hessian *h, uint64_t count, uint64_t skipped, int has_mean);
+/* Record the convention an import applied ("centered", "uncentered"; NULL or ""
+ * for none): saved as metadata "import_centering" (docs/formats/hessian.md). */
+void hessian_set_import_centering(qtip_hessian *h, const char *c);
 
-/* A device that keeps its own partial sum D across blocks (lib/hessian_device.c):
+/* A device that keeps its own partial sum D across blocks (lib/hessian/hessian_device.c):
  * add(D += X^T X) for each full block, sync(S_lower += D, D = 0; discard: D = 0
  * only) whenever S is read, release when the accumulator is freed or the device
  * is replaced. `name` ("cuda:0 (NVIDIA H100 ...)") is copied. ops NULL: back to
@@ -26,10 +29,8 @@ typedef struct {
     void *user;
 } hessian_device_ops;
 void hessian_attach_device(qtip_hessian *h, const hessian_device_ops *ops, const char *name);
-/* qtip_hessian_set_default_device's choice, NULL for none (lib/hessian_device.c). */
+/* qtip_hessian_set_default_device's choice, NULL for none (lib/hessian/hessian_device.c). */
 const char *hessian_default_device(void);
-/* Rows buffered or sent to a device but not yet in S (0 right after a flush). */
-int hessian_has_pending(const qtip_hessian *h);
 
 /* One tensor of a streamed safetensors file: the caller writes exactly nbytes of
  * it, in the declared order, after hessian_st_begin. */
@@ -45,13 +46,9 @@ typedef struct {
 qtip_status hessian_st_begin(const char *path, const hessian_st_tensor *tensors, size_t count,
                              json_t *metadata, qtip_atomic_file **out);
 
-/* Load a qtip Hessian file from its opened container (qtip_hessian_load's body);
- * the importer uses it to report a qtip file's real defect. */
-qtip_status hessian_load_st(const char *path, const qtip_st_file *f, qtip_hessian **out);
-
 /* Element i of a float tensor (F64/F32/F16/BF16) as double; unaligned-safe. */
 double hessian_elem(qtip_dtype dt, const void *data, size_t i);
 /* An integer scalar tensor (any int dtype, or float holding an integer; shape [] or [1]). */
 qtip_status hessian_scalar_i64(const qtip_tensor_view *t, const char *file, int64_t *out);
 
-#endif /* QTIP_HESSIAN_PRIV_H */
+#endif /* QTIP_HESSIAN_INTERNAL_H */

@@ -68,10 +68,6 @@ qtip_status qtip_had_transform_cols_f32(float *x, int64_t N, int64_t cols, int i
 {
     return had_cols_f32(x, N, cols, inverse);
 }
-qtip_status qtip_had_transform_cols_f64(double *x, int64_t N, int64_t cols, int inverse)
-{
-    return had_cols_f64(x, N, cols, inverse);
-}
 
 /* ---- RHT (declared in qtip_hadamard.h; here because it reuses the passes) ---- */
 
@@ -110,12 +106,4 @@ qtip_status qtip_rht_hessian(double *H, int64_t n, const float *SU)
     if (!qtip_had_supported(n, NULL, NULL)) return qtip_had_unsupported_error_(n, "hadamard transform for the hessian");
     QTIP_FORWARD_IF_ERROR(had_rows_f64(H, n, n, 1, SU, SU, 0));
     return had_cols_f64(H, n, n, 1);
-}
-
-qtip_status qtip_rht_hessian_inverse(double *H, int64_t n, const float *SU)
-{
-    QTIP_RETURN_ERROR_IF(!H || !SU, QTIP_E_PARAM, "rht: NULL argument");
-    if (!qtip_had_supported(n, NULL, NULL)) return qtip_had_unsupported_error_(n, "hadamard transform for the hessian");
-    QTIP_FORWARD_IF_ERROR(had_cols_f64(H, n, n, 0));
-    return had_rows_f64(H, n, n, 0, SU, SU, 1);
 }

@@ -462,3 +462,64 @@ qtip_status qtip_layer_artifact_load(const char *path, qtip_layer_artifact **out
     qtip_st_close(f);
     return st;
 }
+
+/* ---------------------------------------------------------------------------
+ * From a description (a layer read back from a packed model directory)
+ * ------------------------------------------------------------------------- */
+
+static qtip_status check_info_shapes(const qtip_layer_info *in, const qtip_layer_artifact *a,
+                                     size_t rows, size_t cols)
+{
+    const qtip_trellis_params *tp = &in->params.trellis;
+    const char *nm = in->tensor ? in->tensor : "";
+    QTIP_RETURN_ERROR_IF(!in->codes || !in->SU || !in->SV, QTIP_E_PARAM,
+                         "layer '%s': codes, SU and SV are required", nm);
+    QTIP_RETURN_ERROR_IF(a->code_cols != in->code_cols || a->code_is_i32 != in->code_is_i32,
+                         QTIP_E_SHAPE, "layer '%s': codes of %lld %s columns, its parameters and "
+                         "shape [%lld, %lld] need %lld %s columns", nm, (long long)in->code_cols,
+                         in->code_is_i32 ? "int32" : "int16", (long long)in->m, (long long)in->n,
+                         (long long)a->code_cols, a->code_is_i32 ? "int32" : "int16");
+    QTIP_RETURN_ERROR_IF(in->params.method == QTIP_METHOD_TRELLIS && in->m % tp->td_x, QTIP_E_SHAPE,
+                         "layer '%s': %lld rows are not a multiple of the %d-row tile", nm,
+                         (long long)in->m, tp->td_x);
+    QTIP_RETURN_ERROR_IF(rows && (!in->tlut || in->tlut_rows != rows || in->tlut_cols != cols),
+                         QTIP_E_SHAPE, "layer '%s': its code needs a [%zu, %zu] table, found [%zu, %zu]",
+                         nm, rows, cols, in->tlut ? in->tlut_rows : 0, in->tlut ? in->tlut_cols : 0);
+    return QTIP_OK;
+}
+
+qtip_status qtip_layer_artifact_from_info(const qtip_layer_info *in, qtip_layer_artifact **out)
+{
+    *out = NULL;
+    QTIP_FORWARD_IF_ERROR(qtip_quant_check_params(&in->params));
+    qtip_layer_artifact *a = NULL;
+    QTIP_FORWARD_IF_ERROR(qtip_layer_artifact_alloc_(&in->params, in->m, in->n, &a));
+    const qtip_trellis_params *tp = &in->params.trellis;
+    int table = in->params.method == QTIP_METHOD_TRELLIS &&
+                (tp->code == QTIP_CODE_HYB || tp->code == QTIP_CODE_LUT);
+    size_t rows = table ? (size_t)1 << (tp->code == QTIP_CODE_HYB ? tp->Q : tp->L) : 0;
+    size_t cols = table ? (size_t)(tp->code == QTIP_CODE_HYB ? 2 : tp->V) : 0;
+    qtip_status st = check_info_shapes(in, a, rows, cols);
+    if (!st && table) {
+        a->tlut = qtip_alloc(rows * cols, sizeof(float), "tlut");
+        if (a->tlut) memcpy(a->tlut, in->tlut, rows * cols * sizeof(float));
+        a->tlut_rows = rows;
+        a->tlut_cols = cols;
+        st = a->tlut ? QTIP_OK : QTIP_E_NOMEM;
+    }
+    free(a->tensor);
+    a->tensor = strdup(in->tensor ? in->tensor : "");
+    if (!st && !a->tensor) st = qtip_error(QTIP_E_NOMEM, "out of memory");
+    if (st) {
+        qtip_layer_artifact_free(a);
+        return st;
+    }
+    memcpy(a->codes, in->codes, (size_t)(a->m * a->code_cols) * (a->code_is_i32 ? 4 : 2));
+    memcpy(a->SU, in->SU, (size_t)a->n * sizeof(float));
+    memcpy(a->SV, in->SV, (size_t)a->m * sizeof(float));
+    a->wscale = in->wscale;
+    a->proxy_loss = in->proxy_loss;
+    qtip_layer_artifact_set_source(a, in->weights_checksum, in->hessian_checksum);
+    *out = a;
+    return QTIP_OK;
+}

@@ -19,7 +19,7 @@ expect() { # expect CODE PATTERN cmd...
     grep -q -- "$pat" err.txt || { echo "stderr lacks '$pat': $*"; cat err.txt; exit 1; }
 }
 expect 2 "usage:" "$Q"
-expect 2 "--tensor is required" "$Q" w.safetensors
+expect 2 "missing --tensor" "$Q" w.safetensors
 expect 2 "usage:" "$Q" --list-sizes --tensor odd
 expect 1 "'missing'" "$Q" --tensor missing w.safetensors
 expect 1 "3 dimensions" "$Q" --tensor cube w.safetensors

@@ -5,13 +5,14 @@
 # qtip-pack (single file and sharded), qtip-verify --json: every layer's proxy loss
 # equals the one qtip-quantize reported (1e-6 relative), the recorded weights
 # checksum is confirmed, the forward check passes, and --dequantize writes a plain
-# model (sharded above --max-shard-size) whose weights are the decoded ones.
+# model (sharded above --max-shard-size) whose weights are the decoded ones, and
+# equal bit for bit to what --artifact decodes from each artifact alone.
 set -u
 B="$QTIP_BIN"
 for t in qtip-hessian qtip-quantize qtip-pack qtip-verify; do
   [ -x "$B/$t" ] || { echo "FAIL $t not built"; exit 1; }
 done
-command -v python3 >/dev/null || { echo "skip: python3 is needed to write the test model"; exit 0; }
+command -v python3 >/dev/null || { echo "skip: python3 is needed to write the test model"; exit 77; }
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 fail=0
 check() { if ! eval "$2"; then echo "FAIL $1"; fail=1; fi; }
@@ -119,6 +120,40 @@ def tensors(d):
 a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
 sys.exit(0 if a == b and len(a) == 7 else 1)
 PY'
+
+# qtip-verify --artifact: one artifact decoded to a plain weight file, bit for bit
+# the weight that pack -> verify --dequantize writes (f32 and bf16)
+for dt in f32 bf16; do
+  "$B/qtip-verify" --original "$T/model" --dequantize "$T/packed.deq_$dt" --dtype $dt "$T/packed" >/dev/null 2>"$T/err" \
+    || { echo "FAIL verify --dequantize --dtype $dt"; cat "$T/err"; fail=1; }
+  while read -r L; do
+    "$B/qtip-verify" --artifact "$T/art/$L.safetensors" --dequantize "$T/w_${dt}_$L.safetensors" --dtype $dt 2>"$T/err" \
+      || { echo "FAIL verify --artifact $L"; cat "$T/err"; fail=1; }
+  done < "$T/layers.txt"
+  check "--artifact ($dt) equals the dequantized model's weights bit for bit" \
+    'python3 - "$T" $dt <<'"'"'PY'"'"'
+import json, struct, sys, glob
+T, dt = sys.argv[1], sys.argv[2]
+def tensors(paths):
+    out = {}
+    for p in paths:
+        b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+        for k, v in h.items():
+            if k != "__metadata__": out[k] = (v["dtype"], v["shape"], b[8 + n + v["data_offsets"][0]: 8 + n + v["data_offsets"][1]])
+    return out
+deq = tensors(glob.glob(T + "/packed.deq_" + dt + "/*.safetensors"))
+names = [l.strip() for l in open(T + "/layers.txt")]
+for L in names:
+    one = tensors([T + "/w_%s_%s.safetensors" % (dt, L)])
+    assert list(one) == [L + ".weight"], list(one)
+    assert one[L + ".weight"] == deq[L + ".weight"], L
+    assert one[L + ".weight"][0] == {"f32": "F32", "bf16": "BF16"}[dt]
+PY'
+done
+"$B/qtip-verify" --artifact "$T/art/none.safetensors" --dequantize "$T/none.out" 2>"$T/err"; rc=$?
+check "--artifact of a missing file exits 1 (rc $rc)" '[ $rc -eq 1 ] && grep -q "none.safetensors" "$T/err" && [ ! -e "$T/none.out" ]'
+"$B/qtip-verify" --artifact "$T/art/x.safetensors" "$T/packed" >/dev/null 2>&1; rc=$?
+check "--artifact without --dequantize is a usage error (rc $rc)" '[ $rc -eq 2 ]'
 
 # a threshold below the achieved proxy loss: exit 3
 "$B/qtip-verify" --original "$T/model" --hessians "$T/hess" --max-proxy-loss 0.001 "$T/packed" >/dev/null 2>"$T/err"; rc=$?

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # qtip-verify through the command on corrupted copies of a packed model: a flipped
-# bit in a packed code tensor, a truncated shard, a missing tensor, a wrong config
-# field, a non-finite scale: each exits 3 (verification failed) with a message
-# naming what is wrong; an unreadable directory exits 1 (docs/cmd/qtip-verify.md).
+# bit in a packed code tensor (caught by the checksums recorded at pack time, with
+# no original), a truncated shard, a missing tensor, a wrong config field, a
+# non-finite scale, a copied tensor (bias) that differs from the original's: each
+# exits 3 (verification failed) with a message naming what is wrong; an unreadable
+# directory or --original exits 1 (docs/cmd/qtip-verify.md).
 set -u
 B="$QTIP_BIN"
 for t in qtip-hessian qtip-quantize qtip-pack qtip-verify; do
   [ -x "$B/$t" ] || { echo "FAIL $t not built"; exit 1; }
 done
-command -v python3 >/dev/null || { echo "skip: python3 is needed to write the test model"; exit 0; }
+command -v python3 >/dev/null || { echo "skip: python3 is needed to write the test model"; exit 77; }
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 fail=0
 check() { if ! eval "$2"; then echo "FAIL $1"; cat "$T/err" 2>/dev/null; fail=1; fi; }
@@ -22,6 +24,9 @@ hdr, blobs, off = {}, [], 0
 for name, m, n in layers:
     b = struct.pack('<%df' % (m * n), *[rnd.gauss(0, 0.02) for _ in range(m * n)])
     hdr[name + ".weight"] = {"dtype": "F32", "shape": [m, n], "data_offsets": [off, off + len(b)]}
+    blobs.append(b); off += len(b)
+    b = struct.pack('<%df' % m, *[rnd.gauss(0, 0.1) for _ in range(m)])
+    hdr[name + ".bias"] = {"dtype": "F32", "shape": [m], "data_offsets": [off, off + len(b)]}
     blobs.append(b); off += len(b)
     rows = []
     for _ in range(n + 32):
@@ -60,9 +65,19 @@ PY
 }
 
 fresh; patch "$T/c/model.safetensors" 'b[off("model.layers.0.mlp.down_proj.qtip_codes") + 100] ^= 0x10'
-"${V[@]}" "$T/c" >/dev/null 2>"$T/err"; rc=$?
-check "flipped bit exits 3 naming the layer and the proxy loss (rc $rc)" \
-  '[ $rc -eq 3 ] && grep -q "down_proj" "$T/err" && grep -q "proxy loss" "$T/err"'
+"$B/qtip-verify" "$T/c" >/dev/null 2>"$T/err"; rc=$?
+check "flipped code bit, no --original: exits 3 naming the tensor and its checksum (rc $rc)" \
+  '[ $rc -eq 3 ] && grep -q "down_proj.qtip_codes" "$T/err" && grep -q "checksum" "$T/err"'
+
+# a copied tensor that differs from the original's (the bias bit flipped in a copy
+# of the original: the packed files still match their recorded checksums)
+rm -rf "$T/orig2"; cp -r "$T/model" "$T/orig2"
+patch "$T/orig2/model.safetensors" 'b[off("model.layers.0.mlp.up_proj.bias") + 8] ^= 0x01'
+"$B/qtip-verify" --original "$T/orig2" "$T/packed" >/dev/null 2>"$T/err"; rc=$?
+check "flipped bias bit against --original exits 3 naming the tensor (rc $rc)" \
+  '[ $rc -eq 3 ] && grep -q "copied tensor .model.layers.0.mlp.up_proj.bias. differs" "$T/err"'
+"$B/qtip-verify" --original "$T/no-such-original" "$T/packed" >/dev/null 2>"$T/err"; rc=$?
+check "unreadable --original exits 1 (rc $rc)" '[ $rc -eq 1 ] && grep -q "original" "$T/err"'
 
 fresh; sz=$(stat -c %s "$T/c/model.safetensors"); truncate -s $((sz - 64)) "$T/c/model.safetensors"
 "${V[@]}" "$T/c" >/dev/null 2>"$T/err"; rc=$?

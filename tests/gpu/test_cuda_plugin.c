@@ -62,10 +62,7 @@ TEST(test_load)
 
 TEST(test_gpu_matches_cpu)
 {
-    if (ndev <= 0) {
-        printf("  skipped: no CUDA device (run this ctest on a GPU machine)\n");
-        return;
-    }
+    if (ndev <= 0) CHECK_SKIP("no CUDA device (run this ctest on a GPU machine)");
     char name[128];
     size_t mem;
     int cc;

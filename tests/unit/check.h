@@ -6,7 +6,10 @@
  *   CHECK_STATUS(expr, status)   expr must fail with exactly `status`
  *   CHECK_NEAR(a, b, tol)        |a - b| <= tol
  *   TEST(name) { ... }           a test case; RUN(name) in main runs it
- *   return check_summary();      prints "N passed, M failed" and gives the exit code
+ *   CHECK_SKIP(reason)           end the case as skipped (what it needs is missing)
+ *   return check_summary();      prints "N passed, M failed, K skipped" and gives the
+ *                                exit code: 1 on a failure, else 77 (ctest's skip
+ *                                code, SKIP_RETURN_CODE) when a case was skipped
  *
  * Random inputs come from test_rng (splitmix64) with a printed seed, so a
  * failure replays with QTIP_TEST_SEED=<seed>.
@@ -23,7 +26,7 @@
 #include <string.h>
 
 static int check_failures_;
-static int check_cases_passed_, check_cases_failed_;
+static int check_cases_passed_, check_cases_failed_, check_cases_skipped_;
 
 #define CHECK(cond, ...)                                                       \
     do {                                                                       \
@@ -56,20 +59,29 @@ static int check_cases_passed_, check_cases_failed_;
               #b, b_, fabs(a_ - b_), t_);                                      \
     } while (0)
 
+#define CHECK_SKIP(reason)                                                     \
+    do {                                                                       \
+        check_cases_skipped_++;                                                \
+        fprintf(stderr, "SKIPPED: %s\n", (reason));                            \
+        return;                                                                \
+    } while (0)
+
 #define TEST(name) static void name(void)
 #define RUN(name)                                                              \
     do {                                                                       \
-        int before_ = check_failures_;                                         \
+        int before_ = check_failures_, skipped_ = check_cases_skipped_;        \
         fprintf(stderr, "-- %s\n", #name);                                     \
         name();                                                                \
-        if (check_failures_ == before_) check_cases_passed_++;                 \
+        if (check_cases_skipped_ != skipped_) {}                               \
+        else if (check_failures_ == before_) check_cases_passed_++;            \
         else { check_cases_failed_++; fprintf(stderr, "FAILED %s\n", #name); }  \
     } while (0)
 
 static inline int check_summary(void)
 {
-    printf("%d passed, %d failed\n", check_cases_passed_, check_cases_failed_);
-    return check_cases_failed_ ? 1 : 0;
+    printf("%d passed, %d failed, %d skipped\n", check_cases_passed_, check_cases_failed_,
+           check_cases_skipped_);
+    return check_cases_failed_ ? 1 : check_cases_skipped_ ? 77 : 0;
 }
 
 /* splitmix64: small, fast, platform independent. */

@@ -501,11 +501,11 @@ static void hf_model(const char *dir, int nl, const char *const *names, const in
 
 static void qfa_model(const char *dir, int nl, float **W) { hf_model(dir, nl, qfa_names, qfa_dims, W); }
 
-static qtip_status pack_dir(const char *src, const qtip_packed_layer *pl, int nl,
+static qtip_status pack_dir(const char *src, const qtip_layer_info *pl, int nl,
                             qtip_export_format fmt, const char *out)
 {
     qtip_model_dir *md = NULL;
-    qtip_status s0 = qtip_model_dir_open(src, &md);
+    qtip_status s0 = qtip_model_dir_open(src, 0, &md);
     if (s0) return s0;
     qtip_pack_options o;
     qtip_pack_options_default(&o);
@@ -515,7 +515,7 @@ static qtip_status pack_dir(const char *src, const qtip_packed_layer *pl, int nl
     return s;
 }
 
-static qtip_status qfa_pack(const char *src, const qtip_packed_layer *pl, int nl, const char *out)
+static qtip_status qfa_pack(const char *src, const qtip_layer_info *pl, int nl, const char *out)
 {
     return pack_dir(src, pl, nl, QTIP_EXPORT_QUIP_FOR_ALL, out);
 }
@@ -591,7 +591,7 @@ TEST(quip_for_all_export_decodes_like_canonical)
     build_e81b();
     float *W[QFA_NL], *What[QFA_NL];
     qtip_layer_artifact *a[QFA_NL] = {0};
-    qtip_packed_layer pl[QFA_NL];
+    qtip_layer_info pl[QFA_NL];
     qtip_quant_params qp = qtip_quant_default_params(QTIP_METHOD_E8P);
     qp.refine_passes = 0;
     qtip_quantizer *q = NULL;
@@ -604,8 +604,8 @@ TEST(quip_for_all_export_decodes_like_canonical)
         CHECK_OK(qtip_quantize_layer(q, W[l], m, n, NULL, qfa_names[l], &a[l]));
         if (!a[l]) return;
         CHECK_OK(qtip_layer_artifact_decode(a[l], What[l]));
-        CHECK_OK(qtip_packed_layer_from_artifact(a[l], &pl[l]));
-        pl[l].name = qfa_names[l]; /* module prefix, as the artifact's tensor minus .weight */
+        qtip_layer_artifact_info(a[l], &pl[l]);
+        pl[l].tensor = qfa_names[l]; /* module prefix, as the artifact's tensor minus .weight */
     }
     qtip_quantizer_free(q);
     char good[512], bad[512], out[600];
@@ -671,7 +671,7 @@ TEST(quip_for_all_rvq_export_decodes_like_canonical)
         test_rng r = test_rng_seeded(5005 + (uint64_t)ki);
         float *W[SM_NL], *What[SM_NL];
         qtip_layer_artifact *a[SM_NL] = {0};
-        qtip_packed_layer pl[SM_NL];
+        qtip_layer_info pl[SM_NL];
         qtip_quant_params qp = qtip_quant_default_params(QTIP_METHOD_E8P);
         qp.e8p = kinds[ki];
         qp.refine_passes = 2;
@@ -687,8 +687,8 @@ TEST(quip_for_all_rvq_export_decodes_like_canonical)
             CHECK_OK(qtip_quantize_layer(q, W[l], m, n, NULL, sm_names[l], &a[l]));
             if (!a[l]) { ok = 0; continue; }
             CHECK_OK(qtip_layer_artifact_decode(a[l], What[l]));
-            CHECK_OK(qtip_packed_layer_from_artifact(a[l], &pl[l]));
-            pl[l].name = sm_names[l];
+            qtip_layer_artifact_info(a[l], &pl[l]);
+            pl[l].tensor = sm_names[l];
         }
         qtip_quantizer_free(q);
         char src[512], out[600];
@@ -760,7 +760,7 @@ TEST(qtip_reference_export_decodes_like_canonical)
     test_rng r = test_rng_seeded(5007);
     float *W[SM_NL], *What[SM_NL], *Wr[SM_NL];
     qtip_layer_artifact *a[SM_NL] = {0};
-    qtip_packed_layer pl[SM_NL];
+    qtip_layer_info pl[SM_NL];
     qtip_quant_params qp = qtip_quant_default_params(QTIP_METHOD_TRELLIS);
     const qtip_trellis_params *tp = &qp.trellis;
     CHECK(tp->code == QTIP_CODE_HYB && tp->L == 16 && tp->K == 2 && tp->V == 2 && tp->Q == 9 &&
@@ -779,8 +779,8 @@ TEST(qtip_reference_export_decodes_like_canonical)
         if (!a[l]) return;
         CHECK_OK(qtip_layer_artifact_decode(a[l], What[l]));
         CHECK_OK(qtip_layer_artifact_decode_rotated(a[l], Wr[l]));
-        CHECK_OK(qtip_packed_layer_from_artifact(a[l], &pl[l]));
-        pl[l].name = sm_names[l];
+        qtip_layer_artifact_info(a[l], &pl[l]);
+        pl[l].tensor = sm_names[l];
     }
     qtip_quantizer_free(q);
     char src[512], out[600];

@@ -434,10 +434,10 @@ TEST(test_packed_dir)
     make_artifact(0, W, art_tr);
     qtip_layer_artifact *a = NULL;
     CHECK_OK(qtip_layer_artifact_load(art_tr, &a));
-    qtip_packed_layer pl;
+    qtip_layer_info pl;
     qtip_model_dir *md = NULL;
-    if (a) CHECK_OK(qtip_packed_layer_from_artifact(a, &pl));
-    CHECK_OK(qtip_model_dir_open(src, &md));
+    if (a) qtip_layer_artifact_info(a, &pl);
+    CHECK_OK(qtip_model_dir_open(src, 0, &md));
     qtip_pack_options o;
     qtip_pack_options_default(&o);
     if (a && md) CHECK_OK(qtip_pack_model(md, &pl, 1, &o, out));

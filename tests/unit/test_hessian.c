@@ -83,7 +83,7 @@ TEST(shards_merge_match_long_double)
                 t += m;
             }
             CHECK(qtip_hessian_count(part) == b - a, "count %llu", (unsigned long long)qtip_hessian_count(part));
-            CHECK_OK(qtip_hessian_merge(total, part));
+            CHECK_OK(qtip_hessian_merge(total, part, 0));
             qtip_hessian_free(part);
         }
         CHECK(qtip_hessian_count(total) == T, "merged count %llu", (unsigned long long)qtip_hessian_count(total));
@@ -233,11 +233,11 @@ TEST(merge_refusals)
     CHECK_OK(qtip_hessian_create(8, "layers.0.qkv", &a));
     CHECK_OK(qtip_hessian_create(9, "layers.0.qkv", &b));
     CHECK_OK(qtip_hessian_create(8, "layers.0.o", &c));
-    CHECK_STATUS(qtip_hessian_merge(a, b), QTIP_E_SHAPE);
+    CHECK_STATUS(qtip_hessian_merge(a, b, 0), QTIP_E_SHAPE);
     CHECK(strstr(qtip_last_error(), "9") && strstr(qtip_last_error(), "8"), "%s", qtip_last_error());
-    CHECK_STATUS(qtip_hessian_merge(a, c), QTIP_E_MISMATCH);
+    CHECK_STATUS(qtip_hessian_merge(a, c, 0), QTIP_E_MISMATCH);
     CHECK(strstr(qtip_last_error(), "'layers.0.o'"), "%s", qtip_last_error());
-    CHECK_OK(qtip_hessian_merge_ex(a, c, 1));
+    CHECK_OK(qtip_hessian_merge(a, c, 1));
     CHECK_STATUS(qtip_hessian_expectation(a, NULL, NULL), QTIP_E_PARAM); /* no rows */
     CHECK_OK(qtip_hessian_create(8, NULL, &e));
     CHECK_STATUS(qtip_hessian_add_rows(e, QTIP_DT_I32, "", 0), QTIP_E_UNSUPPORTED);
@@ -270,7 +270,7 @@ TEST(analyze_diagonal_analytic)
         double s = sigma * sum / n;
         double want = (1.0 + s) / (1e-6 + s);
         CHECK(info.pd == 1 && info.finite == 1, "pd %d finite %d", info.pd, info.finite);
-        CHECK_NEAR(info.cond_est, want, 1e-9 * want);
+        CHECK_NEAR(info.cond_est, want, 5e-4 * want); /* reported to 4 significant digits */
         CHECK_NEAR(info.trace, sum, 1e-12 * sum);
         CHECK_NEAR(info.diag_min, 1e-6, 1e-18);
         CHECK_NEAR(info.diag_max, 1.0, 1e-15);
@@ -335,30 +335,6 @@ TEST(analyze_ill_conditioned_activations)
     free(X);
 }
 
-/* The backend hook receives every block and replaces dsyrk. */
-static qtip_status counting_syrk(int64_t n, size_t rows, const double *X, double *S, void *user)
-{
-    *(size_t *)user += rows;
-    for (size_t r = 0; r < rows; r++)
-        for (int64_t i = 0; i < n; i++)
-            for (int64_t j = 0; j <= i; j++) S[i * n + j] += X[r * n + i] * X[r * n + j];
-    return QTIP_OK;
-}
-
-TEST(backend_hook)
-{
-    size_t seen = 0;
-    qtip_hessian *h;
-    CHECK_OK(qtip_hessian_create(2, NULL, &h));
-    qtip_hessian_set_backend(h, counting_syrk, &seen);
-    float x[4] = {1, 2, 3, 4};
-    CHECK_OK(qtip_hessian_add_rows(h, QTIP_DT_F32, x, 2));
-    CHECK_OK(qtip_hessian_flush(h));
-    CHECK(seen == 2, "backend saw %zu rows", seen);
-    CHECK(qtip_hessian_sum_xx(h)[2] == 1 * 2 + 3 * 4, "S[1,0] = %g", qtip_hessian_sum_xx(h)[2]);
-    qtip_hessian_free(h);
-}
-
 int main(void)
 {
     RUN(shards_merge_match_long_double);
@@ -369,6 +345,5 @@ int main(void)
     RUN(analyze_diagonal_analytic);
     RUN(analyze_rank_one_and_nonfinite);
     RUN(analyze_ill_conditioned_activations);
-    RUN(backend_hook);
     return check_summary();
 }

@@ -129,6 +129,92 @@ TEST(export_flat_layout_and_import)
     qtip_hessian_free(h);
 }
 
+/* A reference-layout file: flatH of C = [[2, 1], [1, 3]], ct 10, mu = (1, 2),
+ * metadata "centered" = meta (NULL: none). */
+static const char *write_ref(const char *name, const char *meta, int with_mu)
+{
+    double flat[3] = {2, 1, 3}, mu[2] = {1, 2};
+    int64_t n = 2, ct = 10, s3[1] = {3}, s2[1] = {2};
+    qtip_st_writer *w = NULL;
+    const char *p = path_in(name);
+    CHECK_OK(qtip_st_writer_create(&w));
+    CHECK_OK(qtip_st_writer_add_ref(w, "n", QTIP_DT_I64, 0, NULL, &n));
+    CHECK_OK(qtip_st_writer_add_ref(w, "ct", QTIP_DT_I64, 0, NULL, &ct));
+    CHECK_OK(qtip_st_writer_add_ref(w, "flatH", QTIP_DT_F64, 1, s3, flat));
+    if (with_mu) CHECK_OK(qtip_st_writer_add_ref(w, "mu", QTIP_DT_F64, 1, s2, mu));
+    if (meta) CHECK_OK(qtip_st_writer_set_metadata(w, "centered", meta));
+    CHECK_OK(qtip_st_writer_write(w, p, 0));
+    qtip_st_writer_free(w);
+    return p;
+}
+
+/* E[x x^T] of an import, row-major 2 x 2, or NaNs when it fails. */
+static void imported_E(const char *p, qtip_hessian_centering c, double E[4], const char **applied)
+{
+    qtip_hessian *h = NULL;
+    for (int i = 0; i < 4; i++) E[i] = NAN;
+    *applied = "";
+    if (qtip_hessian_import_ex(p, NULL, c, &h) != QTIP_OK) return;
+    CHECK_OK(qtip_hessian_expectation(h, E, NULL));
+    static char got[16];
+    snprintf(got, sizeof got, "%s", qtip_hessian_import_centering(h));
+    *applied = got;
+    qtip_hessian_free(h);
+}
+
+/* Analytic: centred means E = C + mu mu^T = [[3, 3], [3, 7]]; uncentred E = C. */
+TEST(import_centering_conventions)
+{
+    const char *plain = write_ref("plain.st", NULL, 1), *said = write_ref("said.st", "false", 1);
+    const char *nomu = write_ref("nomu.st", NULL, 0), *applied;
+    double E[4];
+    imported_E(plain, QTIP_HESSIAN_CENTERED, E, &applied);
+    CHECK(E[0] == 3 && E[1] == 3 && E[2] == 3 && E[3] == 7 && !strcmp(applied, "centered"),
+          "centred: %g %g %g %g (%s)", E[0], E[1], E[2], E[3], applied);
+    imported_E(plain, QTIP_HESSIAN_UNCENTERED, E, &applied);
+    CHECK(E[0] == 2 && E[1] == 1 && E[3] == 3 && !strcmp(applied, "uncentered"), "uncentred: %g %g %g", E[0], E[1], E[3]);
+    imported_E(plain, QTIP_HESSIAN_CENTERING_AUTO, E, &applied);
+    CHECK(E[3] == 7 && !strcmp(applied, "centered"), "default: %g (%s)", E[3], applied);
+    imported_E(said, QTIP_HESSIAN_CENTERING_AUTO, E, &applied);
+    CHECK(E[3] == 3 && !strcmp(applied, "uncentered"), "metadata false: %g (%s)", E[3], applied);
+    qtip_hessian *h = NULL;
+    CHECK_STATUS(qtip_hessian_import_ex(said, NULL, QTIP_HESSIAN_CENTERED, &h), QTIP_E_FORMAT);
+    CHECK(strstr(qtip_last_error(), "said.st"), "message: %s", qtip_last_error());
+    CHECK_STATUS(qtip_hessian_import_ex(nomu, NULL, QTIP_HESSIAN_CENTERED, &h), QTIP_E_FORMAT);
+    imported_E(nomu, QTIP_HESSIAN_CENTERING_AUTO, E, &applied);
+    CHECK(E[3] == 3 && !strcmp(applied, "uncentered"), "no mu: %g (%s)", E[3], applied);
+    /* the convention survives save and load */
+    CHECK_OK(qtip_hessian_import_ex(plain, NULL, QTIP_HESSIAN_UNCENTERED, &h));
+    const char *saved = path_in("imported.qh");
+    if (h) CHECK_OK(qtip_hessian_save(h, saved));
+    qtip_hessian_free(h);
+    h = NULL;
+    CHECK_OK(qtip_hessian_open_any(saved, QTIP_HESSIAN_CENTERING_AUTO, &h));
+    CHECK(h && !strcmp(qtip_hessian_import_centering(h), "uncentered"), "not recorded");
+    qtip_hessian_free(h);
+    h = NULL;
+    CHECK_STATUS(qtip_hessian_open_any(saved, QTIP_HESSIAN_CENTERED, &h), QTIP_E_PARAM);
+}
+
+TEST(nonfinite_refused_at_the_first_entry)
+{
+    qtip_hessian *h;
+    CHECK_OK(qtip_hessian_create(3, NULL, &h));
+    double L[6] = {1, 0, 1, 0, INFINITY, NAN}, sx[3] = {0, 0, 0};
+    CHECK_OK(qtip_hessian_set_sums(h, L, sx, 4));
+    CHECK_STATUS(qtip_hessian_check_finite(h, "f.qh"), QTIP_E_NONFINITE);
+    CHECK(strstr(qtip_last_error(), "'f.qh'") && strstr(qtip_last_error(), "(2, 1)"),
+          "message: %s", qtip_last_error());
+    qtip_hessian_export_opts o = {QTIP_HESSIAN_FLAT, 0, QTIP_DT_F32};
+    CHECK_STATUS(qtip_hessian_export(h, path_in("nf.st"), &o), QTIP_E_NONFINITE);
+    CHECK(access(path_in("nf.st"), F_OK) != 0, "export wrote a file");
+    L[4] = 2;
+    L[5] = 3;
+    CHECK_OK(qtip_hessian_set_sums(h, L, sx, 4));
+    CHECK_OK(qtip_hessian_check_finite(h, "f.qh"));
+    qtip_hessian_free(h);
+}
+
 TEST(bad_files)
 {
     qtip_hessian *g = NULL;
@@ -314,8 +400,8 @@ static void set_meta(const char *src, const char *dst, const char *key, const ch
     qtip_st_close(f);
 }
 
-/* Each defect of a qtip Hessian file is named by load, and by import (the
- * fallback of qtip-quantize), instead of "has neither 'flatH' nor 'H'". */
+/* Each defect of a qtip Hessian file is named by load, and by open_any (what
+ * qtip-quantize and qtip-hessian info use), instead of "has neither 'flatH' nor 'H'". */
 TEST(hessian_defects_named)
 {
     qtip_hessian *h = make(6, 40, 9, NULL);
@@ -340,24 +426,23 @@ TEST(hessian_defects_named)
         set_meta(good, bad, cases[i].key, cases[i].value);
         for (int import = 0; import < 2; import++) {
             qtip_hessian *g = NULL;
-            qtip_status s = import ? qtip_hessian_import(bad, NULL, &g) : qtip_hessian_load(bad, &g);
-            CHECK(s != QTIP_OK && g == NULL, "case %zu (%s): accepted", i, import ? "import" : "load");
+            qtip_status s = import ? qtip_hessian_open_any(bad, QTIP_HESSIAN_CENTERING_AUTO, &g)
+                                   : qtip_hessian_load(bad, &g);
+            CHECK(s != QTIP_OK && g == NULL, "case %zu (%s): accepted", i, import ? "open_any" : "load");
             CHECK(strstr(qtip_last_error(), "bad.qh") && strstr(qtip_last_error(), cases[i].needle),
-                  "case %zu (%s): message lacks '%s': %s", i, import ? "import" : "load",
+                  "case %zu (%s): message lacks '%s': %s", i, import ? "open_any" : "load",
                   cases[i].needle, qtip_last_error());
             qtip_hessian_free(g);
         }
     }
-    /* A valid qtip file given to import: said so. */
-    qtip_hessian *g = NULL;
-    CHECK_STATUS(qtip_hessian_import(good, NULL, &g), QTIP_E_FORMAT);
-    CHECK(strstr(qtip_last_error(), "is a qtip hessian file already"), "%s", qtip_last_error());
 }
 
 int main(void)
 {
     RUN(save_load_bit_exact);
     RUN(export_flat_layout_and_import);
+    RUN(import_centering_conventions);
+    RUN(nonfinite_refused_at_the_first_entry);
     RUN(bad_files);
     RUN(activation_files);
     RUN(activation_hostile);

@@ -231,10 +231,7 @@ TEST(test_writer_exact)
 /* numpy reads what we write, and we read what numpy writes (v1 and v3 headers). */
 TEST(test_numpy_round_trip)
 {
-    if (system("python3 -c 'import numpy' >/dev/null 2>&1") != 0) {
-        fprintf(stderr, "skip: python3 with numpy not available\n");
-        return;
-    }
+    if (system("python3 -c 'import numpy' >/dev/null 2>&1") != 0) CHECK_SKIP("python3 with numpy not available");
     float x[12];
     for (int i = 0; i < 12; i++) x[i] = (float)i * 0.25f - 1.0f;
     int64_t shape[2] = {3, 4};

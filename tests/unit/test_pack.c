@@ -29,7 +29,7 @@ typedef struct {
 } layer_data;
 
 static layer_data L[NL];
-static qtip_packed_layer P[NL];
+static qtip_layer_info P[NL];
 static char model[512], hdir[512];
 
 static float onemad(uint32_t s)
@@ -119,21 +119,21 @@ static void build_model(void)
         free(H);
         free(x);
         qtip_hessian_free(h);
-        qtip_packed_layer *pl = &P[l];
+        qtip_layer_info *pl = &P[l];
         memset(pl, 0, sizeof *pl);
-        pl->name = names[l];
+        pl->tensor = names[l];
         pl->m = m;
         pl->n = n;
-        pl->family = QTIP_FAMILY_TRELLIS;
-        pl->tp = tp;
+        pl->params = qtip_quant_default_params(QTIP_METHOD_TRELLIS);
+        pl->params.trellis = tp;
+        pl->params.seed = 7;
         pl->codes = d->codes;
         pl->code_cols = n * 2 / 16;
         pl->SU = d->SU;
         pl->SV = d->SV;
-        pl->Wscale = d->wscale;
+        pl->wscale = d->wscale;
         pl->proxy_loss = d->proxy;
         pl->hessian_checksum = d->hck;
-        pl->seed = 7;
     }
     CHECK_OK(qtip_st_writer_add(w, "model.norm.weight", QTIP_DT_F32, 1, &ns, norm));
     snprintf(p, sizeof p, "%s/model.safetensors", model);
@@ -141,11 +141,19 @@ static void build_model(void)
     qtip_st_writer_free(w);
 }
 
-static qtip_status pack_to(const char *name, uint64_t shard, qtip_packed_layer *layers, size_t n,
+/* Copy a directory so each corruption starts clean. */
+static void copy_dir(const char *from, const char *to)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", from, to);
+    CHECK(system(cmd) == 0, "%s", cmd);
+}
+
+static qtip_status pack_to(const char *name, uint64_t shard, qtip_layer_info *layers, size_t n,
                            int mixed, char *out, size_t cap)
 {
     qtip_model_dir *md = NULL;
-    qtip_status s = qtip_model_dir_open(model, &md);
+    qtip_status s = qtip_model_dir_open(model, 0, &md);
     if (s) return s;
     qtip_pack_options o;
     qtip_pack_options_default(&o);
@@ -160,7 +168,7 @@ static qtip_status pack_to(const char *name, uint64_t shard, qtip_packed_layer *
 TEST(model_dir_lists_linears)
 {
     qtip_model_dir *md;
-    CHECK_OK(qtip_model_dir_open(model, &md));
+    CHECK_OK(qtip_model_dir_open(model, 0, &md));
     if (!md) return;
     CHECK(qtip_model_dir_linear_count(md) == NL, "found %zu linears, expected %d",
           qtip_model_dir_linear_count(md), NL);
@@ -252,7 +260,7 @@ TEST(pack_sharded)
 TEST(pack_refuses_inconsistent_inputs)
 {
     char out[600];
-    qtip_packed_layer two[NL];
+    qtip_layer_info two[NL];
     memcpy(two, P, sizeof two);
     CHECK_STATUS(pack_to("bad1", 0, P, NL - 1, 0, out, sizeof out), QTIP_E_NOT_FOUND);
     CHECK(strstr(qtip_last_error(), "model.layers.1.mlp.gate_proj") != NULL, "message: %s", qtip_last_error());
@@ -263,20 +271,13 @@ TEST(pack_refuses_inconsistent_inputs)
     two[1].m = 336;
     CHECK_STATUS(pack_to("bad3", 0, two, NL, 0, out, sizeof out), QTIP_E_SHAPE);
     memcpy(two, P, sizeof two);
-    two[2].tp.K = 3;
+    two[2].params.trellis.K = 3;
     CHECK_STATUS(pack_to("bad4", 0, two, NL, 0, out, sizeof out), QTIP_E_PARAM);
     CHECK(strstr(qtip_last_error(), "different settings") != NULL, "message: %s", qtip_last_error());
     struct stat sb;
     CHECK(stat(out, &sb) != 0, "a refused pack leaves no directory");
 }
 
-/* Copy a packed directory (flat) so each corruption starts clean. */
-static void copy_dir(const char *from, const char *to)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", from, to);
-    CHECK(system(cmd) == 0, "%s", cmd);
-}
 
 static qtip_status verify_dir(const char *dir, size_t *failures, const char **msgcopy)
 {
@@ -330,23 +331,53 @@ static void patch_file(const char *path, long off, int bit, long truncate_to)
     if (truncate_to >= 0) CHECK(truncate(path, truncate_to) == 0, "truncate");
 }
 
+/* Record the current checksum of `tensor` in quantize_config.json, as if the
+ * packer had written the changed bytes: the checks behind the checksum then run. */
+static void rechecksum(const char *dir, const char *tensor)
+{
+    char p[800], ck[QTIP_CHECKSUM_STRLEN];
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    qtip_st_file *st = NULL;
+    CHECK_OK(qtip_st_open(p, &st));
+    const qtip_tensor_view *v = st ? qtip_st_find(st, tensor) : NULL;
+    CHECK(v != NULL, "tensor '%s' in %s", tensor, p);
+    if (v) qtip_checksum_buffer(v->data, v->nbytes, ck);
+    qtip_st_close(st);
+    if (!v) return;
+    snprintf(p, sizeof p, "%s/quantize_config.json", dir);
+    json_t *qc = json_load_file(p, 0, NULL);
+    json_t *rec = json_object_get(qc, "tensor_checksums");
+    CHECK(json_is_object(rec), "quantize_config.json records checksums");
+    json_object_set_new(rec, tensor, json_string(ck));
+    CHECK(json_dump_file(qc, p, JSON_INDENT(2)) == 0, "rewrite %s", p);
+    json_decref(qc);
+}
+
 TEST(verify_catches_corruption)
 {
     char base[600], d[700], p[800];
     size_t fails;
     const char *msg = "";
     snprintf(base, sizeof base, "%s/packed", test_tmpdir());
-    /* 1. a flipped bit in a packed code tensor: decodes to other weights, and the
-     *    proxy loss no longer equals the recorded one */
+    /* 1. a flipped bit in a packed code tensor: its checksum differs from the one
+     *    recorded at pack time (no original needed) ... */
     snprintf(d, sizeof d, "%s/c1", test_tmpdir());
     copy_dir(base, d);
     snprintf(p, sizeof p, "%s/model.safetensors", d);
     long off = tensor_offset(p, "model.layers.0.mlp.down_proj.qtip_codes") + 1000;
     patch_file(p, off, 3, -1);
+    qtip_verify_report *rep = NULL;
+    CHECK_STATUS(qtip_verify_model(d, NULL, &rep), QTIP_E_MISMATCH);
+    CHECK(strstr(qtip_last_error(), "'model.layers.0.mlp.down_proj.qtip_codes' has checksum") != NULL,
+          "message: %s", qtip_last_error());
+    fprintf(stderr, "  flipped bit -> %s\n", qtip_last_error());
+    /*    ... and with the checksum rewritten, it decodes to other weights, and the
+     *    proxy loss no longer equals the recorded one */
+    rechecksum(d, "model.layers.0.mlp.down_proj.qtip_codes");
     CHECK_OK(verify_dir(d, &fails, &msg));
     CHECK(fails >= 1 && strstr(msg, "down_proj") && strstr(msg, "proxy loss"), "flipped bit: %zu failures: %s",
           fails, msg);
-    fprintf(stderr, "  flipped bit -> %s\n", msg);
+    fprintf(stderr, "  flipped bit, checksum rewritten -> %s\n", msg);
     /* 2. a truncated shard */
     snprintf(d, sizeof d, "%s/c2", test_tmpdir());
     copy_dir(base, d);
@@ -387,6 +418,80 @@ TEST(verify_catches_corruption)
     CHECK_STATUS(verify_dir(d, &fails, &msg), QTIP_E_MISMATCH);
     CHECK(strstr(qtip_last_error(), "'K'") != NULL, "message: %s", qtip_last_error());
     fprintf(stderr, "  config -> %s\n", qtip_last_error());
+    /* 5. a flipped bit in a copied (unquantized) tensor, checksum rewritten: only
+     *    the comparison with the original finds it */
+    snprintf(d, sizeof d, "%s/c5", test_tmpdir());
+    copy_dir(base, d);
+    snprintf(p, sizeof p, "%s/model.safetensors", d);
+    patch_file(p, tensor_offset(p, "model.norm.weight") + 40, 0, -1);
+    rechecksum(d, "model.norm.weight");
+    rep = NULL;
+    CHECK_OK(qtip_verify_model(d, NULL, &rep));
+    qtip_verify_report_free(rep);
+    CHECK_STATUS(verify_dir(d, &fails, &msg), QTIP_E_MISMATCH);
+    CHECK(strstr(qtip_last_error(), "copied tensor 'model.norm.weight' differs") != NULL, "message: %s",
+          qtip_last_error());
+    fprintf(stderr, "  copied tensor -> %s\n", qtip_last_error());
+    /* 6. a finite but huge Wscale, checksum rewritten: the decoded weights overflow,
+     *    which must fail rather than give NaN errors that pass every threshold */
+    snprintf(d, sizeof d, "%s/c6", test_tmpdir());
+    copy_dir(base, d);
+    snprintf(p, sizeof p, "%s/model.safetensors", d);
+    FILE *f = fopen(p, "r+b");
+    CHECK(f != NULL, "open %s", p);
+    if (f) {
+        float big = 3e38f;
+        fseek(f, tensor_offset(p, "model.layers.0.mlp.up_proj.Wscale"), SEEK_SET);
+        fwrite(&big, 4, 1, f);
+        fclose(f);
+    }
+    rechecksum(d, "model.layers.0.mlp.up_proj.Wscale");
+    rep = NULL;
+    CHECK_STATUS(qtip_verify_model(d, NULL, &rep), QTIP_E_NONFINITE);
+    CHECK(strstr(qtip_last_error(), "up_proj") && strstr(qtip_last_error(), "not finite"), "message: %s",
+          qtip_last_error());
+    fprintf(stderr, "  huge Wscale -> %s\n", qtip_last_error());
+}
+
+/* A copied file swapped for a link to an outside file after the directory was
+ * listed (the race a hostile directory could attempt) is not followed. */
+TEST(pack_refuses_link_swapped_after_listing)
+{
+    char m2[600], p[700], secret[600], out[600];
+    snprintf(m2, sizeof m2, "%s/model_swap", test_tmpdir());
+    copy_dir(model, m2);
+    qtip_model_dir *md = NULL;
+    CHECK_OK(qtip_model_dir_open(m2, 0, &md));
+    if (!md) return;
+    snprintf(secret, sizeof secret, "%s/secret.txt", test_tmpdir());
+    write_text(secret, "not for sharing");
+    snprintf(p, sizeof p, "%s/tokenizer.json", m2);
+    CHECK(unlink(p) == 0 && symlink(secret, p) == 0, "swap %s for a link", p);
+    qtip_pack_options o;
+    qtip_pack_options_default(&o);
+    snprintf(out, sizeof out, "%s/packed_swap", test_tmpdir());
+    CHECK_STATUS(qtip_pack_model(md, P, NL, &o, out), QTIP_E_IO);
+    CHECK(strstr(qtip_last_error(), "tokenizer.json") != NULL, "message: %s", qtip_last_error());
+    struct stat sb;
+    CHECK(stat(out, &sb) != 0, "no output left");
+    qtip_model_dir_close(md);
+}
+
+/* Verify without an original or Hessians: the recorded checksums alone pass. */
+TEST(verify_without_original)
+{
+    char d[700];
+    snprintf(d, sizeof d, "%s/packed", test_tmpdir());
+    qtip_verify_report *rep = NULL;
+    CHECK_OK(qtip_verify_model(d, NULL, &rep));
+    CHECK(rep && qtip_verify_report_count(rep) == NL, "all layers decoded");
+    qtip_verify_report_free(rep);
+    /* an unreadable original is an unreadable input (QTIP_E_IO: exit 1), not a mismatch */
+    qtip_verify_options vo;
+    qtip_verify_options_default(&vo);
+    vo.original_dir = "/nonexistent-original";
+    CHECK_STATUS(qtip_verify_model(d, &vo, &rep), QTIP_E_IO);
+    CHECK(strstr(qtip_last_error(), "original") != NULL, "message: %s", qtip_last_error());
 }
 
 int main(void)
@@ -397,6 +502,8 @@ int main(void)
     RUN(pack_sharded);
     RUN(pack_refuses_inconsistent_inputs);
     RUN(verify_catches_corruption);
+    RUN(verify_without_original);
+    RUN(pack_refuses_link_swapped_after_listing);
     for (int l = 0; l < NL; l++) {
         free(L[l].W); free(L[l].What); free(L[l].SU); free(L[l].SV); free(L[l].codes);
     }

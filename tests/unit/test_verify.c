@@ -192,14 +192,14 @@ static qtip_status pack(const char *src, const char *name, qtip_export_format fm
                         char *out, size_t cap)
 {
     qtip_layer_artifact *a[NL] = {0};
-    qtip_packed_layer pl[NL];
+    qtip_layer_info pl[NL];
     qtip_status s = QTIP_OK;
     for (int l = 0; l < NL && !s; l++) {
         s = qtip_layer_artifact_load(art[l], &a[l]);
-        if (!s) s = qtip_packed_layer_from_artifact(a[l], &pl[l]);
+        if (!s) qtip_layer_artifact_info(a[l], &pl[l]);
     }
     qtip_model_dir *md = NULL;
-    if (!s) s = qtip_model_dir_open(src, &md);
+    if (!s) s = qtip_model_dir_open(src, 0, &md);
     qtip_pack_options o;
     qtip_pack_options_default(&o);
     o.format = fmt;
@@ -321,12 +321,72 @@ TEST(wrong_weights_checksum_is_a_mismatch)
     qtip_verify_report_free(rep);
 }
 
+/* qtip_verify_artifact_dequantize writes the quantizer's own reconstruction
+ * (qtip_layer_artifact_decode at quantization time), trellis and E8P alike. */
+TEST(artifact_dequantize_is_the_reconstruction)
+{
+    for (int l = 0; l < NL; l++) {
+        char out[700], wn[256];
+        snprintf(out, sizeof out, "%s/w%d.safetensors", test_tmpdir(), l);
+        CHECK_OK(qtip_verify_artifact_dequantize(art[l], out, QTIP_DT_F32));
+        qtip_st_file *st = NULL;
+        CHECK_OK(qtip_st_open(out, &st));
+        if (!st) continue;
+        snprintf(wn, sizeof wn, "%s.weight", names[l]);
+        const qtip_tensor_view *v = qtip_st_find(st, wn);
+        size_t bytes = (size_t)(dims[l][0] * dims[l][1]) * 4;
+        CHECK(qtip_st_count(st) == 1 && v && v->dtype == QTIP_DT_F32 && v->ndim == 2 &&
+                  v->shape[0] == dims[l][0] && v->shape[1] == dims[l][1] && v->nbytes == bytes &&
+                  memcmp(v->data, What[l], bytes) == 0,
+              "%s: --artifact output differs from the quantizer's reconstruction", wn);
+        qtip_st_close(st);
+    }
+    char out[700];
+    snprintf(out, sizeof out, "%s/w_i16.safetensors", test_tmpdir());
+    CHECK_STATUS(qtip_verify_artifact_dequantize(art[0], out, QTIP_DT_I16), QTIP_E_PARAM);
+}
+
+/* An artifact rebuilt from its own description decodes to the same bytes; a
+ * description whose arrays do not fit its parameters is refused. */
+TEST(artifact_from_info)
+{
+    qtip_layer_artifact *a = NULL, *b = NULL;
+    CHECK_OK(qtip_layer_artifact_load(art[1], &a));
+    if (!a) return;
+    qtip_layer_info in;
+    qtip_layer_artifact_info(a, &in);
+    CHECK_OK(qtip_layer_artifact_from_info(&in, &b));
+    size_t mn = (size_t)(in.m * in.n);
+    float *x = malloc(mn * 4), *y = malloc(mn * 4);
+    CHECK_OK(qtip_layer_artifact_decode(a, x));
+    if (b) CHECK_OK(qtip_layer_artifact_decode(b, y));
+    CHECK(b && memcmp(x, y, mn * 4) == 0, "rebuilt artifact decodes differently");
+    qtip_layer_artifact_free(b);
+    b = NULL;
+    qtip_layer_info bad = in;
+    bad.code_cols = in.code_cols + 1;
+    CHECK_STATUS(qtip_layer_artifact_from_info(&bad, &b), QTIP_E_SHAPE);
+    bad = in;
+    bad.params.trellis.code = QTIP_CODE_HYB; /* needs a table, none given */
+    bad.params.trellis.V = 2;
+    bad.params.trellis.Q = 9;
+    bad.code_cols = in.n * bad.params.trellis.K / 16;
+    qtip_status st = qtip_layer_artifact_from_info(&bad, &b);
+    CHECK(st == QTIP_E_SHAPE && b == NULL && strstr(qtip_last_error(), "table"), "HYB without its table: %s",
+          qtip_last_error());
+    free(x);
+    free(y);
+    qtip_layer_artifact_free(a);
+}
+
 int main(void)
 {
     build();
     RUN(real_quantizer_roundtrip);
     RUN(sharded_original_and_outputs);
     RUN(wrong_weights_checksum_is_a_mismatch);
+    RUN(artifact_dequantize_is_the_reconstruction);
+    RUN(artifact_from_info);
     for (int l = 0; l < NL; l++) {
         free(Wt[l]);
         free(What[l]);

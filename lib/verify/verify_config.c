@@ -1,0 +1,266 @@
+/*
+ * verify_config.c — structural checks of a packed directory: its two configs
+ * agree and name the canonical format, and each layer's settings and tensors
+ * (dtypes, shapes, finite scales) are what the settings need. A layer read back
+ * becomes an artifact so that the library's one decoder decodes it.
+ */
+#include "verify/verify_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+/* A JSON object file of `dir`: QTIP_E_IO when it cannot be read (the directory is
+ * not a readable model), QTIP_E_FORMAT when it is not a JSON object. */
+static qtip_status load_json(const char *dir, const char *name, json_t **out)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    void *buf;
+    size_t len;
+    *out = NULL;
+    qtip_status s = qtip_read_file(p, &buf, &len);
+    if (s) return s == QTIP_E_NOMEM ? s : QTIP_E_IO;
+    json_error_t e;
+    json_t *j = json_loadb(buf, len, 0, &e);
+    free(buf);
+    QTIP_RETURN_ERROR_IF(!j, QTIP_E_FORMAT, "cannot parse '%s': %s (line %d)", p, e.text, e.line);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return qtip_error(QTIP_E_FORMAT, "'%s' is not a JSON object", p);
+    }
+    *out = j;
+    return QTIP_OK;
+}
+
+/* The canonical format, its layout version, and config.json's quantization_config
+ * equal to the copy in quantize_config.json. */
+static qtip_status check_top(const vdir *d)
+{
+    const char *dir = d->dir;
+    /* an export (qtip-reference writes no quantization_config) is named in quantize_config.json */
+    const char *qfmt = json_string_value(json_object_get(d->qc, "format"));
+    QTIP_RETURN_ERROR_IF(!json_is_object(d->top) && qfmt && strcmp(qfmt, "qtip"), QTIP_E_UNSUPPORTED,
+                         "'%s' holds format '%s'; qtip-verify checks the canonical 'qtip' format", dir, qfmt);
+    QTIP_RETURN_ERROR_IF(!json_is_object(d->top), QTIP_E_FORMAT, "'%s/config.json' has no 'quantization_config'", dir);
+    const char *fmt = json_string_value(json_object_get(d->top, "format"));
+    QTIP_RETURN_ERROR_IF(!fmt || strcmp(fmt, "qtip"), QTIP_E_UNSUPPORTED,
+                         "'%s' holds format '%s'; qtip-verify checks the canonical 'qtip' format", dir,
+                         fmt ? fmt : "(none)");
+    json_t *lv = json_object_get(d->top, "layout_version");
+    QTIP_RETURN_ERROR_IF(json_integer_value(lv) != QTIP_PACK_LAYOUT_VERSION, QTIP_E_FORMAT,
+                         "'%s/config.json': layout_version %lld, expected %d", dir,
+                         (long long)json_integer_value(lv), QTIP_PACK_LAYOUT_VERSION);
+    const char *key;
+    json_t *val;
+    json_object_foreach(d->top, key, val) {
+        json_t *o = json_object_get(d->qc, key);
+        QTIP_RETURN_ERROR_IF(!o || !json_equal(o, val), QTIP_E_MISMATCH,
+                             "'%s': config.json's quantization_config field '%s' differs from "
+                             "quantize_config.json", dir, key);
+    }
+    QTIP_RETURN_ERROR_IF(!json_is_object(d->layers), QTIP_E_FORMAT,
+                         "'%s/quantize_config.json' has no 'layers' object", dir);
+    return QTIP_OK;
+}
+
+qtip_status vdir_open(const char *dir, const char *original, vdir *d)
+{
+    memset(d, 0, sizeof *d);
+    d->dir = dir;
+    qtip_status s = load_json(dir, "config.json", &d->cfg);
+    if (!s) s = load_json(dir, "quantize_config.json", &d->qc);
+    if (s) {
+        qtip_error_prefix("cannot verify '%s'", dir);
+        return s;
+    }
+    d->top = json_object_get(d->cfg, "quantization_config");
+    d->layers = json_object_get(d->qc, "layers");
+    d->mixed = json_is_true(json_object_get(d->top, "mixed"));
+    QTIP_FORWARD_IF_ERROR(check_top(d));
+    QTIP_FORWARD_IF_ERROR(qtip_st_open(dir, &d->st));
+    if (original && (s = qtip_st_open(original, &d->orig)) != QTIP_OK) {
+        /* an input named by an option that cannot be read: exit 1, not a mismatch */
+        qtip_error_prefix("cannot read the original model");
+        return s == QTIP_E_NOMEM ? s : QTIP_E_IO;
+    }
+    return QTIP_OK;
+}
+
+void vdir_close(vdir *d)
+{
+    qtip_st_close(d->st);
+    qtip_st_close(d->orig);
+    json_decref(d->cfg);
+    json_decref(d->qc);
+    memset(d, 0, sizeof *d);
+}
+
+int vdir_is_packed(const vdir *d, const char *name)
+{
+    static const char *const packed[] = {"qtip_codes", "SU", "SV", "Wscale", "tlut"};
+    const char *dot = strrchr(name, '.');
+    char pre[1024];
+    size_t pl = dot ? (size_t)(dot - name) : 0;
+    if (!dot || pl >= sizeof pre) return 0;
+    memcpy(pre, name, pl);
+    pre[pl] = 0;
+    for (size_t k = 0; k < sizeof packed / sizeof packed[0]; k++)
+        if (strcmp(dot + 1, packed[k]) == 0) return json_object_get(d->layers, pre) != NULL;
+    return 0;
+}
+
+/* --- one layer -------------------------------------------------------------------- */
+
+/* A packed tensor with the given dtype and shape (or an error naming both) and the
+ * checksum recorded at pack time. */
+static qtip_status want_tensor(const vdir *d, const char *pre, const char *suf, qtip_dtype dt,
+                               int ndim, const int64_t *shape, const qtip_tensor_view **out)
+{
+    char nm[1200];
+    snprintf(nm, sizeof nm, "%s.%s", pre, suf);
+    const qtip_tensor_view *v = qtip_st_find(d->st, nm);
+    QTIP_RETURN_ERROR_IF(!v, QTIP_E_NOT_FOUND, "tensor '%s' is missing", nm);
+    QTIP_RETURN_ERROR_IF(v->dtype != dt, QTIP_E_FORMAT, "tensor '%s' has dtype %s, expected %s",
+                         nm, qtip_dtype_name(v->dtype), qtip_dtype_name(dt));
+    int ok = v->ndim == ndim;
+    for (int i = 0; ok && i < ndim; i++) ok = v->shape[i] == shape[i];
+    QTIP_RETURN_ERROR_IF(!ok, QTIP_E_SHAPE, "tensor '%s' has shape [%lld%s], expected [%lld%s]", nm,
+                         (long long)(v->ndim ? v->shape[0] : 0), v->ndim > 1 ? ", ..." : "",
+                         (long long)(ndim ? shape[0] : 0), ndim > 1 ? ", ..." : "");
+    *out = v;
+    return verify_tensor_checksum(d, v);
+}
+
+static qtip_status finite_f32(const char *pre, const char *what, const float *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        QTIP_RETURN_ERROR_IF(!isfinite(v[i]), QTIP_E_NONFINITE,
+                             "tensor '%s.%s' has a non-finite value at %zu", pre, what, i);
+    return QTIP_OK;
+}
+
+static qtip_status get_int(json_t *o, const char *key, const char *pre, int *out)
+{
+    json_t *v = json_object_get(o, key);
+    QTIP_RETURN_ERROR_IF(!json_is_integer(v) || json_integer_value(v) < -1000000 ||
+                             json_integer_value(v) > 1000000, QTIP_E_FORMAT,
+                         "quantize_config.json: layer '%s' lacks integer field '%s'", pre, key);
+    *out = (int)json_integer_value(v);
+    return QTIP_OK;
+}
+
+/* Shape, method and (without mixed) equality with the model's settings. */
+static qtip_status layer_header(const vdir *d, const char *pre, json_t *o, qtip_layer_info *l)
+{
+    json_t *shape = json_object_get(o, "shape");
+    QTIP_RETURN_ERROR_IF(json_array_size(shape) != 2, QTIP_E_FORMAT,
+                         "quantize_config.json: layer '%s' lacks 'shape'", pre);
+    l->m = json_integer_value(json_array_get(shape, 0));
+    l->n = json_integer_value(json_array_get(shape, 1));
+    QTIP_RETURN_ERROR_IF(l->m <= 0 || l->n <= 0 || l->m > ((int64_t)1 << 30) || l->n > ((int64_t)1 << 30),
+                         QTIP_E_FORMAT, "quantize_config.json: layer '%s' has shape [%lld, %lld]",
+                         pre, (long long)l->m, (long long)l->n);
+    const char *meth = json_string_value(json_object_get(o, "quant_method"));
+    QTIP_RETURN_ERROR_IF(!meth, QTIP_E_FORMAT, "quantize_config.json: layer '%s' lacks 'quant_method'", pre);
+    l->params = qtip_quant_default_params(strcmp(meth, "qtip") == 0 ? QTIP_METHOD_TRELLIS : QTIP_METHOD_E8P);
+    const char *key;
+    json_t *val;
+    if (!d->mixed) json_object_foreach(o, key, val) { /* every loader field equals the model's */
+        json_t *t = json_object_get(d->top, key);
+        QTIP_RETURN_ERROR_IF(t && !json_equal(t, val), QTIP_E_MISMATCH,
+                             "quantize_config.json: layer '%s' has '%s' different from the "
+                             "model's quantization_config", pre, key);
+    }
+    json_t *pl = json_object_get(o, "proxy_loss");
+    l->proxy_loss = json_is_number(pl) ? json_number_value(pl) : NAN;
+    l->hessian_checksum = json_string_value(json_object_get(o, "hessian_checksum"));
+    l->weights_checksum = json_string_value(json_object_get(o, "weights_checksum"));
+    return QTIP_OK;
+}
+
+static qtip_status trellis_settings(const char *pre, json_t *o, qtip_layer_info *l)
+{
+    qtip_trellis_params *tp = &l->params.trellis;
+    QTIP_FORWARD_IF_ERROR(get_int(o, "L", pre, &tp->L));
+    QTIP_FORWARD_IF_ERROR(get_int(o, "K", pre, &tp->K));
+    QTIP_FORWARD_IF_ERROR(get_int(o, "V", pre, &tp->V));
+    QTIP_FORWARD_IF_ERROR(get_int(o, "tlut_bits", pre, &tp->Q));
+    QTIP_FORWARD_IF_ERROR(get_int(o, "td_x", pre, &tp->td_x));
+    QTIP_FORWARD_IF_ERROR(get_int(o, "td_y", pre, &tp->td_y));
+    const char *dm = json_string_value(json_object_get(o, "decode_mode"));
+    int c = dm ? qtip_code_from_name(dm) : -1;
+    QTIP_RETURN_ERROR_IF(c < 0, QTIP_E_FORMAT, "quantize_config.json: layer '%s' has decode_mode '%s'",
+                         pre, dm ? dm : "(none)");
+    tp->code = (qtip_code)c;
+    qtip_status s = qtip_trellis_check_params(tp);
+    if (s) { qtip_error_prefix("quantize_config.json: layer '%s'", pre); return s; }
+    QTIP_RETURN_ERROR_IF(l->m % tp->td_x || l->n % tp->td_y, QTIP_E_SHAPE,
+                         "quantize_config.json: layer '%s' shape [%lld, %lld] is not a multiple of "
+                         "the %dx%d tile", pre, (long long)l->m, (long long)l->n, tp->td_x, tp->td_y);
+    l->code_cols = l->n * tp->K / 16;
+    return QTIP_OK;
+}
+
+static qtip_status e8p_settings(const char *pre, json_t *o, qtip_layer_info *l)
+{
+    const char *cb = json_string_value(json_object_get(o, "codebook"));
+    int k = cb ? qtip_e8p_from_name(cb) : -1;
+    QTIP_RETURN_ERROR_IF(k < 0, QTIP_E_FORMAT, "quantize_config.json: layer '%s' has codebook '%s'",
+                         pre, cb ? cb : "(none)");
+    l->params.e8p = (qtip_e8p_kind)k;
+    l->code_is_i32 = l->params.e8p != QTIP_E8P12;
+    QTIP_RETURN_ERROR_IF(l->n % 8, QTIP_E_SHAPE,
+                         "quantize_config.json: layer '%s' has %lld inputs, not a multiple of 8", pre,
+                         (long long)l->n);
+    l->code_cols = l->n / 8;
+    return QTIP_OK;
+}
+
+/* The layer's tensors (pointers into the mapped file; copied by the artifact). */
+static qtip_status layer_tensors(const vdir *d, const char *pre, qtip_layer_info *l)
+{
+    const qtip_tensor_view *v;
+    int64_t m = l->m, n = l->n, sh[2] = {m, l->code_cols};
+    QTIP_FORWARD_IF_ERROR(want_tensor(d, pre, "qtip_codes", l->code_is_i32 ? QTIP_DT_I32 : QTIP_DT_I16,
+                                      2, sh, &v));
+    l->codes = v->data;
+    QTIP_FORWARD_IF_ERROR(want_tensor(d, pre, "SU", QTIP_DT_F32, 1, &n, &v));
+    l->SU = v->data;
+    QTIP_FORWARD_IF_ERROR(want_tensor(d, pre, "SV", QTIP_DT_F32, 1, &m, &v));
+    l->SV = v->data;
+    QTIP_FORWARD_IF_ERROR(want_tensor(d, pre, "Wscale", QTIP_DT_F32, 0, sh, &v));
+    memcpy(&l->wscale, v->data, 4);
+    /* whether the code needs a table, of which shape, is the artifact's to check */
+    char nm[1200];
+    snprintf(nm, sizeof nm, "%s.tlut", pre);
+    if (!(v = qtip_st_find(d->st, nm))) return QTIP_OK;
+    QTIP_RETURN_ERROR_IF(v->dtype != QTIP_DT_F32 || v->ndim != 2, QTIP_E_FORMAT,
+                         "tensor '%s' is %s with %d dimensions, expected a 2-D F32 table", nm,
+                         qtip_dtype_name(v->dtype), v->ndim);
+    l->tlut = v->data;
+    l->tlut_rows = (size_t)v->shape[0];
+    l->tlut_cols = (size_t)v->shape[1];
+    return verify_tensor_checksum(d, v);
+}
+
+qtip_status vdir_load_layer(const vdir *d, const char *pre, json_t *o, qtip_layer_artifact **out)
+{
+    *out = NULL;
+    qtip_layer_info l;
+    memset(&l, 0, sizeof l);
+    l.tensor = pre;
+    QTIP_FORWARD_IF_ERROR(layer_header(d, pre, o, &l));
+    if (l.params.method == QTIP_METHOD_TRELLIS) QTIP_FORWARD_IF_ERROR(trellis_settings(pre, o, &l));
+    else QTIP_FORWARD_IF_ERROR(e8p_settings(pre, o, &l));
+    QTIP_FORWARD_IF_ERROR(layer_tensors(d, pre, &l));
+    qtip_layer_artifact *a = NULL;
+    QTIP_FORWARD_IF_ERROR(qtip_layer_artifact_from_info(&l, &a));
+    qtip_layer_artifact_info(a, &l); /* the copies: aligned, owned by a */
+    qtip_status s = finite_f32(pre, "SU", l.SU, (size_t)l.n);
+    if (!s) s = finite_f32(pre, "SV", l.SV, (size_t)l.m);
+    if (!s) s = finite_f32(pre, "Wscale", &l.wscale, 1);
+    if (!s) s = finite_f32(pre, "tlut", l.tlut, l.tlut_rows * l.tlut_cols);
+    if (s) qtip_layer_artifact_free(a);
+    else *out = a;
+    return s;
+}
