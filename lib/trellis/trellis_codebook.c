@@ -2,6 +2,7 @@
  * trellis_codebook.c — trellis parameters, their validation, the value tables of
  * all 2^L states, the HYB k-means table, and decoding.
  */
+#include "core/rng.h"
 #include "trellis/trellis_codes.h"
 #include "trellis/trellis_internal.h"
 
@@ -86,49 +87,6 @@ size_t qtip_trellis_words_per_tile(const qtip_trellis_params *p)
 }
 
 /* ---------------------------------------------------------------------------
- * Deterministic Gaussian samples: splitmix64 and the polar method with a log
- * written in basic IEEE operations, so every machine draws the same numbers
- * (libm's log may differ in the last bit between versions).
- * ------------------------------------------------------------------------- */
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double det_log(double x) /* x > 0, finite */
-{
-    int e;
-    double m = frexp(x, &e); /* exact */
-    if (m < 0.70710678118654752) {
-        m *= 2.0;
-        e--;
-    }
-    double z = (m - 1.0) / (m + 1.0), z2 = z * z, term = z, sum = 0.0;
-    for (int k = 0; k < 14; k++) {
-        sum += term / (double)(2 * k + 1);
-        term *= z2;
-    }
-    return 2.0 * sum + (double)e * 0.69314718055994530942;
-}
-
-static void det_normal_pair(uint64_t *s, double *a, double *b)
-{
-    for (;;) {
-        double u = (double)(splitmix(s) >> 11) * (2.0 / 9007199254740992.0) - 1.0;
-        double v = (double)(splitmix(s) >> 11) * (2.0 / 9007199254740992.0) - 1.0;
-        double r = u * u + v * v;
-        if (r >= 1.0 || r == 0.0) continue;
-        double f = sqrt(-2.0 * det_log(r) / r);
-        *a = u * f;
-        *b = v * f;
-        return;
-    }
-}
-
-/* ---------------------------------------------------------------------------
  * HYB table: Lloyd k-means of 2-D standard normal samples. Nearest centroid by
  * a sweep over centroids sorted by x, stopped once dx^2 exceeds the best
  * distance: exact (ties to the lowest index), much faster than all pairs.
@@ -195,9 +153,9 @@ qtip_status qtip_trellis_hyb_kmeans_(int Q, size_t n, int max_iters, float *out,
         goto done;
     }
     uint64_t seed = KMEANS_SEED + (uint64_t)Q;
-    for (size_t i = 0; i < n; i++) det_normal_pair(&seed, &pts[2 * i], &pts[2 * i + 1]);
+    for (size_t i = 0; i < n; i++) qtip_det_normal_pair(&seed, &pts[2 * i], &pts[2 * i + 1]);
     for (int c = 0; c < C; c++) { /* initial guess: random normal points, as randn(C, 2) */
-        det_normal_pair(&seed, &cen[2 * c], &cen[2 * c + 1]);
+        qtip_det_normal_pair(&seed, &cen[2 * c], &cen[2 * c + 1]);
     }
     for (size_t i = 0; i < n; i++) assign[i] = -1;
     /* Lloyd iterations until the mean (non-squared) distance to the nearest
@@ -326,7 +284,7 @@ static qtip_status build(const qtip_trellis_params *p, const float *tlut, int ma
             uint64_t seed = 0x1A7ULL + (uint64_t)p->L;
             for (size_t i = 0; i < t->tlut_n; i += 2) {
                 double a, b;
-                det_normal_pair(&seed, &a, &b);
+                qtip_det_normal_pair(&seed, &a, &b);
                 t->tlut[i] = qtip_round_fp16((float)a);
                 if (i + 1 < t->tlut_n) t->tlut[i + 1] = qtip_round_fp16((float)b);
             }
