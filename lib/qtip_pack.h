@@ -68,14 +68,8 @@ qtip_status qtip_pack_trellis_kernel_unswizzle(const int16_t *in, int64_t m, int
 qtip_status qtip_pack_trellis_decode(const qtip_trellis *t, const uint16_t *codes, int64_t m,
                                      int64_t n, float *Wr);
 
-/* Canonical E8P codes -> QuIP-for-all `Qidxs`. E8P12 and RVQ4 are copies (int16 and
- * int32 of shape (m, n/8)); RVQ3 becomes int32 (m, 3n/32): per 8-column block the
- * bytes [resid, e8p_lo, e8p_hi], blocks contiguous along the row, read as
- * little-endian int32 (n must be a multiple of 32). `codes` holds m*n/8 values
- * (uint32 of the low 16/24/32 bits); `out` receives qidxs_words int16 or int32. */
-qtip_status qtip_pack_e8p_to_qidxs(qtip_e8p_kind k, const uint32_t *codes, int64_t m, int64_t n,
-                                   void *out);
-/* Shape of Qidxs for kind k (cols = n/8 or 3n/32) and its dtype (I16 or I32). */
+/* Shape of Qidxs for kind k (cols = n/8 or 3n/32) and its dtype (I16 or I32);
+ * qtip_e8p_pack_qidxs writes its bytes. */
 qtip_status qtip_pack_qidxs_shape(qtip_e8p_kind k, int64_t m, int64_t n, int64_t shape[2],
                                   qtip_dtype *dt);
 

@@ -321,7 +321,7 @@ static qtip_status add_layer(shard_set *s, const qtip_packed_layer *l, qtip_expo
     if (!codes || !q) { free(codes); free(q); return QTIP_E_NOMEM; }
     for (size_t i = 0; i < (size_t)(m * n / 8); i++)
         codes[i] = l->code_is_i32 ? ((const uint32_t *)l->codes)[i] : ((const uint16_t *)l->codes)[i];
-    qtip_status st = qtip_pack_e8p_to_qidxs(l->ek, codes, m, n, q);
+    qtip_status st = qtip_e8p_pack_qidxs(l->ek, codes, (size_t)m, (size_t)n, q);
     free(codes);
     if (st) { free(q); return st; }
     snprintf(nm, sizeof nm, "%s.Qidxs", pre);

@@ -373,7 +373,7 @@ TEST(quip_for_all_qidxs_decode_like_canonical)
               "kind %d: Qidxs shape [%lld, %lld]", ki, (long long)shape[0], (long long)shape[1]);
         CHECK(dt == (k == QTIP_E8P12 ? QTIP_DT_I16 : QTIP_DT_I32), "kind %d: dtype", ki);
         void *q = malloc((size_t)(shape[0] * shape[1]) * qtip_dtype_size(dt));
-        CHECK_OK(qtip_pack_e8p_to_qidxs(k, codes, m, n, q));
+        CHECK_OK(qtip_e8p_pack_qidxs(k, codes, (size_t)m, (size_t)n, q));
         int bad = 0;
         for (int64_t row = 0; row < m; row++)
             for (int64_t b = 0; b < n / 8; b++) {
