@@ -11,6 +11,7 @@
 
 #include "core/fp16.h"
 #include "core/hd.h"
+#include "qtip.h"
 
 #include <stdint.h>
 
@@ -76,6 +77,28 @@ QTIP_HD void qtip_code_hyb(uint32_t s, int Q, const float *tlut, float *v0, floa
     float a = tlut[2 * idx];
     *v0 = qtip_hyb_neg(s) ? -a : a;
     *v1 = tlut[2 * idx + 1];
+}
+
+/* The built-in codes (qtip_code values 0 .. QTIP_CODE_BUILTIN_COUNT-1) have
+ * element logic here; codes registered at run time (trellis_traits.c) have a
+ * host function only. */
+#define QTIP_CODE_BUILTIN_COUNT 5
+
+/* The V values of state s of a built-in code (the one dispatch shared by the
+ * library's builtin traits rows and the CUDA decoder). tlut: HYB 2^Q x 2, LUT
+ * 2^L x V, row-major; unused otherwise. */
+QTIP_HD void qtip_code_state_values(int code, uint32_t s, int V, int Q, const float *tlut,
+                                    float *out)
+{
+    switch (code) {
+    case QTIP_CODE_1MAD: out[0] = qtip_code_1mad(s); break;
+    case QTIP_CODE_2MAD: out[0] = qtip_code_2mad(s); break;
+    case QTIP_CODE_3INST: out[0] = qtip_code_3inst(s); break;
+    case QTIP_CODE_HYB: qtip_code_hyb(s, Q, tlut, &out[0], &out[1]); break;
+    default: /* QTIP_CODE_LUT */
+        for (int v = 0; v < V; v++) out[v] = tlut[(size_t)s * (size_t)V + (size_t)v];
+        break;
+    }
 }
 
 /* The L-bit state starting at bit `pos` of a circular MSB-first stream of `nwords`

@@ -25,6 +25,13 @@ struct qtip_trellis {
     double rms;
 };
 
+/* Register an extra code (tests: a code added through the traits table alone).
+ * Its row is copied; the code gets the next free number, returned, or -1 when
+ * the row lacks a name, a value function or a V, its name is taken, or the
+ * table is full. Host only (the CUDA decoder knows the built-in codes). Not
+ * thread-safe: register before any use. */
+int qtip_code_register_(const qtip_code_traits *t);
+
 /* One thread's scratch. */
 typedef struct {
     float *cost[2];   /* G + 8 group minima each (previous, next step; the 8
