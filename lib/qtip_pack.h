@@ -32,16 +32,13 @@ extern "C" {
  * Pure layout transforms (no I/O). Tiles are 16 x 16; m, n multiples of 16.
  * ------------------------------------------------------------------------- */
 
-/* Whether `p` is the configuration the QTIP reference kernels use (HYB, L=16, V=2,
- * Q=9, K in 2..4, 16 x 16 tiles): the reference then stores tiles in the tensor-core
- * fragment value order and the swizzled byte layout of qtip.md 6.2. */
-int qtip_pack_is_kernel_config(const qtip_trellis_params *p);
+/* The configuration the QTIP reference kernels use is qtip_trellis_tile_is_mma's:
+ * the reference then stores tiles in the tensor-core fragment value order
+ * (qtip_trellis_tile_order) and the swizzled byte layout of qtip.md 6.2. */
 
-/* Tile position (row = output offset, col = input offset, both 0..15) of value j
- * (0..255) of a tile's sequence. Kernel configurations use the fragment order
- * (j = b*32 + d*8 + h*4 + a*2 + e -> row a*8+b, col h*8+d*2+e), all others row-major
- * (row j/16, col j%16): the same orders as the reference, so exports never need a
- * re-encode. */
+/* Tile position (row, col, both 0..15) of value j (0..255) of a 16 x 16 tile:
+ * qtip_trellis_tile_order's entry j. Transitional (lib/verify/verify.c's last
+ * caller moves to qtip_layer_codes_decode; then this goes). */
 void qtip_pack_tile_position(const qtip_trellis_params *p, int j, int *row, int *col);
 
 /* canonical (m, n*K/16) words -> per-tile streams ((m/16)*(n/16), 16*K), tiles

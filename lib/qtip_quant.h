@@ -62,15 +62,6 @@ int qtip_quant_block_cols(const qtip_quant_params *p);
 /* The scale_override actually used (resolving <= 0 to the method default). */
 double qtip_quant_effective_scale(const qtip_quant_params *p);
 
-/* Whether the tile is coded in the tensor-core fragment order (HYB, L=16, V=2,
- * Q=9, K 2..4, 16 x 16: the reference's kernel layout, qtip.md 3.4), else row-major. */
-int qtip_quant_tile_is_mma(const qtip_trellis_params *p);
-
-/* Element order of a trellis tile: order[j] = r*td_y + c is the tile element
- * (r = output row, c = input column within the tile) coded at sequence position j,
- * j < T = td_x*td_y. `order` holds T ints. */
-void qtip_quant_tile_order(const qtip_trellis_params *p, int *order);
-
 /* ---------------------------------------------------------------------------
  * Hessian regularization and block LDL (building blocks, public for tests/tools)
  * ------------------------------------------------------------------------- */

@@ -133,6 +133,27 @@ qtip_status qtip_trellis_set_code(qtip_trellis_params *p, int code, int v_given,
 /* Words of one tile's bitstream: T*K/16. */
 size_t qtip_trellis_words_per_tile(const qtip_trellis_params *p);
 
+/* --- Layout (trellis_layout.c) ------------------------------------------------ */
+
+/* Whether the tile is coded in the tensor-core fragment order (HYB, L=16, V=2,
+ * Q=9, K 2..4, 16 x 16: the reference's kernel layout, qtip.md 3.4), else row-major. */
+int qtip_trellis_tile_is_mma(const qtip_trellis_params *p);
+
+/* Element order of a tile: order[j] = r*td_y + c is the tile element
+ * (r = output row, c = input column within the tile) coded at sequence position j,
+ * j < T = td_x*td_y. `order` holds T ints. */
+void qtip_trellis_tile_order(const qtip_trellis_params *p, int *order);
+
+/* The canonical packed code layout of an m x n layer: an m x code_cols int16
+ * matrix (code_cols = n*K/16) in which tile (R, C) (rows R*td_x.., columns
+ * C*td_y..) keeps its words_per_tile words in its own rows: word w at row
+ * R*td_x + w/wr, word column C*wr + w%wr, wr = td_y*K/16 (a whole number).
+ * get copies tile (R, C)'s words out, put writes them in. */
+void qtip_trellis_get_tile(const qtip_trellis_params *p, const uint16_t *codes, int64_t code_cols,
+                           int64_t R, int64_t C, uint16_t *words);
+void qtip_trellis_put_tile(const qtip_trellis_params *p, uint16_t *codes, int64_t code_cols,
+                           int64_t R, int64_t C, const uint16_t *words);
+
 /* --- Bitstreams (lib/bitstream.c) --------------------------------------------- */
 
 /* Pack a state path (S = T/V states) into its circular bitstream (words_per_tile

@@ -117,7 +117,7 @@ static qtip_status decode_trellis(const qtip_layer_artifact *a, float *out)
         st = QTIP_E_NOMEM;
         goto done;
     }
-    qtip_quant_tile_order(tp, order);
+    qtip_trellis_tile_order(tp, order);
     const int16_t *codes = a->codes;
     for (int64_t R = 0; R < tiles_r; R++)
         for (int64_t C = 0; C < tiles_c; C++) {
@@ -217,7 +217,7 @@ static qtip_status write_all(const qtip_layer_artifact *a, qtip_st_writer *w, co
         QTIP_FORWARD_IF_ERROR(meta_set(w, "tlut_bits", "%d", t->Q));
         QTIP_FORWARD_IF_ERROR(meta_set(w, "td_x", "%d", t->td_x));
         QTIP_FORWARD_IF_ERROR(meta_set(w, "td_y", "%d", t->td_y));
-        QTIP_FORWARD_IF_ERROR(meta_set(w, "tile_order", "%s", qtip_quant_tile_is_mma(t) ? "mma16x16" : "row-major"));
+        QTIP_FORWARD_IF_ERROR(meta_set(w, "tile_order", "%s", qtip_trellis_tile_is_mma(t) ? "mma16x16" : "row-major"));
         /* the search that made the codes (decoding does not need it) */
         if (p->tail_biting >= 2) QTIP_FORWARD_IF_ERROR(meta_set(w, "tail_biting", "best-of-%d", p->tail_biting));
         else QTIP_FORWARD_IF_ERROR(meta_set(w, "tail_biting", "%s", "two-pass"));

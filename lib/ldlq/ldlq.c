@@ -19,28 +19,6 @@
 #include <omp.h>
 #endif
 
-int qtip_quant_tile_is_mma(const qtip_trellis_params *p)
-{
-    return p->code == QTIP_CODE_HYB && p->L == 16 && p->V == 2 && p->Q == 9 && p->K >= 2 &&
-           p->K <= 4 && p->td_x == 16 && p->td_y == 16;
-}
-
-void qtip_quant_tile_order(const qtip_trellis_params *p, int *order)
-{
-    const int T = p->td_x * p->td_y;
-    if (!qtip_quant_tile_is_mma(p)) {
-        for (int j = 0; j < T; j++) order[j] = j;
-        return;
-    }
-    /* Tensor-core A-fragment order: j = b*32 + d*8 + h*4 + a*2 + e holds
-     * (row a*8 + b, col h*8 + d*2 + e) (qtip.md 3.4). */
-    for (int j = 0; j < T; j++) {
-        int bb = j >> 5, d = (j >> 3) & 3, h = (j >> 2) & 1, a = (j >> 1) & 1, e = j & 1;
-        int row = a * 8 + bb, col = h * 8 + d * 2 + e;
-        order[j] = row * 16 + col;
-    }
-}
-
 qtip_status qtip_quant_proxy_terms(const float *W, const float *What, int64_t m, int64_t n,
                                    const double *H, double *err, double *ref)
 {

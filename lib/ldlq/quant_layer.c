@@ -371,7 +371,7 @@ qtip_status qtip_quantize_layer(qtip_quantizer *q, const float *W, int64_t m, in
             st = QTIP_E_NOMEM;
             goto done;
         }
-        qtip_quant_tile_order(tp, order);
+        qtip_trellis_tile_order(tp, order);
         size_t cnt = 0;
         const float *lut = qtip_trellis_lut(q->tr, &cnt);
         if (lut && cnt) {

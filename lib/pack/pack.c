@@ -71,7 +71,7 @@ json_t *qtip_pack_layer_settings(const qtip_packed_layer *l)
         json_object_set_new(o, "td_y", json_integer(l->tp.td_y));
         json_object_set_new(o, "codesz", json_real(16.0 / l->tp.K));
         json_object_set_new(o, "tile_order",
-                            json_string(qtip_pack_is_kernel_config(&l->tp) ? "mma" : "row-major"));
+                            json_string(qtip_trellis_tile_is_mma(&l->tp) ? "mma" : "row-major"));
     } else {
         json_object_set_new(o, "quant_method", json_string("quip#"));
         json_object_set_new(o, "codebook", json_string(qtip_e8p_name(l->ek)));
@@ -273,7 +273,7 @@ static qtip_status add_layer(shard_set *s, const qtip_packed_layer *l, qtip_expo
         uint16_t *tiles = qtip_alloc(words, 2, "trellis tiles");
         if (!tiles) return QTIP_E_NOMEM;
         qtip_status st = qtip_pack_trellis_to_tiles(l->codes, m, n, l->tp.K, tiles);
-        if (!st && qtip_pack_is_kernel_config(&l->tp)) {
+        if (!st && qtip_trellis_tile_is_mma(&l->tp)) {
             int16_t *k = qtip_alloc(words, 2, "kernel layout");
             st = k ? qtip_pack_trellis_kernel_swizzle(tiles, m, n, l->tp.K, k) : QTIP_E_NOMEM;
             free(tiles);

@@ -207,7 +207,7 @@ TEST(tile_position_orders)
 {
     qtip_trellis_params p = {16, 2, 2, 9, QTIP_CODE_HYB, 16, 16};
     int seen[256] = {0}, row, col;
-    CHECK(qtip_pack_is_kernel_config(&p), "HYB/L16/K2/V2/Q9 is the kernel config");
+    CHECK(qtip_trellis_tile_is_mma(&p), "HYB/L16/K2/V2/Q9 is the kernel config");
     for (int j = 0; j < 256; j++) {
         qtip_pack_tile_position(&p, j, &row, &col);
         seen[row * 16 + col]++;
@@ -217,7 +217,7 @@ TEST(tile_position_orders)
     qtip_pack_tile_position(&p, 37, &row, &col);
     CHECK(row == 1 && col == 9, "j=37 -> (%d, %d), expected (1, 9)", row, col);
     p.code = QTIP_CODE_1MAD; p.V = 1; p.Q = 0;
-    CHECK(!qtip_pack_is_kernel_config(&p), "1MAD is not the kernel config");
+    CHECK(!qtip_trellis_tile_is_mma(&p), "1MAD is not the kernel config");
     qtip_pack_tile_position(&p, 37, &row, &col);
     CHECK(row == 2 && col == 5, "row-major j=37 -> (%d, %d)", row, col);
 }
