@@ -238,13 +238,12 @@ static qtip_status read_params(const qtip_st_file *f, const char *path, qtip_qua
     return QTIP_OK;
 }
 
-/* The table the codes need (its shape from the code's traits row). */
+/* The table the codes need (its shape from the method's row; for trellis the
+ * code's traits row). */
 static qtip_status read_tlut(const qtip_st_file *f, const char *path, qtip_layer_artifact *a)
 {
     size_t rows, cols;
-    if (a->params.method != QTIP_METHOD_TRELLIS ||
-        !qtip_trellis_tlut_shape(&a->params.trellis, &rows, &cols))
-        return QTIP_OK;
+    if (!qtip_method_ops_(a->params.method)->table_shape(&a->params, &rows, &cols)) return QTIP_OK;
     const qtip_tensor_view *t;
     int64_t ts[2] = {(int64_t)rows, (int64_t)cols};
     QTIP_FORWARD_IF_ERROR(get_tensor(f, path, "tlut", QTIP_DT_F32, 2, ts, &t));

@@ -44,6 +44,8 @@ typedef struct {
     qtip_status (*check_shape)(const qtip_quant_params *p, int64_t m, int64_t n);
     int64_t (*code_cols)(const qtip_quant_params *p, int64_t n); /* 0: does not fit */
     int (*code_is_i32)(const qtip_quant_params *p);
+    /* the table stored with the codes: rows x cols floats, 0 when none */
+    size_t (*table_shape)(const qtip_quant_params *p, size_t *rows, size_t *cols);
     /* quantizer: the codebook, and the RMS Wscale aims at (times the scale) */
     qtip_status (*create)(const qtip_quant_params *p, void **state, double *code_rms);
     void (*destroy)(void *state);

@@ -35,6 +35,14 @@ static int64_t e8_code_cols(const qtip_quant_params *p, int64_t n)
 
 static int e8_code_is_i32(const qtip_quant_params *p) { return qtip_e8p_code_bits(p->e8p) > 16; }
 
+/* The E8P tables are fixed (e8p_table.c): nothing travels with the codes. */
+static size_t e8_table_shape(const qtip_quant_params *p, size_t *rows, size_t *cols)
+{
+    (void)p;
+    *rows = *cols = 0;
+    return 0;
+}
+
 /* opt_scale is an absolute RMS: the code RMS factor is 1. */
 static qtip_status e8_create(const qtip_quant_params *p, void **state, double *code_rms)
 {
@@ -180,7 +188,7 @@ static const char *const e8_aliases[] = {"quip", "quip#", NULL};
 const qtip_method_ops qtip_method_e8p_ = {
     "e8p", e8_aliases, 10,
     e8_check, e8_block_cols, e8_default_scale, e8_bits,
-    e8_check_shape, e8_code_cols, e8_code_is_i32,
+    e8_check_shape, e8_code_cols, e8_code_is_i32, e8_table_shape,
     e8_create, e8_destroy, e8_begin, e8_end,
     e8_decode, e8_write_meta, e8_read_meta, e8_settings_json,
 };

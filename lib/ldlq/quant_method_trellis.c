@@ -40,6 +40,11 @@ static int64_t tr_code_cols(const qtip_quant_params *p, int64_t n)
 
 static int tr_code_is_i32(const qtip_quant_params *p) { (void)p; return 0; }
 
+static size_t tr_table_shape(const qtip_quant_params *p, size_t *rows, size_t *cols)
+{
+    return qtip_trellis_tlut_shape(&p->trellis, rows, cols);
+}
+
 /* --- quantizer ------------------------------------------------------------- */
 
 typedef struct {
@@ -289,7 +294,7 @@ static const char *const tr_aliases[] = {"qtip", "bitshift", NULL};
 const qtip_method_ops qtip_method_trellis_ = {
     "trellis", tr_aliases, 0,
     tr_check, tr_block_cols, tr_default_scale, tr_bits,
-    tr_check_shape, tr_code_cols, tr_code_is_i32,
+    tr_check_shape, tr_code_cols, tr_code_is_i32, tr_table_shape,
     tr_create, tr_destroy, tr_begin, tr_end,
     tr_decode, tr_write_meta, tr_read_meta, tr_settings_json,
 };
