@@ -36,6 +36,70 @@ const char *qtip_quant_method_name(qtip_quant_method m)
     return ops ? ops->name : NULL;
 }
 
+/* ---------------------------------------------------------------------------
+ * The parameters table: one row per field of quantize_config.json (and of the
+ * artifact): key, type, place, range, default, doc. The ranges and defaults of
+ * the method-independent fields live here (qtip_quant_default_params,
+ * qtip_quant_check_params read them); the trellis fields' come from the code
+ * traits (qtip_trellis_default_params, qtip_trellis_check_params) and
+ * refine_passes' from the method's row: NAN below.
+ * ------------------------------------------------------------------------- */
+
+typedef enum { F_INT, F_NUM, F_SEED, F_TAIL, F_CODE, F_CODEBOOK, F_METHOD } field_type;
+
+typedef struct {
+    const char *key;
+    field_type type;
+    size_t off;        /* into qtip_quant_params (F_INT, F_NUM, F_SEED, F_TAIL) */
+    double lo, hi;     /* checked range (when range is not NULL) */
+    const char *range; /* the range in words, for messages */
+    double dflt;       /* default (NAN: set elsewhere, see above) */
+    const char *doc;
+} field_row;
+
+#define P(f) offsetof(qtip_quant_params, f)
+#define NOLIMIT 0, 0, NULL
+static const field_row fields[] = {
+    {"quant_method", F_METHOD, 0, NOLIMIT, NAN, "trellis (qtip, bitshift) or e8p (quip, quip#)"},
+    {"codebook", F_CODEBOOK, 0, NOLIMIT, NAN, "an E8P codebook (selects e8p); \"bitshift\" is ignored"},
+    {"decode_mode", F_CODE, 0, NOLIMIT, NAN, "trellis code: a code traits row's name"},
+    {"L", F_INT, P(trellis.L), NOLIMIT, NAN, "trellis state bits"},
+    {"K", F_INT, P(trellis.K), NOLIMIT, NAN, "bits per weight"},
+    {"V", F_INT, P(trellis.V), NOLIMIT, NAN, "values per trellis step"},
+    {"tlut_bits", F_INT, P(trellis.Q), NOLIMIT, NAN, "HYB table bits"},
+    {"td_x", F_INT, P(trellis.td_x), NOLIMIT, NAN, "tile rows"},
+    {"td_y", F_INT, P(trellis.td_y), NOLIMIT, NAN, "tile columns"},
+    {"refine_passes", F_INT, P(refine_passes), 0, 1000, "in 0..1000", NAN, "greedy passes after LDLQ"},
+    {"quip_tune_iters", F_INT, P(refine_passes), NOLIMIT, NAN, "quip-sharp's name of refine_passes"},
+    {"ldlq", F_INT, P(ldlq), 0, 1, "0 or 1", 1, "1: error feedback, 0: plain rounding"},
+    {"sigma_reg", F_NUM, P(sigma_reg), 0, 1e6, "in 0..1e6", 0.01, "damping in units of mean(diag H)"},
+    {"damping_tries", F_INT, P(damping_tries), 1, 1000, "in 1..1000", 10, "Cholesky attempts"},
+    {"scale_override", F_NUM, P(scale_override), -HUGE_VAL, 100,
+     "at most 100 (<= 0: method default)", -1, "target RMS factor"},
+    {"seed", F_SEED, P(seed), NOLIMIT, 0, "seed of the sign vectors (a non-negative integer)"},
+    {"tail_biting", F_TAIL, P(tail_biting), 0, 65536, "in 0..65536 (0 or 1: two-pass)", 0,
+     "\"two-pass\" or \"best-of-<n>\""},
+};
+#undef P
+#undef NOLIMIT
+#define NFIELDS (sizeof fields / sizeof fields[0])
+
+static double get_value(const qtip_quant_params *p, const field_row *f)
+{
+    const char *base = (const char *)p;
+    if (f->type == F_NUM) return *(const double *)(base + f->off);
+    if (f->type == F_SEED) return (double)*(const uint64_t *)(base + f->off);
+    return (double)*(const int *)(base + f->off);
+}
+
+static void set_value(qtip_quant_params *p, const field_row *f, double v)
+{
+    char *base = (char *)p;
+    if (f->type == F_NUM) *(double *)(base + f->off) = v;
+    else if (f->type == F_SEED) *(uint64_t *)(base + f->off) = (uint64_t)v;
+    else *(int *)(base + f->off) = (int)v;
+}
+
 qtip_quant_params qtip_quant_default_params(qtip_quant_method method)
 {
     qtip_quant_params p;
@@ -44,12 +108,9 @@ qtip_quant_params qtip_quant_default_params(qtip_quant_method method)
     p.method = method;
     p.trellis = qtip_trellis_default_params();
     p.e8p = QTIP_E8P12;
-    p.sigma_reg = 0.01;
-    p.damping_tries = 10;
-    p.scale_override = -1;
-    p.seed = 0;
+    for (size_t i = 0; i < NFIELDS; i++)
+        if (!isnan(fields[i].dflt)) set_value(&p, &fields[i], fields[i].dflt);
     p.refine_passes = ops ? ops->default_refine_passes : 0;
-    p.ldlq = 1;
     p.device = QTIP_DEVICE_CPU;
     return p;
 }
@@ -59,19 +120,13 @@ qtip_status qtip_quant_check_params(const qtip_quant_params *p)
     const qtip_method_ops *ops = qtip_method_ops_(p->method);
     QTIP_RETURN_ERROR_IF(!ops, QTIP_E_PARAM, "unknown quantization method %d", (int)p->method);
     QTIP_FORWARD_IF_ERROR(ops->check(p));
-    QTIP_RETURN_ERROR_IF(!(p->sigma_reg >= 0) || !(p->sigma_reg <= 1e6), QTIP_E_PARAM,
-                         "sigma_reg must be in 0..1e6, found %g", p->sigma_reg);
-    QTIP_RETURN_ERROR_IF(p->tail_biting < 0 || p->tail_biting > 65536, QTIP_E_PARAM,
-                         "tail_biting must be in 0..65536 (0 or 1: two-pass), found %d", p->tail_biting);
-    QTIP_RETURN_ERROR_IF(p->damping_tries < 1 || p->damping_tries > 1000, QTIP_E_PARAM,
-                         "damping tries must be in 1..1000, found %d", p->damping_tries);
-    QTIP_RETURN_ERROR_IF(!isfinite(p->scale_override) || p->scale_override > 100, QTIP_E_PARAM,
-                         "scale_override must be at most 100 (<= 0: method default), found %g",
-                         p->scale_override);
-    QTIP_RETURN_ERROR_IF(p->refine_passes < 0 || p->refine_passes > 1000, QTIP_E_PARAM,
-                         "refine passes must be in 0..1000, found %d", p->refine_passes);
-    QTIP_RETURN_ERROR_IF(p->ldlq != 0 && p->ldlq != 1, QTIP_E_PARAM, "ldlq must be 0 or 1, found %d",
-                         p->ldlq);
+    for (size_t i = 0; i < NFIELDS; i++) {
+        const field_row *f = &fields[i];
+        if (!f->range) continue;
+        double v = get_value(p, f); /* NaN and Inf fail the range (Inf: hi is finite) */
+        QTIP_RETURN_ERROR_IF(!(v >= f->lo && v <= f->hi) || isinf(v), QTIP_E_PARAM,
+                             "%s must be %s, found %g", f->key, f->range, v);
+    }
     QTIP_RETURN_ERROR_IF(p->device < QTIP_DEVICE_CPU || p->device > QTIP_DEVICE_AUTO, QTIP_E_PARAM,
                          "unknown device %d", (int)p->device);
     return QTIP_OK;
@@ -96,40 +151,6 @@ qtip_quant_params qtip_quant_switch_method(const qtip_quant_params *p, qtip_quan
     d.seed = p->seed;
     return d;
 }
-
-/* ---------------------------------------------------------------------------
- * quantize_config.json
- * ------------------------------------------------------------------------- */
-
-typedef enum { F_INT, F_NUM, F_SEED, F_TAIL, F_CODE, F_CODEBOOK, F_METHOD } field_type;
-
-typedef struct {
-    const char *key;
-    field_type type;
-    size_t off; /* into qtip_quant_params (F_INT, F_NUM) */
-    const char *doc;
-} field_row;
-
-#define P(f) offsetof(qtip_quant_params, f)
-static const field_row fields[] = {
-    {"quant_method", F_METHOD, 0, "trellis (qtip, bitshift) or e8p (quip, quip#)"},
-    {"codebook", F_CODEBOOK, 0, "an E8P codebook (selects e8p); \"bitshift\" is ignored"},
-    {"decode_mode", F_CODE, 0, "trellis code: a code traits row's name"},
-    {"L", F_INT, P(trellis.L), "trellis state bits"},
-    {"K", F_INT, P(trellis.K), "bits per weight"},
-    {"V", F_INT, P(trellis.V), "values per trellis step"},
-    {"tlut_bits", F_INT, P(trellis.Q), "HYB table bits"},
-    {"td_x", F_INT, P(trellis.td_x), "tile rows"},
-    {"td_y", F_INT, P(trellis.td_y), "tile columns"},
-    {"refine_passes", F_INT, P(refine_passes), "greedy passes after LDLQ"},
-    {"quip_tune_iters", F_INT, P(refine_passes), "quip-sharp's name of refine_passes"},
-    {"ldlq", F_INT, P(ldlq), "1: error feedback, 0: plain rounding"},
-    {"sigma_reg", F_NUM, P(sigma_reg), "damping in units of mean(diag H)"},
-    {"scale_override", F_NUM, P(scale_override), "target RMS factor (<= 0: method default)"},
-    {"seed", F_SEED, P(seed), "seed of the sign vectors (a non-negative integer)"},
-    {"tail_biting", F_TAIL, P(tail_biting), "\"two-pass\" or \"best-of-<n>\""},
-};
-#undef P
 
 static const field_row *find_field(const char *key)
 {

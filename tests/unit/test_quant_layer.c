@@ -308,6 +308,50 @@ TEST(extra_code_through_the_traits_table)
     free(H);
 }
 
+/* quantize_config.json through the parameters table. */
+static qtip_status config_from(const char *json, qtip_quant_params *p)
+{
+    const char *path = test_path("config.json");
+    test_write_file(path, json, strlen(json));
+    *p = qtip_quant_default_params(QTIP_METHOD_TRELLIS);
+    return qtip_quant_params_from_json(path, p);
+}
+
+TEST(params_from_config_json)
+{
+    qtip_quant_params p, d = qtip_quant_default_params(QTIP_METHOD_TRELLIS);
+    CHECK(d.sigma_reg == 0.01 && d.scale_override == -1 && d.ldlq == 1 && d.damping_tries == 10 &&
+              d.refine_passes == 0 && d.tail_biting == 0 && d.seed == 0,
+          "trellis defaults");
+    CHECK(qtip_quant_default_params(QTIP_METHOD_E8P).refine_passes == 10, "e8p refine default");
+    CHECK_OK(config_from("{\"quantization_config\": {\"quant_method\": \"QTIP\", \"decode_mode\": "
+                         "\"1mad\", \"L\": 12, \"K\": 3, \"V\": 1, \"tlut_bits\": 0, "
+                         "\"sigma_reg\": 0.05, \"seed\": 9, \"tail_biting\": \"best-of-4\", "
+                         "\"quip_tune_iters\": 2, \"damping_tries\": 3, \"codebook\": \"bitshift\"}}",
+                         &p));
+    CHECK(p.method == QTIP_METHOD_TRELLIS && p.trellis.code == QTIP_CODE_1MAD && p.trellis.L == 12 &&
+              p.trellis.K == 3 && p.trellis.V == 1 && p.trellis.Q == 0 && p.sigma_reg == 0.05 &&
+              p.seed == 9 && p.tail_biting == 4 && p.refine_passes == 2 && p.damping_tries == 3,
+          "trellis config fields");
+    CHECK_OK(qtip_quant_check_params(&p));
+    /* an E8P codebook resets to the E8P defaults before the other fields */
+    CHECK_OK(config_from("{\"sigma_reg\": 0.2, \"codebook\": \"E8P12RVQ3B\", \"unknown\": 1}", &p));
+    CHECK(p.method == QTIP_METHOD_E8P && p.e8p == QTIP_E8P12_RVQ3 && p.refine_passes == 10 &&
+              p.sigma_reg == 0.2,
+          "e8p config");
+    CHECK_STATUS(config_from("{\"L\": \"x\"}", &p), QTIP_E_FORMAT);
+    CHECK_STATUS(config_from("{\"seed\": -1}", &p), QTIP_E_FORMAT);
+    CHECK_STATUS(config_from("[1]", &p), QTIP_E_FORMAT);
+    CHECK_STATUS(config_from("{\"decode_mode\": \"nope\"}", &p), QTIP_E_PARAM);
+    CHECK_STATUS(config_from("{\"quant_method\": \"nope\"}", &p), QTIP_E_PARAM);
+    /* ranges of the table: sigma_reg, ldlq, tail_biting */
+    CHECK_OK(config_from("{\"sigma_reg\": -0.5}", &p));
+    CHECK_STATUS(qtip_quant_check_params(&p), QTIP_E_PARAM);
+    CHECK(strstr(qtip_last_error(), "sigma_reg") != NULL, "names the field: %s", qtip_last_error());
+    CHECK_OK(config_from("{\"ldlq\": 2}", &p));
+    CHECK_STATUS(qtip_quant_check_params(&p), QTIP_E_PARAM);
+}
+
 TEST(bad_inputs)
 {
     qtip_quant_params p = small_trellis();
@@ -360,6 +404,7 @@ int main(void)
     RUN(artifact_roundtrip_hyb_l16);
     RUN(same_bytes_for_any_thread_count);
     RUN(extra_code_through_the_traits_table);
+    RUN(params_from_config_json);
     RUN(bad_inputs);
     return check_summary();
 }
