@@ -64,38 +64,33 @@ static const cli_command cmd = {
     options,
 };
 
-/* "a, b or c" from the code traits table (built-in codes: decode_mode names,
- * HYB as hyb) and the E8P kinds table. */
-static void list_codes(char *buf, size_t size)
+/* The names of the code traits table (HYB as hyb) and of the E8P kinds table. */
+static const char *code_label(int c)
 {
-    size_t len = 0;
-    buf[0] = 0;
-    for (int c = 0, n = qtip_code_count(); c < n; c++) {
-        const qtip_code_traits *t = qtip_code_get_traits(c);
-        len += (size_t)snprintf(buf + len, len < size ? size - len : 0, "%s%s",
-                                c == 0 ? "" : c == n - 1 ? " or " : ", ",
-                                t->alias ? t->alias : t->name);
-    }
+    const qtip_code_traits *t = qtip_code_get_traits(c);
+    return !t ? NULL : t->alias ? t->alias : t->name;
 }
 
-static void list_codebooks(char *buf, size_t size)
+static const char *codebook_label(int k) { return qtip_e8p_name((qtip_e8p_kind)k); }
+
+/* "a, b or c": every name label(0), label(1), ... up to the first NULL. */
+static void join_names(char *buf, size_t size, const char *(*label)(int))
 {
     size_t len = 0;
     int n = 0;
-    while (qtip_e8p_name((qtip_e8p_kind)n)) n++;
+    while (label(n)) n++;
     buf[0] = 0;
-    for (int k = 0; k < n; k++)
+    for (int i = 0; i < n; i++)
         len += (size_t)snprintf(buf + len, len < size ? size - len : 0, "%s%s",
-                                k == 0 ? "" : k == n - 1 ? " or " : ", ",
-                                qtip_e8p_name((qtip_e8p_kind)k));
+                                i == 0 ? "" : i == n - 1 ? " or " : ", ", label(i));
 }
 
 static char code_list[128], codebook_list[96];
 
 static void build_help(void)
 {
-    list_codes(code_list, sizeof code_list);
-    list_codebooks(codebook_list, sizeof codebook_list);
+    join_names(code_list, sizeof code_list, code_label);
+    join_names(codebook_list, sizeof codebook_list, codebook_label);
     snprintf(code_help, sizeof code_help, "trellis code: %s (default hyb, the reference's quantlut_sym)",
              code_list);
     snprintf(codebook_help, sizeof codebook_help, "%s (selects the QuIP# path)", codebook_list);
