@@ -257,7 +257,7 @@ static int hyb_lloyd(float *tab, int iters, int ntiles, int verbose)
                 }
         }
         if (rc) break;
-        double cen[1024], mean = 0, var = 0;
+        double cen[1024];
         int empty = 0;
         for (int c = 0; c < 512; c++) {
             if (sum[3 * c + 2] > 0) {
@@ -269,11 +269,7 @@ static int hyb_lloyd(float *tab, int iters, int ntiles, int verbose)
                 empty++;
             }
         }
-        for (int i = 0; i < 1024; i++) mean += cen[i];
-        mean /= 1024;
-        for (int i = 0; i < 1024; i++) var += (cen[i] - mean) * (cen[i] - mean);
-        double sd = sqrt(var / 1024);
-        for (int i = 0; i < 1024; i++) tab[i] = qtip_round_fp16((float)(cen[i] / sd * QTIP_HYB_STD));
+        qtip_trellis_hyb_normalize_(cen, 1024, tab);
         if (verbose)
             fprintf(stderr, "lloyd %d: training mse before the step K=2 %.6f K=3 %.6f K=4 %.6f, %d unused entries\n",
                     it + 1, m[0], m[1], m[2], empty);

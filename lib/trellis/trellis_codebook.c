@@ -66,6 +66,17 @@ static int nearest(const centroid_ *c, int n, const double *cen, int prev, doubl
     return bi;
 }
 
+void qtip_trellis_hyb_normalize_(const double *cen, int n, float *out)
+{
+    /* tlut / tlut.std(unbiased=False) * sqrt(15/16), over all n entries */
+    double mean = 0, var = 0;
+    for (int i = 0; i < n; i++) mean += cen[i];
+    mean /= n;
+    for (int i = 0; i < n; i++) var += (cen[i] - mean) * (cen[i] - mean);
+    double sd = sqrt(var / n);
+    for (int i = 0; i < n; i++) out[i] = qtip_round_fp16((float)(cen[i] / sd * QTIP_HYB_STD));
+}
+
 qtip_status qtip_trellis_hyb_kmeans_(int Q, size_t n, int max_iters, float *out, int *iters_out)
 {
     int C = 1 << Q;
@@ -127,13 +138,7 @@ qtip_status qtip_trellis_hyb_kmeans_(int Q, size_t n, int max_iters, float *out,
         }
         prev_avg = avg;
     }
-    /* tlut / tlut.std(unbiased=False) * sqrt(15/16), over all 2C entries */
-    double mean = 0, var = 0;
-    for (int i = 0; i < 2 * C; i++) mean += cen[i];
-    mean /= 2 * C;
-    for (int i = 0; i < 2 * C; i++) var += (cen[i] - mean) * (cen[i] - mean);
-    double sd = sqrt(var / (2 * C));
-    for (int i = 0; i < 2 * C; i++) out[i] = qtip_round_fp16((float)(cen[i] / sd * QTIP_HYB_STD));
+    qtip_trellis_hyb_normalize_(cen, 2 * C, out);
 done:
     if (iters_out) *iters_out = it;
     free(pts);

@@ -63,6 +63,10 @@ struct qtip_trellis_work {
  * normalized to element std sqrt(15/16) and rounded to fp16 values. out: 2^Q x 2.
  * iters (may be NULL): iterations run. Identical on every machine and thread count. */
 qtip_status qtip_trellis_hyb_kmeans_(int Q, size_t n, int max_iters, float *out, int *iters);
+/* The reference's normalization of a HYB table: n values divided by their
+ * (biased) std, times sqrt(15/16), rounded to fp16 values (also the Lloyd
+ * refinement's, bench_viterbi --gen-hyb-table). */
+void qtip_trellis_hyb_normalize_(const double *cen, int n, float *out);
 
 /* The Q = 9 table at the reference's size (2^20 samples, run to convergence),
  * precomputed by `bench_viterbi --gen-hyb-table` into trellis_hyb_table.c, as
