@@ -223,8 +223,10 @@ qtip_status qtip_trellis_quantize_seq(const qtip_trellis *t, qtip_trellis_work *
 qtip_status qtip_trellis_work_set_tail_biting(qtip_trellis_work *w, const qtip_trellis *t, int n);
 /* The work object's n (1 = two-pass). */
 int qtip_trellis_work_tail_biting(const qtip_trellis_work *w);
-/* Parse "two-pass" (1) or "best-of-<n>" (n, 1..65536); -1 if neither. */
+/* Parse "two-pass" (1) or "best-of-<n>" (n, 1..65536); -1 if neither. name
+ * writes n's name ("two-pass" for n <= 1) into buf (32 bytes suffice). */
 int qtip_trellis_tail_biting_from_name(const char *name);
+void qtip_trellis_tail_biting_name(int n, char *buf, size_t size);
 
 /* Quantize `nseq` sequences of T values each (row-major, nseq x T) with the fast
  * search, tail-biting (w's search), in parallel over sequences (OpenMP, w's thread count).

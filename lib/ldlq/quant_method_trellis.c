@@ -216,17 +216,11 @@ static qtip_status tr_decode(const qtip_quant_params *p, const float *tlut, cons
 
 /* --- fields -------------------------------------------------------------------- */
 
-static void tail_biting_name(int n, char *buf, size_t size)
-{
-    if (n >= 2) snprintf(buf, size, "best-of-%d", n);
-    else snprintf(buf, size, "two-pass");
-}
-
 static qtip_status tr_write_meta(const qtip_quant_params *p, qtip_st_writer *w)
 {
     const qtip_trellis_params *t = &p->trellis;
     char tb[32];
-    tail_biting_name(p->tail_biting, tb, sizeof tb);
+    qtip_trellis_tail_biting_name(p->tail_biting, tb, sizeof tb);
     QTIP_FORWARD_IF_ERROR(qtip_meta_set_(w, "decode_mode", "%s", qtip_code_name(t->code)));
     QTIP_FORWARD_IF_ERROR(qtip_meta_set_(w, "L", "%d", t->L));
     QTIP_FORWARD_IF_ERROR(qtip_meta_set_(w, "K", "%d", t->K));
@@ -278,7 +272,7 @@ static void tr_settings_json(const qtip_quant_params *p, json_t *o)
 {
     const qtip_trellis_params *t = &p->trellis;
     char tb[32];
-    tail_biting_name(p->tail_biting, tb, sizeof tb);
+    qtip_trellis_tail_biting_name(p->tail_biting, tb, sizeof tb);
     json_object_set_new(o, "decode_mode", json_string(qtip_code_name(t->code)));
     json_object_set_new(o, "L", json_integer(t->L));
     json_object_set_new(o, "K", json_integer(t->K));
