@@ -72,8 +72,6 @@ float qtip_e8p_resid_scale(qtip_e8p_kind k);
  * quantization_config (0.49019607843137253, 0.2898550724637681); 0 for E8P12.
  * Never write -1 (the reference tool's default): it silently ruins quality. */
 double qtip_e8p_opt_resid_scale(qtip_e8p_kind k);
-/* Stages of the kind: 1 (E8P12) or 2 (a residual stage); 0 if unknown. */
-int qtip_e8p_stages(qtip_e8p_kind k);
 
 typedef struct qtip_e8p qtip_e8p;
 /* Build the search tables of a codebook (about 40 KB). QTIP_E_PARAM for an

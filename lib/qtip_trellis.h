@@ -71,9 +71,9 @@ typedef struct {
     const char *doc;   /* one line for help texts */
 } qtip_code_traits;
 
-/* The row of code c; NULL if c is not a known code. Codes are 0 .. count-1. */
+/* The row of code c; NULL if c is not a known code. Codes are numbered from 0
+ * without gaps, so a loop up to the first NULL visits every row. */
 const qtip_code_traits *qtip_code_get_traits(int c);
-int qtip_code_count(void);
 /* Name as the reference's decode_mode spells it ("1mad", "2mad", "3inst", "lut",
  * "quantlut_sym"); "unknown" for values out of range. qtip_code_from_name accepts
  * a row's name or alias; returns -1 if unknown. */

@@ -48,7 +48,7 @@ typedef struct {
     float opt_scale;         /* target RMS of the normalized weights */
     float resid_scale;       /* quip-sharp's view; 0 without a residual stage */
     double opt_resid_scale;  /* 1 / resid_scale as QuIP-for-all writes it; 0 without */
-    resid_stage resid;       /* the second stage (stages = 1 + (resid != RESID_NONE)) */
+    resid_stage resid;       /* the second stage: stages = 1 + (resid != RESID_NONE) */
     int qidxs_elem;          /* bytes per Qidxs element: 2 (int16) or 4 (int32) */
 } e8p_kind_row;
 
@@ -80,7 +80,6 @@ int qtip_e8p_code_bits(qtip_e8p_kind k) { return row_of(k) ? row_of(k)->code_bit
 float qtip_e8p_opt_scale(qtip_e8p_kind k) { return row_of(k) ? row_of(k)->opt_scale : 0.0f; }
 float qtip_e8p_resid_scale(qtip_e8p_kind k) { return row_of(k) ? row_of(k)->resid_scale : 0.0f; }
 double qtip_e8p_opt_resid_scale(qtip_e8p_kind k) { return row_of(k) ? row_of(k)->opt_resid_scale : 0.0; }
-int qtip_e8p_stages(qtip_e8p_kind k) { return row_of(k) ? 1 + (row_of(k)->resid != RESID_NONE) : 0; }
 
 /* ------------------------------------------------------------------------- */
 

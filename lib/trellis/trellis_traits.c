@@ -40,8 +40,6 @@ const qtip_code_traits *qtip_code_get_traits(int c)
     return c >= 0 && c < nrows ? &rows[c] : NULL;
 }
 
-int qtip_code_count(void) { return nrows; }
-
 int qtip_code_register_(const qtip_code_traits *t)
 {
     if (!t || !t->name || !t->values || !t->v_mask || nrows == MAX_CODES) return -1;

@@ -291,8 +291,7 @@ TEST(code_names)
 /* The traits rows against what each built codebook actually holds. */
 TEST(traits_rows_describe_the_codebooks)
 {
-    CHECK(qtip_code_count() == QTIP_CODE_BUILTIN_COUNT, "%d codes", qtip_code_count());
-    CHECK(qtip_code_get_traits(-1) == NULL && qtip_code_get_traits(qtip_code_count()) == NULL,
+    CHECK(qtip_code_get_traits(-1) == NULL && qtip_code_get_traits(QTIP_CODE_BUILTIN_COUNT) == NULL,
           "out of range rows");
     for (int c = 0; c < QTIP_CODE_BUILTIN_COUNT; c++) {
         const qtip_code_traits *t = qtip_code_get_traits(c);
