@@ -24,6 +24,7 @@
  *   --threads N    OpenMP threads (first argument; default all cores)
  */
 #include "qtip.h"
+#include "core/rng.h"
 #include "trellis/trellis_codes.h"
 #include "trellis/trellis_internal.h"
 
@@ -55,10 +56,7 @@ static int ncores(void)
 static uint64_t rng_s = 12345;
 static double uniform(void)
 {
-    uint64_t z = (rng_s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
+    uint64_t z = qtip_splitmix64(&rng_s);
     return ((double)(z >> 11) + 0.5) * (1.0 / 9007199254740992.0);
 }
 static double normal(void)
@@ -145,7 +143,7 @@ static int gen_hyb_table(void)
            " * Stored as fp16 bits, entry 2i + v = value v of index i. test_trellis_codes\n"
            " * pins its checksum and regenerates the start of the k-means stage.\n */\n",
            iters, HYB_LLOYD_ITERS, HYB_LLOYD_TILES, HYB_LLOYD_K2_WEIGHT);
-    printf("#include \"trellis_internal.h\"\n\nconst uint16_t qtip_hyb_table_q9_[1024] = {\n");
+    printf("#include \"trellis/trellis_internal.h\"\n\nconst uint16_t qtip_hyb_table_q9_[1024] = {\n");
     for (int i = 0; i < 1024; i++)
         printf("%s0x%04x,%s", i % 8 == 0 ? "    " : "", qtip_float_to_fp16(tab[i]), i % 8 == 7 ? "\n" : " ");
     printf("};\n");
@@ -167,43 +165,12 @@ static int gen_hyb_table(void)
  * count, and the sums run in tile order on one thread.
  * ------------------------------------------------------------------------- */
 
-static uint64_t det_splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-static double det_log(double x)
-{
-    int e;
-    double m = frexp(x, &e);
-    if (m < 0.70710678118654752) {
-        m *= 2.0;
-        e--;
-    }
-    double z = (m - 1.0) / (m + 1.0), z2 = z * z, term = z, sum = 0.0;
-    for (int k = 0; k < 14; k++) {
-        sum += term / (double)(2 * k + 1);
-        term *= z2;
-    }
-    return 2.0 * sum + (double)e * 0.69314718055994530942;
-}
 /* n standard normal values from seed (n even) */
 static double *det_normals(uint64_t seed, size_t n)
 {
     double *z = malloc(sizeof(double) * n);
     for (size_t i = 0; i < n; i += 2)
-        for (;;) {
-            double u = (double)(det_splitmix(&seed) >> 11) * (2.0 / 9007199254740992.0) - 1.0;
-            double v = (double)(det_splitmix(&seed) >> 11) * (2.0 / 9007199254740992.0) - 1.0;
-            double r = u * u + v * v;
-            if (r >= 1.0 || r == 0.0) continue;
-            double f = sqrt(-2.0 * det_log(r) / r);
-            z[i] = u * f;
-            z[i + 1] = v * f;
-            break;
-        }
+        qtip_det_normal_pair(&seed, &z[i], &z[i + 1]);
     return z;
 }
 
@@ -290,7 +257,7 @@ static int hyb_lloyd(float *tab, int iters, int ntiles, int verbose)
                 }
         }
         if (rc) break;
-        double cen[1024], mean = 0, var = 0;
+        double cen[1024];
         int empty = 0;
         for (int c = 0; c < 512; c++) {
             if (sum[3 * c + 2] > 0) {
@@ -302,11 +269,7 @@ static int hyb_lloyd(float *tab, int iters, int ntiles, int verbose)
                 empty++;
             }
         }
-        for (int i = 0; i < 1024; i++) mean += cen[i];
-        mean /= 1024;
-        for (int i = 0; i < 1024; i++) var += (cen[i] - mean) * (cen[i] - mean);
-        double sd = sqrt(var / 1024);
-        for (int i = 0; i < 1024; i++) tab[i] = qtip_round_fp16((float)(cen[i] / sd * QTIP_HYB_STD));
+        qtip_trellis_hyb_normalize_(cen, 1024, tab);
         if (verbose)
             fprintf(stderr, "lloyd %d: training mse before the step K=2 %.6f K=3 %.6f K=4 %.6f, %d unused entries\n",
                     it + 1, m[0], m[1], m[2], empty);

@@ -4,7 +4,8 @@
  * Design: one block per tile (sequence); the tile's words are staged in dynamic shared
  * memory (every step's L-bit window straddles two words, read by two threads), then
  * thread i decodes steps i, i + blockDim, ...: window -> state -> V values through
- * the shared code functions. Integer work and table reads only: bit-exact.
+ * the shared dispatch qtip_code_state_values (trellis_codes.h; the code traits
+ * table's built-in rows use it too). Integer work and table reads only: bit-exact.
  */
 #include "common.cuh"
 #include "trellis_decode.cuh"
@@ -27,22 +28,7 @@ __global__ void __launch_bounds__(DECODE_THREADS)
     float *o = out + (size_t)blockIdx.x * (size_t)steps * (size_t)V;
     for (int i = (int)threadIdx.x; i < steps; i += (int)blockDim.x) {
         const uint32_t s = qtip_trellis_window(words, nw, (uint32_t)(i * KV), L);
-        switch (code) {
-        case QTIP_CODE_1MAD: o[i] = qtip_code_1mad(s); break;
-        case QTIP_CODE_2MAD: o[i] = qtip_code_2mad(s); break;
-        case QTIP_CODE_3INST: o[i] = qtip_code_3inst(s); break;
-        case QTIP_CODE_HYB: {
-            float v0, v1;
-            qtip_code_hyb(s, Q, tlut, &v0, &v1);
-            o[2 * i] = v0;
-            o[2 * i + 1] = v1;
-            break;
-        }
-        default: /* QTIP_CODE_LUT */
-            for (int v = 0; v < V; v++)
-                o[i * V + v] = tlut[(size_t)s * (size_t)V + (size_t)v];
-            break;
-        }
+        qtip_code_state_values(code, s, V, Q, tlut, o + (size_t)i * (size_t)V);
     }
 }
 
@@ -51,8 +37,10 @@ qtip_status qtip_cuda_trellis_decode(const qtip_trellis_params *p, const float *
 {
     QTIP_RETURN_ERROR_IF(!p, QTIP_E_PARAM, "cannot decode trellis bitstreams: no parameters");
     QTIP_FORWARD_IF_ERROR(qtip_trellis_check_params(p));
-    const bool needs_lut = p->code == QTIP_CODE_HYB || p->code == QTIP_CODE_LUT;
-    QTIP_RETURN_ERROR_IF(needs_lut && !tlut, QTIP_E_PARAM,
+    QTIP_RETURN_ERROR_IF((int)p->code >= QTIP_CODE_BUILTIN_COUNT, QTIP_E_UNSUPPORTED,
+                         "cannot decode trellis code '%s' on the GPU: host-only code",
+                         qtip_code_name(p->code));
+    QTIP_RETURN_ERROR_IF(qtip_trellis_tlut_shape(p, NULL, NULL) && !tlut, QTIP_E_PARAM,
                          "cannot decode trellis bitstreams: code '%s' needs its table",
                          qtip_code_name(p->code));
     QTIP_RETURN_ERROR_IF(nseq > 0x7fffffff, QTIP_E_UNSUPPORTED,

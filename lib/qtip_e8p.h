@@ -34,7 +34,10 @@
  *  - RVQ3:  int32 [m, 3n/32] (n % 32 == 0): each row's codes as 3 little-endian
  *           bytes [r, e8p_lo, e8p_hi] per block, blocks contiguous, the row's
  *           bytes read as little-endian int32.
- * qtip_e8p_pack_qidxs / qtip_e8p_unpack_qidxs convert.
+ * qtip_e8p_pack_qidxs / qtip_e8p_unpack_qidxs convert (the one Qidxs packer: each
+ * code as code_bits/8 little-endian bytes; all three layouts above are that).
+ * Names, bits, scales, stages and the Qidxs element come from one kinds table
+ * (lib/e8p/e8p.c): adding a kind is a row.
  */
 #ifndef QTIP_E8P_H
 #define QTIP_E8P_H
@@ -75,7 +78,6 @@ typedef struct qtip_e8p qtip_e8p;
  * unknown kind. The object is immutable: share it between threads freely. */
 qtip_status qtip_e8p_create(qtip_e8p_kind k, qtip_e8p **out);
 void qtip_e8p_free(qtip_e8p *cb);
-qtip_e8p_kind qtip_e8p_get_kind(const qtip_e8p *cb);
 
 /* Nearest codeword (stage by stage for RVQ) of each of `count` 8-vectors
  * x (count x 8 floats, normalized units). E8P12 stages use an exact structured

@@ -10,7 +10,7 @@
  *    weights owns rows 16R..16R+15 and word columns C*K..C*K+K-1; reading those
  *    16 rows' K words in row order gives the tile's circular bitstream (16K words,
  *    MSB first). Value j of the tile's sequence (step j/V, component j%V) sits at
- *    the tile position given by qtip_pack_tile_position().
+ *    the tile position given by qtip_trellis_tile_order().
  *  - E8P: (m, n/8) codes, one per 8 consecutive input columns; int16 (bit pattern)
  *    for E8P12, int32 for the RVQ kinds ((e8p << 8) | resid for RVQ3,
  *    (main << 16) | resid for RVQ4).
@@ -32,17 +32,9 @@ extern "C" {
  * Pure layout transforms (no I/O). Tiles are 16 x 16; m, n multiples of 16.
  * ------------------------------------------------------------------------- */
 
-/* Whether `p` is the configuration the QTIP reference kernels use (HYB, L=16, V=2,
- * Q=9, K in 2..4, 16 x 16 tiles): the reference then stores tiles in the tensor-core
- * fragment value order and the swizzled byte layout of qtip.md 6.2. */
-int qtip_pack_is_kernel_config(const qtip_trellis_params *p);
-
-/* Tile position (row = output offset, col = input offset, both 0..15) of value j
- * (0..255) of a tile's sequence. Kernel configurations use the fragment order
- * (j = b*32 + d*8 + h*4 + a*2 + e -> row a*8+b, col h*8+d*2+e), all others row-major
- * (row j/16, col j%16): the same orders as the reference, so exports never need a
- * re-encode. */
-void qtip_pack_tile_position(const qtip_trellis_params *p, int j, int *row, int *col);
+/* The configuration the QTIP reference kernels use is qtip_trellis_tile_is_mma's:
+ * the reference then stores tiles in the tensor-core fragment value order
+ * (qtip_trellis_tile_order) and the swizzled byte layout of qtip.md 6.2. */
 
 /* canonical (m, n*K/16) words -> per-tile streams ((m/16)*(n/16), 16*K), tiles
  * row-major: this is the reference's generic `trellis` tensor (qtip.md 6.1).
@@ -63,14 +55,8 @@ qtip_status qtip_pack_trellis_kernel_swizzle(const uint16_t *tiles, int64_t m, i
 qtip_status qtip_pack_trellis_kernel_unswizzle(const int16_t *in, int64_t m, int64_t n, int K,
                                                uint16_t *tiles);
 
-/* Canonical E8P codes -> QuIP-for-all `Qidxs`. E8P12 and RVQ4 are copies (int16 and
- * int32 of shape (m, n/8)); RVQ3 becomes int32 (m, 3n/32): per 8-column block the
- * bytes [resid, e8p_lo, e8p_hi], blocks contiguous along the row, read as
- * little-endian int32 (n must be a multiple of 32). `codes` holds m*n/8 values
- * (uint32 of the low 16/24/32 bits); `out` receives qidxs_words int16 or int32. */
-qtip_status qtip_pack_e8p_to_qidxs(qtip_e8p_kind k, const uint32_t *codes, int64_t m, int64_t n,
-                                   void *out);
-/* Shape of Qidxs for kind k (cols = n/8 or 3n/32) and its dtype (I16 or I32). */
+/* Shape of Qidxs for kind k (cols = n/8 or 3n/32) and its dtype (I16 or I32);
+ * qtip_e8p_pack_qidxs writes its bytes. */
 qtip_status qtip_pack_qidxs_shape(qtip_e8p_kind k, int64_t m, int64_t n, int64_t shape[2],
                                   qtip_dtype *dt);
 

@@ -56,20 +56,30 @@ qtip_quant_params qtip_quant_default_params(qtip_quant_method method);
  * a tile row of td_y*K bits is a whole number of 16-bit words). */
 qtip_status qtip_quant_check_params(const qtip_quant_params *p);
 
+/* Method names: "trellis", "e8p" (NULL if unknown); from_name also takes the
+ * aliases qtip, bitshift / quip, quip#, any case; -1 if unknown. */
+const char *qtip_quant_method_name(qtip_quant_method m);
+int qtip_quant_method_from_name(const char *name);
+
+/* p with another method: the method's defaults, keeping sigma_reg and seed
+ * (a copy of p when the method is the same). */
+qtip_quant_params qtip_quant_switch_method(const qtip_quant_params *p, qtip_quant_method method);
+
+/* Apply a quantize_config.json (path) to p: the reference's fields
+ * (quant_method, L, K, V, tlut_bits, decode_mode, td_x, td_y, codebook,
+ * quip_tune_iters) and ours (sigma_reg, scale_override, seed, refine_passes,
+ * ldlq, tail_biting), at top level or under "quantization_config". An E8P
+ * codebook or a quant_method first resets p to that method's defaults. Unknown
+ * fields are logged (QTIP_LOG_WARN) and ignored. Errors: QTIP_E_FORMAT
+ * (unreadable, a field of the wrong type), QTIP_E_PARAM (an unknown method,
+ * code or codebook name). Values are checked by qtip_quant_check_params. */
+qtip_status qtip_quant_params_from_json(const char *path, qtip_quant_params *p);
+
 /* Column block size of the block LDL: td_y (trellis) or 8 (E8P). */
 int qtip_quant_block_cols(const qtip_quant_params *p);
 
 /* The scale_override actually used (resolving <= 0 to the method default). */
 double qtip_quant_effective_scale(const qtip_quant_params *p);
-
-/* Whether the tile is coded in the tensor-core fragment order (HYB, L=16, V=2,
- * Q=9, K 2..4, 16 x 16: the reference's kernel layout, qtip.md 3.4), else row-major. */
-int qtip_quant_tile_is_mma(const qtip_trellis_params *p);
-
-/* Element order of a trellis tile: order[j] = r*td_y + c is the tile element
- * (r = output row, c = input column within the tile) coded at sequence position j,
- * j < T = td_x*td_y. `order` holds T ints. */
-void qtip_quant_tile_order(const qtip_trellis_params *p, int *order);
 
 /* ---------------------------------------------------------------------------
  * Hessian regularization and block LDL (building blocks, public for tests/tools)
@@ -188,7 +198,6 @@ typedef struct qtip_quantizer qtip_quantizer;
 
 qtip_status qtip_quantizer_create(const qtip_quant_params *p, qtip_quantizer **out);
 void qtip_quantizer_free(qtip_quantizer *q);
-const qtip_quant_params *qtip_quantizer_params(const qtip_quantizer *q);
 
 /* Quantize W (m x n floats, row-major) with H (n x n doubles, E[x x^T]; NULL = I).
  * `name` (may be NULL) seeds the signs with params.seed. The artifact is new
@@ -229,6 +238,24 @@ qtip_status qtip_layer_artifact_decode(const qtip_layer_artifact *a, float *What
 
 /* Decode in the rotated, scaled space (what LDLQ produced, before Wscale). */
 qtip_status qtip_layer_artifact_decode_rotated(const qtip_layer_artifact *a, float *Wr_hat);
+
+/* The one decoder of a layer's codes: codes in the canonical layout (trellis:
+ * m x n*K/16 int16 words, tiles placed by qtip_trellis_put_tile, values in
+ * qtip_trellis_tile_order; E8P: m x n/8 codes, int16 for E8P12, int32 for RVQ)
+ * to the rotated, unscaled W (m x n floats; multiply by Wscale and invert the
+ * RHT for weights). tlut: the stored table of a HYB/LUT code (as given, no
+ * rounding), or NULL for the code's own table (and for codes without one).
+ * Errors: QTIP_E_PARAM (params), QTIP_E_SHAPE (m, n do not fit the tile or
+ * block), QTIP_E_NONFINITE (tlut), QTIP_E_PARAM from E8P for codes wider than
+ * the kind. */
+qtip_status qtip_layer_codes_decode(const qtip_quant_params *p, const float *tlut,
+                                    const void *codes, int64_t m, int64_t n, float *Wr);
+
+/* The layer's settings and results as one JSON object (text, compact; free it):
+ * tensor, shape, method and the method's fields, bits_per_weight, proxy losses,
+ * refine_losses, sigma_reg, damping, scale_override (effective), wscale, seed,
+ * ldlq, seconds, checksums. NULL when out of memory. */
+char *qtip_layer_artifact_json(const qtip_layer_artifact *a);
 
 /* Save atomically as safetensors; load checks the format version, shapes and
  * parameters (QTIP_E_FORMAT naming the file and the field). */

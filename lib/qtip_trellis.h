@@ -32,12 +32,6 @@ typedef enum {
     QTIP_CODE_HYB = 4,   /* quantlut_sym: Q-bit LUT of V=2 vectors with a sign bit */
 } qtip_code;
 
-/* Name as the reference's decode_mode spells it ("1mad", "2mad", "3inst", "lut",
- * "quantlut_sym"); "unknown" for values out of range. qtip_code_from_name accepts
- * those names and "hyb"; returns -1 if unknown. */
-const char *qtip_code_name(qtip_code c);
-int qtip_code_from_name(const char *name);
-
 typedef struct {
     int L;          /* state bits, 8..16 */
     int K;          /* bits per weight, 1..4 */
@@ -46,6 +40,45 @@ typedef struct {
     qtip_code code;
     int td_x, td_y; /* tile: rows (output dim) x cols (input dim); T = td_x * td_y */
 } qtip_trellis_params;
+
+/* --- Code traits: one row per code --------------------------------------------
+ * Everything the library, the kernels' launchers and the commands know about a
+ * code comes from its row: names, the V it allows, its table (none; HYB 2^Q x 2
+ * with a sign bit; LUT 2^L x V) and tlut-bits rule, its value function, nominal
+ * RMS and help text. Adding a code is a row and its value function
+ * (lib/trellis/trellis_traits.c; docs/contributing.md). */
+typedef enum {
+    QTIP_TLUT_NONE = 0, /* pure compute: Q must be 0 */
+    QTIP_TLUT_HYB = 1,  /* 2^Q x 2 table, Q in q_min..q_max */
+    QTIP_TLUT_LUT = 2,  /* 2^L x V table, Q must equal L */
+} qtip_tlut_kind;
+
+/* The V values of `state` into out[0 .. V-1]; tlut is the codebook's table
+ * (NULL for QTIP_TLUT_NONE). */
+typedef void (*qtip_code_value_fn)(uint32_t state, const qtip_trellis_params *p,
+                                   const float *tlut, float *out);
+
+typedef struct {
+    const char *name;  /* decode_mode as the reference spells it ("quantlut_sym") */
+    const char *alias; /* a second accepted name ("hyb"), or NULL */
+    unsigned v_mask;   /* allowed V: bit V set (1u << 1: V = 1, 1u << 2: V = 2) */
+    qtip_tlut_kind tlut;
+    int q_min, q_max;  /* tlut bits allowed for QTIP_TLUT_HYB */
+    int q_default;     /* tlut bits when none is given (HYB 9; LUT: L; none: 0) */
+    double rms;        /* nominal RMS of the values over all states (1MAD 1, 3INST
+                          1.2437, HYB sqrt(15/16)); qtip_trellis_rms is exact */
+    qtip_code_value_fn values;
+    const char *doc;   /* one line for help texts */
+} qtip_code_traits;
+
+/* The row of code c; NULL if c is not a known code. Codes are numbered from 0
+ * without gaps, so a loop up to the first NULL visits every row. */
+const qtip_code_traits *qtip_code_get_traits(int c);
+/* Name as the reference's decode_mode spells it ("1mad", "2mad", "3inst", "lut",
+ * "quantlut_sym"); "unknown" for values out of range. qtip_code_from_name accepts
+ * a row's name or alias; returns -1 if unknown. */
+const char *qtip_code_name(qtip_code c);
+int qtip_code_from_name(const char *name);
 
 /* Defaults: L=16, K=2, V=2, Q=9, HYB, 16 x 16 (the released models' setting). */
 qtip_trellis_params qtip_trellis_default_params(void);
@@ -86,8 +119,40 @@ const float *qtip_trellis_lut(const qtip_trellis *t, size_t *count);
  * scale weights before the search). */
 double qtip_trellis_rms(const qtip_trellis *t);
 
+/* The shape of the code's table for p (rows x cols floats, row-major): HYB
+ * 2^Q x 2, LUT 2^L x V; 0 x 0 for a pure-compute code or an unknown one.
+ * Returns rows * cols. rows, cols may be NULL. The one place that says whether
+ * a code has a table and of what shape. */
+size_t qtip_trellis_tlut_shape(const qtip_trellis_params *p, size_t *rows, size_t *cols);
+
+/* Select `code` in p: sets p->code and, unless given (v_given, q_given), the
+ * only V the code allows and its tlut bits rule (LUT: L, none: 0; HYB keeps
+ * p->Q). QTIP_E_PARAM for an unknown code. */
+qtip_status qtip_trellis_set_code(qtip_trellis_params *p, int code, int v_given, int q_given);
+
 /* Words of one tile's bitstream: T*K/16. */
 size_t qtip_trellis_words_per_tile(const qtip_trellis_params *p);
+
+/* --- Layout (trellis_layout.c) ------------------------------------------------ */
+
+/* Whether the tile is coded in the tensor-core fragment order (HYB, L=16, V=2,
+ * Q=9, K 2..4, 16 x 16: the reference's kernel layout, qtip.md 3.4), else row-major. */
+int qtip_trellis_tile_is_mma(const qtip_trellis_params *p);
+
+/* Element order of a tile: order[j] = r*td_y + c is the tile element
+ * (r = output row, c = input column within the tile) coded at sequence position j,
+ * j < T = td_x*td_y. `order` holds T ints. */
+void qtip_trellis_tile_order(const qtip_trellis_params *p, int *order);
+
+/* The canonical packed code layout of an m x n layer: an m x code_cols int16
+ * matrix (code_cols = n*K/16) in which tile (R, C) (rows R*td_x.., columns
+ * C*td_y..) keeps its words_per_tile words in its own rows: word w at row
+ * R*td_x + w/wr, word column C*wr + w%wr, wr = td_y*K/16 (a whole number).
+ * get copies tile (R, C)'s words out, put writes them in. */
+void qtip_trellis_get_tile(const qtip_trellis_params *p, const uint16_t *codes, int64_t code_cols,
+                           int64_t R, int64_t C, uint16_t *words);
+void qtip_trellis_put_tile(const qtip_trellis_params *p, uint16_t *codes, int64_t code_cols,
+                           int64_t R, int64_t C, const uint16_t *words);
 
 /* --- Bitstreams (lib/bitstream.c) --------------------------------------------- */
 
@@ -158,8 +223,10 @@ qtip_status qtip_trellis_quantize_seq(const qtip_trellis *t, qtip_trellis_work *
 qtip_status qtip_trellis_work_set_tail_biting(qtip_trellis_work *w, const qtip_trellis *t, int n);
 /* The work object's n (1 = two-pass). */
 int qtip_trellis_work_tail_biting(const qtip_trellis_work *w);
-/* Parse "two-pass" (1) or "best-of-<n>" (n, 1..65536); -1 if neither. */
+/* Parse "two-pass" (1) or "best-of-<n>" (n, 1..65536); -1 if neither. name
+ * writes n's name ("two-pass" for n <= 1) into buf (32 bytes suffice). */
 int qtip_trellis_tail_biting_from_name(const char *name);
+void qtip_trellis_tail_biting_name(int n, char *buf, size_t size);
 
 /* Quantize `nseq` sequences of T values each (row-major, nseq x T) with the fast
  * search, tail-biting (w's search), in parallel over sequences (OpenMP, w's thread count).

@@ -10,6 +10,8 @@
  */
 #include "cuda_cpu.h"
 
+#include "core/rng.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -430,14 +432,7 @@ void fiber_entry()
     setcontext(&t_sched_ctx);
 }
 
-uint64_t rng_next(uint64_t &s)
-{
-    s += 0x9e3779b97f4a7c15ull;
-    uint64_t z = s;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+uint64_t rng_next(uint64_t &s) { return qtip_splitmix64(&s); }
 
 /* One line per distinct wait site, with how many threads wait there. */
 std::string states(block &b)

@@ -2,9 +2,11 @@
  * dtype.c — the dtype table and element conversions.
  *
  * f32 -> f16/bf16 round to nearest, ties to even, as numpy and torch do, so a
- * tensor converted here is bit-identical to one converted there. Loads go through
+ * tensor converted here is bit-identical to one converted there (core/fp16.h,
+ * shared with the kernels). Loads go through
  * memcpy: tensor data inside a safetensors mapping need not be aligned.
  */
+#include "core/fp16.h"
 #include "core/internal.h"
 
 #include <string.h>
@@ -43,67 +45,11 @@ int qtip_dtype_is_float(qtip_dtype dt)
     return dt == QTIP_DT_F64 || dt == QTIP_DT_F32 || dt == QTIP_DT_F16 || dt == QTIP_DT_BF16;
 }
 
-static uint32_t f32_bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-
-static float bits_f32(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-float qtip_f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
-    if (exp == 0) {
-        if (mant == 0) return bits_f32(sign);
-        /* Subnormal: normalize so the leading one becomes the implicit bit. */
-        uint32_t e = 0;
-        while (!(mant & 0x400u)) {
-            mant <<= 1;
-            e++;
-        }
-        return bits_f32(sign | ((113u - e) << 23) | ((mant & 0x3ffu) << 13));
-    }
-    if (exp == 31) return bits_f32(sign | 0x7f800000u | (mant << 13));
-    return bits_f32(sign | ((exp + 112u) << 23) | (mant << 13));
-}
-
-uint16_t qtip_f32_to_f16(float f)
-{
-    uint32_t x = f32_bits(f);
-    uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
-    uint32_t a = x & 0x7fffffffu;
-    if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u | ((a >> 13) & 0x1ffu)); /* NaN stays NaN */
-    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* >= 65520 rounds to Inf */
-    if (a < 0x38800000u) { /* below 2^-14: subnormal f16 (or zero) */
-        if (a <= 0x33000000u) return sign; /* <= 2^-25: ties to even give 0 */
-        uint32_t e = a >> 23, m = (a & 0x7fffffu) | 0x800000u;
-        uint32_t shift = 126u - e; /* value / 2^-24 = m * 2^(e-126) */
-        uint32_t r = m >> shift, rem = m & ((1u << shift) - 1u), half = 1u << (shift - 1u);
-        if (rem > half || (rem == half && (r & 1u))) r++;
-        return (uint16_t)(sign | r);
-    }
-    uint32_t h = (a - 0x38000000u) >> 13, rem = a & 0x1fffu;
-    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) h++;
-    return (uint16_t)(sign | h);
-}
-
-float qtip_bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
-
-uint16_t qtip_f32_to_bf16(float f)
-{
-    uint32_t x = f32_bits(f);
-    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u); /* quiet NaN */
-    x += 0x7fffu + ((x >> 16) & 1u);
-    return (uint16_t)(x >> 16);
-}
+/* The public names of core/fp16.h's conversions (one implementation). */
+float qtip_f16_to_f32(uint16_t h) { return qtip_fp16_to_float(h); }
+uint16_t qtip_f32_to_f16(float f) { return qtip_float_to_fp16(f); }
+float qtip_bf16_to_f32(uint16_t h) { return qtip_bf16_to_float(h); }
+uint16_t qtip_f32_to_bf16(float f) { return qtip_float_to_bf16(f); }
 
 #define LOAD_LOOP(T, EXPR)                                                     \
     for (size_t i = 0; i < count; i++) {                                       \

@@ -34,78 +34,61 @@ static const int perm8[8] = {0, 2, 1, 3, 4, 6, 5, 7};
 
 /* ------------------------------------------------------------------------- */
 
-const char *qtip_e8p_name(qtip_e8p_kind k)
+/* The kinds table: one row per codebook, indexed by its pinned enum value.
+ * Adding a kind is a row (and its stage functions when the second stage is a
+ * new lattice). Qidxs stores each code as code_bits/8 little-endian bytes, the
+ * row's bytes read as qidxs_elem-byte elements (quipsharp.md 5.1). */
+typedef enum { RESID_NONE, RESID_E81B, RESID_E8P } resid_stage;
+
+typedef struct {
+    const char *name;        /* ours */
+    const char *config_name; /* QuIP-for-all's `codebook` */
+    int bits;                /* per weight */
+    int code_bits;           /* per 8-vector code */
+    float opt_scale;         /* target RMS of the normalized weights */
+    float resid_scale;       /* quip-sharp's view; 0 without a residual stage */
+    double opt_resid_scale;  /* 1 / resid_scale as QuIP-for-all writes it; 0 without */
+    resid_stage resid;       /* the second stage: stages = 1 + (resid != RESID_NONE) */
+    int qidxs_elem;          /* bytes per Qidxs element: 2 (int16) or 4 (int32) */
+} e8p_kind_row;
+
+static const e8p_kind_row kinds[] = {
+    [QTIP_E8P12] = {"e8p12", "E8P12", 2, 16, 1.03f, 0.0f, 0.0, RESID_NONE, 2},
+    [QTIP_E8P12_RVQ3] = {"e8p12-rvq3", "E8P12RVQ3B", 3, 24, 0.98f, 2.04f, 1.0 / 2.04, RESID_E81B, 4},
+    [QTIP_E8P12_RVQ4] = {"e8p12-rvq4", "E8P12RVQ4B", 4, 32, 1.03f, 3.45f, 1.0 / 3.45, RESID_E8P, 4},
+};
+#define NKINDS ((int)(sizeof kinds / sizeof kinds[0]))
+
+static const e8p_kind_row *row_of(qtip_e8p_kind k)
 {
-    switch (k) {
-    case QTIP_E8P12: return "e8p12";
-    case QTIP_E8P12_RVQ3: return "e8p12-rvq3";
-    case QTIP_E8P12_RVQ4: return "e8p12-rvq4";
-    }
-    return NULL;
+    return (unsigned)k < (unsigned)NKINDS ? &kinds[k] : NULL;
 }
 
-const char *qtip_e8p_config_name(qtip_e8p_kind k)
-{
-    switch (k) {
-    case QTIP_E8P12: return "E8P12";
-    case QTIP_E8P12_RVQ3: return "E8P12RVQ3B";
-    case QTIP_E8P12_RVQ4: return "E8P12RVQ4B";
-    }
-    return NULL;
-}
+const char *qtip_e8p_name(qtip_e8p_kind k) { return row_of(k) ? row_of(k)->name : NULL; }
+const char *qtip_e8p_config_name(qtip_e8p_kind k) { return row_of(k) ? row_of(k)->config_name : NULL; }
 
 int qtip_e8p_from_name(const char *name)
 {
     if (!name) return -1;
-    for (int k = 0; k < 3; k++)
-        if (!strcasecmp(name, qtip_e8p_name((qtip_e8p_kind)k)) ||
-            !strcasecmp(name, qtip_e8p_config_name((qtip_e8p_kind)k)))
-            return k;
+    for (int k = 0; k < NKINDS; k++)
+        if (!strcasecmp(name, kinds[k].name) || !strcasecmp(name, kinds[k].config_name)) return k;
     return -1;
 }
 
-static int kind_ok(qtip_e8p_kind k) { return (unsigned)k <= (unsigned)QTIP_E8P12_RVQ4; }
-
-int qtip_e8p_bits(qtip_e8p_kind k) { return kind_ok(k) ? 2 + (int)k : 0; }
-int qtip_e8p_code_bits(qtip_e8p_kind k) { return kind_ok(k) ? 16 + 8 * (int)k : 0; }
-
-float qtip_e8p_opt_scale(qtip_e8p_kind k)
-{
-    switch (k) {
-    case QTIP_E8P12: return 1.03f;
-    case QTIP_E8P12_RVQ3: return 0.98f;
-    case QTIP_E8P12_RVQ4: return 1.03f;
-    }
-    return 0.0f;
-}
-
-float qtip_e8p_resid_scale(qtip_e8p_kind k)
-{
-    switch (k) {
-    case QTIP_E8P12: return 0.0f;
-    case QTIP_E8P12_RVQ3: return 2.04f;
-    case QTIP_E8P12_RVQ4: return 3.45f;
-    }
-    return 0.0f;
-}
-
-double qtip_e8p_opt_resid_scale(qtip_e8p_kind k)
-{
-    switch (k) {
-    case QTIP_E8P12: return 0.0;
-    case QTIP_E8P12_RVQ3: return 1.0 / 2.04;
-    case QTIP_E8P12_RVQ4: return 1.0 / 3.45;
-    }
-    return 0.0;
-}
+int qtip_e8p_bits(qtip_e8p_kind k) { return row_of(k) ? row_of(k)->bits : 0; }
+int qtip_e8p_code_bits(qtip_e8p_kind k) { return row_of(k) ? row_of(k)->code_bits : 0; }
+float qtip_e8p_opt_scale(qtip_e8p_kind k) { return row_of(k) ? row_of(k)->opt_scale : 0.0f; }
+float qtip_e8p_resid_scale(qtip_e8p_kind k) { return row_of(k) ? row_of(k)->resid_scale : 0.0f; }
+double qtip_e8p_opt_resid_scale(qtip_e8p_kind k) { return row_of(k) ? row_of(k)->opt_resid_scale : 0.0; }
 
 /* ------------------------------------------------------------------------- */
 
 qtip_status qtip_e8p_create(qtip_e8p_kind k, qtip_e8p **out)
 {
     *out = NULL;
-    QTIP_RETURN_ERROR_IF(!kind_ok(k), QTIP_E_PARAM,
-                         "cannot create e8p codebook: unknown kind %d, expected 0..2", (int)k);
+    QTIP_RETURN_ERROR_IF(!row_of(k), QTIP_E_PARAM,
+                         "cannot create e8p codebook: unknown kind %d, expected 0..%d", (int)k,
+                         NKINDS - 1);
     qtip_e8p *cb = qtip_calloc(1, sizeof *cb, "e8p codebook");
     if (!cb) return QTIP_E_NOMEM;
     cb->kind = k;
@@ -141,8 +124,6 @@ qtip_status qtip_e8p_create(qtip_e8p_kind k, qtip_e8p **out)
 }
 
 void qtip_e8p_free(qtip_e8p *cb) { free(cb); }
-
-qtip_e8p_kind qtip_e8p_get_kind(const qtip_e8p *cb) { return cb->kind; }
 
 /* ------------------------------------------------------------------------- */
 
@@ -253,28 +234,30 @@ static uint32_t e81b_nearest(const qtip_e8p *cb, const float *rf)
     return bj;
 }
 
+/* Second stage of code c (its low bits) into q2. */
+static void decode_resid(const qtip_e8p *cb, uint32_t c, float *q2)
+{
+    if (kinds[cb->kind].resid == RESID_E81B) qtip_e81b_decode8(c & 0xffu, cb->e81b, q2);
+    else qtip_e8p_decode8(c & 0xffffu, cb->packed, q2);
+}
+
+/* Stage one rounds x with E8P12; a second stage rounds the residual / rs, and
+ * the code is the first stage's above the second's (resid_bits wide). */
 static uint32_t quantize_one(const qtip_e8p *cb, const float *x, float *recon)
 {
+    const e8p_kind_row *k = &kinds[cb->kind];
     float q1[8], q2[8], r[8];
     uint32_t c1 = e8p_nearest(cb, x);
     qtip_e8p_decode8(c1, cb->packed, q1);
-    if (cb->kind == QTIP_E8P12) {
+    if (k->resid == RESID_NONE) {
         memcpy(recon, q1, sizeof q1);
         return c1;
     }
     for (int i = 0; i < 8; i++) r[i] = (x[i] - q1[i]) / cb->rs;
-    uint32_t c2, code;
-    if (cb->kind == QTIP_E8P12_RVQ3) {
-        c2 = e81b_nearest(cb, r);
-        qtip_e81b_decode8(c2, cb->e81b, q2);
-        code = (c1 << 8) | c2;
-    } else {
-        c2 = e8p_nearest(cb, r);
-        qtip_e8p_decode8(c2, cb->packed, q2);
-        code = (c1 << 16) | c2;
-    }
+    uint32_t c2 = k->resid == RESID_E81B ? e81b_nearest(cb, r) : e8p_nearest(cb, r);
+    decode_resid(cb, c2, q2);
     qtip_e8p_rvq_combine8(q1, q2, cb->rs, recon);
-    return code;
+    return (c1 << (k->code_bits - 16)) | c2;
 }
 
 qtip_status qtip_e8p_quantize(const qtip_e8p *cb, const float *x, size_t count,
@@ -304,76 +287,66 @@ qtip_status qtip_e8p_decode(const qtip_e8p *cb, const uint32_t *codes, size_t co
         QTIP_RETURN_ERROR_IF(cbits < 32 && (codes[v] >> cbits) != 0, QTIP_E_PARAM,
                              "cannot decode %s code %zu: 0x%x has more than %d bits",
                              qtip_e8p_name(cb->kind), v, codes[v], cbits);
+    const int shift = kinds[cb->kind].code_bits - 16; /* the first stage's position */
     for (size_t v = 0; v < count; v++) {
         uint32_t c = codes[v];
         float *o = out + 8 * v, q1[8], q2[8];
-        switch (cb->kind) {
-        case QTIP_E8P12: qtip_e8p_decode8(c, cb->packed, o); break;
-        case QTIP_E8P12_RVQ3:
-            qtip_e8p_decode8(c >> 8, cb->packed, q1);
-            qtip_e81b_decode8(c & 0xffu, cb->e81b, q2);
-            qtip_e8p_rvq_combine8(q1, q2, cb->rs, o);
-            break;
-        case QTIP_E8P12_RVQ4:
-            qtip_e8p_decode8(c >> 16, cb->packed, q1);
-            qtip_e8p_decode8(c & 0xffffu, cb->packed, q2);
-            qtip_e8p_rvq_combine8(q1, q2, cb->rs, o);
-            break;
+        if (shift == 0) {
+            qtip_e8p_decode8(c, cb->packed, o);
+            continue;
         }
+        qtip_e8p_decode8(c >> shift, cb->packed, q1);
+        decode_resid(cb, c, q2);
+        qtip_e8p_rvq_combine8(q1, q2, cb->rs, o);
     }
     return QTIP_OK;
 }
 
 /* ------------------------------------------------------------------------- */
 
-size_t qtip_e8p_qidxs_cols(qtip_e8p_kind k, size_t n)
+/* Inputs per Qidxs row unit: the smallest multiple of 8 inputs whose codes
+ * fill whole elements (8 for E8P12 and RVQ4, 32 for RVQ3). */
+static size_t qidxs_unit(const e8p_kind_row *k)
 {
-    if (!kind_ok(k)) return 0;
-    if (k == QTIP_E8P12_RVQ3) return n % 32 ? 0 : 3 * n / 32;
-    return n % 8 ? 0 : n / 8;
+    size_t u = 8;
+    while ((u / 8) * (size_t)(k->code_bits / 8) % (size_t)k->qidxs_elem) u += 8;
+    return u;
 }
 
-size_t qtip_e8p_qidxs_elem_size(qtip_e8p_kind k)
+size_t qtip_e8p_qidxs_cols(qtip_e8p_kind k, size_t n)
 {
-    if (!kind_ok(k)) return 0;
-    return k == QTIP_E8P12 ? 2 : 4;
+    const e8p_kind_row *r = row_of(k);
+    if (!r || n % qidxs_unit(r)) return 0;
+    return n / 8 * (size_t)(r->code_bits / 8) / (size_t)r->qidxs_elem;
 }
+
+size_t qtip_e8p_qidxs_elem_size(qtip_e8p_kind k) { return row_of(k) ? (size_t)row_of(k)->qidxs_elem : 0; }
 
 static qtip_status check_qidxs_shape(qtip_e8p_kind k, size_t n, const char *what)
 {
-    QTIP_RETURN_ERROR_IF(!kind_ok(k), QTIP_E_PARAM, "cannot %s qidxs: unknown kind %d", what,
+    QTIP_RETURN_ERROR_IF(!row_of(k), QTIP_E_PARAM, "cannot %s qidxs: unknown kind %d", what,
                          (int)k);
     QTIP_RETURN_ERROR_IF(n == 0 || qtip_e8p_qidxs_cols(k, n) == 0, QTIP_E_SHAPE,
-                         "cannot %s %s qidxs: %zu inputs, expected a positive multiple of %d",
-                         what, qtip_e8p_name(k), n, k == QTIP_E8P12_RVQ3 ? 32 : 8);
+                         "cannot %s %s qidxs: %zu inputs, expected a positive multiple of %zu",
+                         what, qtip_e8p_name(k), n, qidxs_unit(row_of(k)));
     return QTIP_OK;
 }
 
+/* Code v's code_bits/8 bytes, little-endian, at byte v * code_bits/8: the same
+ * bytes on any host, so Qidxs files are portable. */
 qtip_status qtip_e8p_pack_qidxs(qtip_e8p_kind k, const uint32_t *codes, size_t m, size_t n,
                                 void *qidxs)
 {
     QTIP_FORWARD_IF_ERROR(check_qidxs_shape(k, n, "pack"));
-    size_t total = m * (n / 8);
-    int cbits = qtip_e8p_code_bits(k);
+    const size_t total = m * (n / 8);
+    const int cbits = kinds[k].code_bits, nb = cbits / 8;
     for (size_t v = 0; v < total; v++)
         QTIP_RETURN_ERROR_IF(cbits < 32 && (codes[v] >> cbits) != 0, QTIP_E_PARAM,
                              "cannot pack %s code %zu: 0x%x has more than %d bits",
                              qtip_e8p_name(k), v, codes[v], cbits);
-    if (k == QTIP_E8P12) {
-        uint16_t *q = qidxs;
-        for (size_t v = 0; v < total; v++) q[v] = (uint16_t)codes[v];
-    } else if (k == QTIP_E8P12_RVQ4) {
-        memcpy(qidxs, codes, total * sizeof *codes);
-    } else {
-        /* bytes [resid, e8p_lo, e8p_hi] = the 24-bit code, little-endian; the row's
-         * bytes form its int32 elements, so row r starts at byte r * 3n/8 */
-        uint8_t *q = qidxs;
-        for (size_t v = 0; v < total; v++) {
-            q[3 * v] = (uint8_t)codes[v];
-            q[3 * v + 1] = (uint8_t)(codes[v] >> 8);
-            q[3 * v + 2] = (uint8_t)(codes[v] >> 16);
-        }
-    }
+    uint8_t *q = qidxs;
+    for (size_t v = 0; v < total; v++)
+        for (int b = 0; b < nb; b++) q[v * (size_t)nb + (size_t)b] = (uint8_t)(codes[v] >> (8 * b));
     return QTIP_OK;
 }
 
@@ -381,17 +354,13 @@ qtip_status qtip_e8p_unpack_qidxs(qtip_e8p_kind k, const void *qidxs, size_t m, 
                                   uint32_t *codes)
 {
     QTIP_FORWARD_IF_ERROR(check_qidxs_shape(k, n, "unpack"));
-    size_t total = m * (n / 8);
-    if (k == QTIP_E8P12) {
-        const uint16_t *q = qidxs;
-        for (size_t v = 0; v < total; v++) codes[v] = q[v];
-    } else if (k == QTIP_E8P12_RVQ4) {
-        memcpy(codes, qidxs, total * sizeof *codes);
-    } else {
-        const uint8_t *q = qidxs;
-        for (size_t v = 0; v < total; v++)
-            codes[v] = (uint32_t)q[3 * v] | (uint32_t)q[3 * v + 1] << 8 |
-                       (uint32_t)q[3 * v + 2] << 16;
+    const size_t total = m * (n / 8);
+    const int nb = kinds[k].code_bits / 8;
+    const uint8_t *q = qidxs;
+    for (size_t v = 0; v < total; v++) {
+        uint32_t c = 0;
+        for (int b = 0; b < nb; b++) c |= (uint32_t)q[v * (size_t)nb + (size_t)b] << (8 * b);
+        codes[v] = c;
     }
     return QTIP_OK;
 }

@@ -6,6 +6,7 @@
  * of n only) and each full block goes to S through one dsyrk, so the result
  * depends only on the sequence of rows (see qtip_hessian.h, "Determinism").
  */
+#include "core/fp16.h"
 #include "hessian/hessian_internal.h"
 
 #include <cblas.h>
@@ -220,25 +221,6 @@ static qtip_status flush_block(qtip_hessian *h)
     return QTIP_OK;
 }
 
-/* f16 -> double, exact (every half is a double). */
-static double half_to_double(uint16_t v)
-{
-    int sign = v >> 15, e = (v >> 10) & 31, m = v & 1023;
-    double x;
-    if (e == 0) x = ldexp((double)m, -24);
-    else if (e == 31) x = m ? NAN : INFINITY;
-    else x = ldexp((double)(m | 1024), e - 25);
-    return sign ? -x : x;
-}
-
-static double bf16_to_double(uint16_t v)
-{
-    uint32_t u = (uint32_t)v << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return (double)f;
-}
-
 /* Convert one row into dst; returns the first non-finite column or -1. */
 static int64_t convert_row(qtip_dtype dt, const void *src, int64_t n, double *dst)
 {
@@ -252,12 +234,12 @@ static int64_t convert_row(qtip_dtype dt, const void *src, int64_t n, double *ds
     }
     case QTIP_DT_F16: {
         const uint16_t *s = src;
-        for (int64_t j = 0; j < n; j++) dst[j] = half_to_double(s[j]);
+        for (int64_t j = 0; j < n; j++) dst[j] = (double)qtip_fp16_to_float(s[j]); /* exact */
         break;
     }
     case QTIP_DT_BF16: {
         const uint16_t *s = src;
-        for (int64_t j = 0; j < n; j++) dst[j] = bf16_to_double(s[j]);
+        for (int64_t j = 0; j < n; j++) dst[j] = (double)qtip_bf16_to_float(s[j]);
         break;
     }
     default: break;

@@ -3,20 +3,13 @@
  * measure mu. (The RHT maps themselves live in hadamard_transform.c, beside the
  * passes they are made of.)
  */
+#include "core/rng.h"
 #include "incoherence/hadamard_internal.h"
 
 #include <lapacke.h>
 #include <math.h>
 #include <string.h>
 #include <xxhash.h>
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 void qtip_rht_signs(uint64_t seed, const char *name, const char *which, int64_t n, float *s)
 {
@@ -28,7 +21,7 @@ void qtip_rht_signs(uint64_t seed, const char *name, const char *which, int64_t 
     st = XXH64(which, strlen(which), st);
     uint64_t w = 0;
     for (int64_t i = 0; i < n; i++) {
-        if (i % 64 == 0) w = splitmix64(&st);
+        if (i % 64 == 0) w = qtip_splitmix64(&st);
         s[i] = ((w >> (i % 64)) & 1) ? -1.0f : 1.0f;
     }
 }

@@ -19,28 +19,6 @@
 #include <omp.h>
 #endif
 
-int qtip_quant_tile_is_mma(const qtip_trellis_params *p)
-{
-    return p->code == QTIP_CODE_HYB && p->L == 16 && p->V == 2 && p->Q == 9 && p->K >= 2 &&
-           p->K <= 4 && p->td_x == 16 && p->td_y == 16;
-}
-
-void qtip_quant_tile_order(const qtip_trellis_params *p, int *order)
-{
-    const int T = p->td_x * p->td_y;
-    if (!qtip_quant_tile_is_mma(p)) {
-        for (int j = 0; j < T; j++) order[j] = j;
-        return;
-    }
-    /* Tensor-core A-fragment order: j = b*32 + d*8 + h*4 + a*2 + e holds
-     * (row a*8 + b, col h*8 + d*2 + e) (qtip.md 3.4). */
-    for (int j = 0; j < T; j++) {
-        int bb = j >> 5, d = (j >> 3) & 3, h = (j >> 2) & 1, a = (j >> 1) & 1, e = j & 1;
-        int row = a * 8 + bb, col = h * 8 + d * 2 + e;
-        order[j] = row * 16 + col;
-    }
-}
-
 qtip_status qtip_quant_proxy_terms(const float *W, const float *What, int64_t m, int64_t n,
                                    const double *H, double *err, double *ref)
 {
@@ -298,6 +276,84 @@ static qtip_status sweep_units(const qtip_ldlq_config *cfg, const float *W, cons
     return QTIP_OK;
 }
 
+/* Scratch of one refinement range: the units of a block visit (list), each
+ * unit's run of quiet visits, targets (double and float) and reconstructions. */
+typedef struct {
+    int64_t *list, *quiet;
+    float *tgtf, *rec;
+    double *tgt;
+} refine_scratch;
+
+/* target = What_k + (E Hr)_k Hkk^-1 for the nl listed units: the block's
+ * optimum with the other blocks fixed. */
+static void unit_targets(const qtip_ldlq_config *cfg, int64_t n, int64_t k0, const double *inv,
+                         const float *What, const double *Gd, refine_scratch *s, int64_t nl)
+{
+    const int b = cfg->b, G = cfg->group_rows;
+    for (int64_t l = 0; l < nl; l++)
+        for (int r = 0; r < G; r++) {
+            const int64_t i = s->list[l] * G + r;
+            const double *g = Gd + i * n + k0;
+            const size_t o = (size_t)(l * G + r) * (size_t)b;
+            for (int c = 0; c < b; c++) {
+                double v = What[i * n + k0 + c];
+                for (int t = 0; t < b; t++) v += g[t] * inv[t * b + c];
+                s->tgt[o + (size_t)c] = v;
+                s->tgtf[o + (size_t)c] = (float)v;
+            }
+        }
+}
+
+/* Unit u (list entry l) takes its new block codes: What and the rows of Gd
+ * (E changes by What_old - What_new on column k0 + t). */
+static void take_unit(const qtip_ldlq_config *cfg, int64_t n, int64_t k0, const double *Hr,
+                      float *What, double *Gd, const float *rec, int64_t u, int64_t l)
+{
+    const int b = cfg->b, G = cfg->group_rows;
+    for (int r = 0; r < G; r++) {
+        const int64_t i = u * G + r;
+        const size_t o = (size_t)(l * G + r) * (size_t)b;
+        double *g = Gd + i * n;
+        for (int t = 0; t < b; t++) {
+            const double d = (double)What[i * n + k0 + t] - (double)rec[o + (size_t)t];
+            What[i * n + k0 + t] = rec[o + (size_t)t];
+            if (d == 0) continue;
+            const double *h = Hr + (k0 + t) * n;
+            for (int64_t j = 0; j < n; j++) g[j] += d * h[j];
+        }
+    }
+}
+
+/* Keep new codes only where they lower the unit's loss (Euclidean rounding is
+ * not Hkk-optimal); the accepted units, in order, reuse the list. Returns
+ * their count. */
+static int64_t keep_better(const qtip_ldlq_config *cfg, int64_t n, int64_t k0, const double *Hkk,
+                           const double *Hr, float *What, double *Gd, refine_scratch *s,
+                           int64_t nl, int64_t u0, double *gain)
+{
+    const int b = cfg->b, G = cfg->group_rows;
+    int64_t na = 0;
+    for (int64_t l = 0; l < nl; l++) {
+        const int64_t u = s->list[l];
+        double before = 0, after = 0;
+        for (int r = 0; r < G; r++) {
+            const int64_t i = u * G + r;
+            const size_t o = (size_t)(l * G + r) * (size_t)b;
+            before += quad_form(What + i * n + k0, s->tgt + o, Hkk, b);
+            after += quad_form(s->rec + o, s->tgt + o, Hkk, b);
+        }
+        if (!(after < before)) {
+            s->quiet[u - u0]++;
+            continue;
+        }
+        s->quiet[u - u0] = 0;
+        gain[u] += before - after;
+        take_unit(cfg, n, k0, Hr, What, Gd, s->rec, u, l);
+        s->list[na++] = u;
+    }
+    return na;
+}
+
 /* Greedy refinement on units [u0, u1), all passes. Gd (m x n, double) holds
  * E Hr for these rows and is kept current by rank-b updates as blocks change.
  * A unit whose other blocks did not change since block k was last visited has
@@ -305,93 +361,41 @@ static qtip_status sweep_units(const qtip_ldlq_config *cfg, const float *W, cons
  * unit with nb - 1 quiet visits in a row is converged. gains: passes x units. */
 static qtip_status refine_units_range(const qtip_ldlq_config *cfg, int64_t n, const double *Hr,
                                       const double *inv_all, const double *Hkk_all, float *What,
-                                      double *Gd, const int64_t *iota, int64_t u0, int64_t u1,
-                                      double *gains, int64_t units)
+                                      double *Gd, int64_t u0, int64_t u1, double *gains,
+                                      int64_t units)
 {
-    const int b = cfg->b, G = cfg->group_rows;
+    const int b = cfg->b;
     const int64_t nb = n / b, cnt = u1 - u0;
     if (cnt <= 0) return QTIP_OK;
-    const size_t rows = (size_t)(cnt * G);
-    int64_t *list = qtip_alloc((size_t)cnt, sizeof(int64_t), "refinement units");
-    int64_t *quiet = qtip_calloc((size_t)cnt, sizeof(int64_t), "refinement state");
-    float *tgtf = qtip_alloc(rows * (size_t)b, sizeof(float), "refinement target");
-    float *rec = qtip_alloc(rows * (size_t)b, sizeof(float), "refinement recon");
-    double *tgt = qtip_alloc(rows * (size_t)b, sizeof(double), "refinement target");
-    qtip_status st = QTIP_OK;
-    if (!list || !quiet || !tgtf || !rec || !tgt) {
-        st = QTIP_E_NOMEM;
-        goto done;
-    }
-    for (int pass = 0; pass < cfg->refine_passes; pass++) {
+    const size_t vals = (size_t)(cnt * cfg->group_rows) * (size_t)b;
+    refine_scratch s;
+    s.list = qtip_alloc((size_t)cnt, sizeof(int64_t), "refinement units");
+    s.quiet = qtip_calloc((size_t)cnt, sizeof(int64_t), "refinement state");
+    s.tgtf = qtip_alloc(vals, sizeof(float), "refinement target");
+    s.rec = qtip_alloc(vals, sizeof(float), "refinement recon");
+    s.tgt = qtip_alloc(vals, sizeof(double), "refinement target");
+    qtip_status st = s.list && s.quiet && s.tgtf && s.rec && s.tgt ? QTIP_OK : QTIP_E_NOMEM;
+    for (int pass = 0; st == QTIP_OK && pass < cfg->refine_passes; pass++) {
         double *gain = gains + (size_t)pass * (size_t)units;
-        for (int64_t k = nb - 1; k >= 0; k--) {
+        for (int64_t k = nb - 1; st == QTIP_OK && k >= 0; k--) {
             const int64_t k0 = k * b;
-            const double *inv = inv_all + (size_t)k * (size_t)(b * b);
-            const double *Hkk = Hkk_all + (size_t)k * (size_t)(b * b);
             int64_t nl = 0;
-            for (int64_t u = u0; u < u1; u++) {
-                if (pass > 0 && quiet[u - u0] >= nb - 1) continue;
-                list[nl++] = u;
-            }
+            for (int64_t u = u0; u < u1; u++)
+                if (pass == 0 || s.quiet[u - u0] < nb - 1) s.list[nl++] = u;
             if (!nl) continue;
-            /* target = What_k + (E Hr)_k Hkk^-1: the block's optimum with the
-             * other blocks fixed */
-            for (int64_t l = 0; l < nl; l++)
-                for (int r = 0; r < G; r++) {
-                    const int64_t i = list[l] * G + r;
-                    const double *g = Gd + i * n + k0;
-                    const size_t o = (size_t)(l * G + r) * (size_t)b;
-                    for (int c = 0; c < b; c++) {
-                        double s = What[i * n + k0 + c];
-                        for (int t = 0; t < b; t++) s += g[t] * inv[t * b + c];
-                        tgt[o + (size_t)c] = s;
-                        tgtf[o + (size_t)c] = (float)s;
-                    }
-                }
-            st = cfg->quant_units(cfg->user, k, list, nl, tgtf, rec);
-            if (st != QTIP_OK) goto done;
-            int64_t na = 0;
-            for (int64_t l = 0; l < nl; l++) {
-                const int64_t u = list[l];
-                double before = 0, after = 0;
-                for (int r = 0; r < G; r++) {
-                    const int64_t i = u * G + r;
-                    const size_t o = (size_t)(l * G + r) * (size_t)b;
-                    before += quad_form(What + i * n + k0, tgt + o, Hkk, b);
-                    after += quad_form(rec + o, tgt + o, Hkk, b);
-                }
-                /* Keep new codes only if they lower the unit's loss: Euclidean
-                 * rounding is not Hkk-optimal. */
-                if (!(after < before)) {
-                    quiet[u - u0]++;
-                    continue;
-                }
-                quiet[u - u0] = 0;
-                gain[u] += before - after;
-                for (int r = 0; r < G; r++) {
-                    const int64_t i = u * G + r;
-                    const size_t o = (size_t)(l * G + r) * (size_t)b;
-                    double *g = Gd + i * n;
-                    for (int t = 0; t < b; t++) {
-                        /* E changes by What_old - What_new on column k0 + t */
-                        const double d = (double)What[i * n + k0 + t] - (double)rec[o + (size_t)t];
-                        What[i * n + k0 + t] = rec[o + (size_t)t];
-                        if (d == 0) continue;
-                        const double *h = Hr + (k0 + t) * n;
-                        for (int64_t j = 0; j < n; j++) g[j] += d * h[j];
-                    }
-                }
-                list[na++] = u; /* accepted units, in order, reuse the list */
-            }
-            if (na) cfg->commit_units(cfg->user, k, list, na);
+            unit_targets(cfg, n, k0, inv_all + (size_t)k * (size_t)(b * b), What, Gd, &s, nl);
+            st = cfg->quant_units(cfg->user, k, s.list, nl, s.tgtf, s.rec);
+            if (st != QTIP_OK) break;
+            int64_t na = keep_better(cfg, n, k0, Hkk_all + (size_t)k * (size_t)(b * b), Hr, What,
+                                     Gd, &s, nl, u0, gain);
+            if (na) cfg->commit_units(cfg->user, k, s.list, na);
         }
     }
-done:
-    free(list);
-    free(quiet);
-    free(tgtf);
-    free(rec);
-    free(tgt);
+    free(s.list);
+    free(s.quiet);
+    free(s.tgtf);
+    free(s.rec);
+    free(s.tgt);
     return st;
 }
 
@@ -439,7 +443,7 @@ static qtip_status refine_units(const qtip_ldlq_config *cfg, const float *W, int
             int64_t lo, hi;
             thread_range(units, t, tn, &lo, &hi);
             worker_record(&tst[t], refine_units_range(cfg, n, Hr, inv_all, Hkk_all, What, Gd,
-                                                      iota, lo, hi, gains, units));
+                                                      lo, hi, gains, units));
         }
         st = worker_collect(tst, ntt);
         if (st != QTIP_OK) goto done;
@@ -483,8 +487,8 @@ static qtip_status error_products(const float *W, const float *What, int64_t m, 
     return QTIP_OK;
 }
 
-qtip_status qtip_ldlq_run(const qtip_ldlq_config *cfg, const float *W, int64_t m, int64_t n,
-                          const double *Lu, const double *Hr, float *What, double *losses)
+static qtip_status check_config(const qtip_ldlq_config *cfg, int64_t m, int64_t n,
+                                const double *Hr, const double *losses)
 {
     const int b = cfg->b;
     QTIP_RETURN_ERROR_IF(b < 1 || n % b != 0 || m < 1, QTIP_E_SHAPE,
@@ -500,109 +504,164 @@ qtip_status qtip_ldlq_run(const qtip_ldlq_config *cfg, const float *W, int64_t m
     QTIP_RETURN_ERROR_IF(cfg->quant_units && !cfg->commit_units, QTIP_E_PARAM,
                          "LDLQ unit callbacks need both quant_units and commit_units");
     QTIP_RETURN_ERROR_IF(b > 64, QTIP_E_PARAM, "LDLQ block size must be at most 64, found %d", b);
-    const int units_path = cfg->quant_units != NULL;
-    const int64_t units = m / cfg->group_rows;
-    int64_t *iota = NULL;
-    const int64_t buf = (int64_t)b * (128 / b > 0 ? 128 / b : 1);
-    size_t mn = (size_t)m * (size_t)n, mb = (size_t)m * (size_t)b;
-    float *E = qtip_calloc(mn, sizeof(float), "LDLQ error");
-    float *P = cfg->feedback ? qtip_calloc(mn, sizeof(float), "LDLQ feedback") : NULL;
-    float *Luf = cfg->feedback ? qtip_alloc((size_t)n * (size_t)n, sizeof(float), "LDLQ factor") : NULL;
-    float *tgt = qtip_alloc(mb, sizeof(float), "LDLQ target");
-    float *rec = qtip_alloc(mb, sizeof(float), "LDLQ recon");
-    qtip_status st = QTIP_OK;
-    if (units_path) {
-        iota = qtip_alloc((size_t)units, sizeof(int64_t), "unit indices");
-        if (iota)
-            for (int64_t u = 0; u < units; u++) iota[u] = u;
-    }
-    if (!E || !tgt || !rec || (cfg->feedback && (!P || !Luf)) || (units_path && !iota)) {
-        st = QTIP_E_NOMEM;
-        goto done;
-    }
-    if (cfg->feedback)
-        for (size_t i = 0; i < (size_t)n * (size_t)n; i++) Luf[i] = (float)Lu[i];
+    return QTIP_OK;
+}
 
-    const int64_t nbuf = (n + buf - 1) / buf;
-    uint64_t blocks_done = 0, blocks_total = (uint64_t)(n / b);
-    for (int64_t bi = nbuf - 1; bi >= 0; bi--) {
-        const int64_t s = bi * buf, e = s + buf < n ? s + buf : n;
-        for (int64_t k0 = e - b; k0 >= s && units_path; k0 -= b) {
-            const int nt = qtip_threads() > 0 ? qtip_threads() : 1;
-            worker_result tst[256];
-            const int ntt = nt < 256 ? nt : 256;
-            for (int t = 0; t < ntt; t++) tst[t] = (worker_result){QTIP_OK, NULL};
-#pragma omp parallel num_threads(ntt) if (units >= 16)
-            {
-                int t = 0, tn = 1;
+/* The sweep's state: E = W - What on finished columns, P the feedback of
+ * finished buffers (NULL without feedback), Luf the float factor. */
+typedef struct {
+    const qtip_ldlq_config *cfg;
+    const float *W;
+    float *What;
+    int64_t m, n, units;
+    float *E, *P, *Luf, *tgt, *rec;
+    int64_t *iota; /* 0 .. units-1 (unit callbacks) */
+    uint64_t blocks_done, blocks_total;
+} sweep_state;
+
+static void sweep_free(sweep_state *S)
+{
+    free(S->iota);
+    free(S->E);
+    free(S->P);
+    free(S->Luf);
+    free(S->tgt);
+    free(S->rec);
+}
+
+static qtip_status sweep_alloc(sweep_state *S, const double *Lu)
+{
+    const qtip_ldlq_config *cfg = S->cfg;
+    const size_t mn = (size_t)S->m * (size_t)S->n, mb = (size_t)S->m * (size_t)cfg->b;
+    S->E = qtip_calloc(mn, sizeof(float), "LDLQ error");
+    S->P = cfg->feedback ? qtip_calloc(mn, sizeof(float), "LDLQ feedback") : NULL;
+    S->Luf = cfg->feedback ? qtip_alloc((size_t)S->n * (size_t)S->n, sizeof(float), "LDLQ factor") : NULL;
+    S->tgt = qtip_alloc(mb, sizeof(float), "LDLQ target");
+    S->rec = qtip_alloc(mb, sizeof(float), "LDLQ recon");
+    if (cfg->quant_units) {
+        S->iota = qtip_alloc((size_t)S->units, sizeof(int64_t), "unit indices");
+        if (S->iota)
+            for (int64_t u = 0; u < S->units; u++) S->iota[u] = u;
+    }
+    if (!S->E || !S->tgt || !S->rec || (cfg->feedback && (!S->P || !S->Luf)) ||
+        (cfg->quant_units && !S->iota))
+        return QTIP_E_NOMEM;
+    if (cfg->feedback)
+        for (size_t i = 0; i < (size_t)S->n * (size_t)S->n; i++) S->Luf[i] = (float)Lu[i];
+    return QTIP_OK;
+}
+
+/* Column block k0 (buffer ending at e) through the unit callbacks, one OpenMP
+ * loop over units. */
+static qtip_status sweep_block_units(sweep_state *S, int64_t k0, int64_t e)
+{
+    const qtip_ldlq_config *cfg = S->cfg;
+    const int nt = qtip_threads() > 0 ? qtip_threads() : 1;
+    worker_result tst[256];
+    const int ntt = nt < 256 ? nt : 256;
+    for (int t = 0; t < ntt; t++) tst[t] = (worker_result){QTIP_OK, NULL};
+#pragma omp parallel num_threads(ntt) if (S->units >= 16)
+    {
+        int t = 0, tn = 1;
 #ifdef _OPENMP
-                t = omp_get_thread_num();
-                tn = omp_get_num_threads();
+        t = omp_get_thread_num();
+        tn = omp_get_num_threads();
 #endif
-                int64_t lo, hi;
-                thread_range(units, t, tn, &lo, &hi);
-                worker_record(&tst[t], sweep_units(cfg, W, P, cfg->feedback ? Luf : NULL, E, What,
-                                                   n, k0, e, iota, lo, hi, tgt, rec));
-            }
-            st = worker_collect(tst, ntt);
-            if (st != QTIP_OK) goto done;
-            qtip_progress("ldlq", ++blocks_done, blocks_total);
+        int64_t lo, hi;
+        thread_range(S->units, t, tn, &lo, &hi);
+        worker_record(&tst[t], sweep_units(cfg, S->W, S->P, cfg->feedback ? S->Luf : NULL, S->E,
+                                           S->What, S->n, k0, e, S->iota, lo, hi, S->tgt, S->rec));
+    }
+    return worker_collect(tst, ntt);
+}
+
+/* Column block k0 (buffer ending at e) through the block callbacks. */
+static qtip_status sweep_block_plain(sweep_state *S, int64_t k0, int64_t e)
+{
+    const qtip_ldlq_config *cfg = S->cfg;
+    const int b = cfg->b;
+    const int64_t m = S->m, n = S->n;
+    for (int64_t i = 0; i < m; i++)
+        for (int c = 0; c < b; c++)
+            S->tgt[i * b + c] = S->W[i * n + k0 + c] + (S->P ? S->P[i * n + k0 + c] : 0.0f);
+    if (cfg->feedback && k0 + b < e)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, b, (int)(e - k0 - b), 1.0f,
+                    S->E + k0 + b, (int)n, S->Luf + (k0 + b) * n + k0, (int)n, 1.0f, S->tgt, b);
+    QTIP_FORWARD_IF_ERROR(cfg->quant(cfg->user, k0 / b, S->tgt, m, b, S->rec));
+    if (cfg->commit) cfg->commit(cfg->user, k0 / b, NULL);
+    for (int64_t i = 0; i < m; i++)
+        for (int c = 0; c < b; c++) {
+            S->What[i * n + k0 + c] = S->rec[i * b + c];
+            S->E[i * n + k0 + c] = S->W[i * n + k0 + c] - S->rec[i * b + c];
         }
-        for (int64_t k0 = e - b; k0 >= s && !units_path; k0 -= b) {
-            for (int64_t i = 0; i < m; i++)
-                for (int c = 0; c < b; c++)
-                    tgt[i * b + c] = W[i * n + k0 + c] + (P ? P[i * n + k0 + c] : 0.0f);
-            if (cfg->feedback && k0 + b < e)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, b,
-                            (int)(e - k0 - b), 1.0f, E + k0 + b, (int)n, Luf + (k0 + b) * n + k0,
-                            (int)n, 1.0f, tgt, b);
-            st = cfg->quant(cfg->user, k0 / b, tgt, m, b, rec);
-            if (st != QTIP_OK) goto done;
-            if (cfg->commit) cfg->commit(cfg->user, k0 / b, NULL);
-            for (int64_t i = 0; i < m; i++)
-                for (int c = 0; c < b; c++) {
-                    What[i * n + k0 + c] = rec[i * b + c];
-                    E[i * n + k0 + c] = W[i * n + k0 + c] - rec[i * b + c];
-                }
-            qtip_progress("ldlq", ++blocks_done, blocks_total);
+    return QTIP_OK;
+}
+
+/* Buffers of 128 columns from the last to the first; inside a buffer feedback
+ * is direct, finished buffers reach earlier columns through P. */
+static qtip_status sweep(sweep_state *S)
+{
+    const qtip_ldlq_config *cfg = S->cfg;
+    const int b = cfg->b;
+    const int64_t n = S->n, buf = (int64_t)b * (128 / b > 0 ? 128 / b : 1);
+    for (int64_t bi = (n + buf - 1) / buf - 1; bi >= 0; bi--) {
+        const int64_t s = bi * buf, e = s + buf < n ? s + buf : n;
+        for (int64_t k0 = e - b; k0 >= s; k0 -= b) {
+            QTIP_FORWARD_IF_ERROR(cfg->quant_units ? sweep_block_units(S, k0, e)
+                                                   : sweep_block_plain(S, k0, e));
+            qtip_progress("ldlq", ++S->blocks_done, S->blocks_total);
         }
         if (cfg->feedback && s > 0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)s, (int)(e - s),
-                        1.0f, E + s, (int)n, Luf + s * n, (int)n, 1.0f, P, (int)n);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)S->m, (int)s, (int)(e - s),
+                        1.0f, S->E + s, (int)n, S->Luf + s * n, (int)n, 1.0f, S->P, (int)n);
     }
+    return QTIP_OK;
+}
 
-    double ref = 0;
-    if (units_path && cfg->refine_passes > 0) {
-        double err = 0;
-        free(P);
-        P = NULL;
-        free(Luf);
-        Luf = NULL;
-        double *Gd = qtip_alloc(mn, sizeof(double), "refinement gradient");
-        if (!Gd) {
-            st = QTIP_E_NOMEM;
-            goto done;
-        }
-        st = error_products(W, What, m, n, Hr, Gd, &err);
-        if (st == QTIP_OK && losses) st = qtip_quant_proxy_terms(W, W, m, n, Hr, NULL, &ref);
+/* After the sweep: the losses and the refinement passes. */
+static qtip_status finish(sweep_state *S, const double *Hr, double *losses)
+{
+    const qtip_ldlq_config *cfg = S->cfg;
+    const int64_t m = S->m, n = S->n;
+    double ref = 0, err = 0;
+    if (cfg->quant_units && cfg->refine_passes > 0) {
+        free(S->P);
+        S->P = NULL;
+        free(S->Luf);
+        S->Luf = NULL;
+        double *Gd = qtip_alloc((size_t)m * (size_t)n, sizeof(double), "refinement gradient");
+        if (!Gd) return QTIP_E_NOMEM;
+        qtip_status st = error_products(S->W, S->What, m, n, Hr, Gd, &err);
+        if (st == QTIP_OK && losses) st = qtip_quant_proxy_terms(S->W, S->W, m, n, Hr, NULL, &ref);
         if (st == QTIP_OK && losses) losses[0] = ref > 0 ? err / ref : 0;
-        if (st == QTIP_OK) st = refine_units(cfg, W, m, n, Hr, What, losses, err, Gd, ref);
+        if (st == QTIP_OK) st = refine_units(cfg, S->W, m, n, Hr, S->What, losses, err, Gd, ref);
         free(Gd);
-        goto done;
+        return st;
     }
     if (losses) {
-        double err = 0;
-        st = qtip_quant_proxy_terms(W, What, m, n, Hr, &err, &ref);
-        if (st != QTIP_OK) goto done;
+        QTIP_FORWARD_IF_ERROR(qtip_quant_proxy_terms(S->W, S->What, m, n, Hr, &err, &ref));
         losses[0] = ref > 0 ? err / ref : 0;
     }
-    if (cfg->refine_passes > 0) st = refine(cfg, W, m, n, Hr, What, E, losses, ref);
-done:
-    free(iota);
-    free(E);
-    free(P);
-    free(Luf);
-    free(tgt);
-    free(rec);
+    if (cfg->refine_passes > 0) return refine(cfg, S->W, m, n, Hr, S->What, S->E, losses, ref);
+    return QTIP_OK;
+}
+
+qtip_status qtip_ldlq_run(const qtip_ldlq_config *cfg, const float *W, int64_t m, int64_t n,
+                          const double *Lu, const double *Hr, float *What, double *losses)
+{
+    QTIP_FORWARD_IF_ERROR(check_config(cfg, m, n, Hr, losses));
+    sweep_state S;
+    memset(&S, 0, sizeof S);
+    S.cfg = cfg;
+    S.W = W;
+    S.What = What;
+    S.m = m;
+    S.n = n;
+    S.units = m / cfg->group_rows;
+    S.blocks_total = (uint64_t)(n / cfg->b);
+    qtip_status st = sweep_alloc(&S, Lu);
+    if (st == QTIP_OK) st = sweep(&S);
+    if (st == QTIP_OK) st = finish(&S, Hr, losses);
+    sweep_free(&S);
     return st;
 }

@@ -1,12 +1,16 @@
 /*
- * quant_private.h — the per-layer artifact's fields, shared by quant_layer.c
- * (which fills them) and layer_artifact.c (which saves, loads and decodes them).
- * Not installed.
+ * quant_internal.h — the per-layer artifact's fields and the method operations
+ * table (not installed). quant_layer.c runs the method-independent pipeline,
+ * layer_artifact.c the file format; everything that differs between trellis
+ * and E8P is one row of qtip_method_ops (quant_method_trellis.c,
+ * quant_method_e8p.c). Adding a method is a row and its functions.
  */
-#ifndef QTIP_QUANT_PRIVATE_H
-#define QTIP_QUANT_PRIVATE_H
+#ifndef QTIP_QUANT_INTERNAL_H
+#define QTIP_QUANT_INTERNAL_H
 
 #include "core/internal.h"
+
+#include <jansson.h>
 
 struct qtip_layer_artifact {
     qtip_quant_params params;
@@ -25,11 +29,53 @@ struct qtip_layer_artifact {
     size_t tlut_rows, tlut_cols;
 };
 
+/* One method's operations. `state` is the quantizer's codebook (create/destroy);
+ * `ctx` one layer's staging (begin/end). */
+typedef struct {
+    const char *name;            /* the artifact's 'method' */
+    const char *const *aliases;  /* further names accepted on input (NULL-ended) */
+    int default_refine_passes;
+    /* parameters */
+    qtip_status (*check)(const qtip_quant_params *p);
+    int (*block_cols)(const qtip_quant_params *p);     /* LDL column block */
+    double (*default_scale)(const qtip_quant_params *p);
+    double (*bits_per_weight)(const qtip_quant_params *p);
+    /* code layout */
+    qtip_status (*check_shape)(const qtip_quant_params *p, int64_t m, int64_t n);
+    int64_t (*code_cols)(const qtip_quant_params *p, int64_t n); /* 0: does not fit */
+    int (*code_is_i32)(const qtip_quant_params *p);
+    /* the table stored with the codes: rows x cols floats, 0 when none */
+    size_t (*table_shape)(const qtip_quant_params *p, size_t *rows, size_t *cols);
+    /* quantizer: the codebook, and the RMS Wscale aims at (times the scale) */
+    qtip_status (*create)(const qtip_quant_params *p, void **state, double *code_rms);
+    void (*destroy)(void *state);
+    /* one layer: staging and the LDLQ callbacks in cfg (b, feedback and passes
+     * are set by the caller), plus the table stored with the codes in `a` */
+    qtip_status (*begin)(void *state, qtip_layer_artifact *a, qtip_ldlq_config *cfg, void **ctx);
+    void (*end)(void *ctx);
+    /* codes (canonical layout) -> rotated, unscaled W; tlut may be NULL */
+    qtip_status (*decode)(const qtip_quant_params *p, const float *tlut, const void *codes,
+                          int64_t m, int64_t n, float *Wr);
+    /* the method's fields: artifact metadata, settings JSON */
+    qtip_status (*write_meta)(const qtip_quant_params *p, qtip_st_writer *w);
+    qtip_status (*read_meta)(const qtip_st_file *f, const char *path, qtip_quant_params *p);
+    void (*settings_json)(const qtip_quant_params *p, json_t *o);
+} qtip_method_ops;
+
+/* The row of a method; NULL if unknown. */
+const qtip_method_ops *qtip_method_ops_(qtip_quant_method m);
+
+extern const qtip_method_ops qtip_method_trellis_;
+extern const qtip_method_ops qtip_method_e8p_;
+
+/* Metadata helpers shared by the methods' read_meta/write_meta and the artifact. */
+qtip_status qtip_meta_set_(qtip_st_writer *w, const char *key, const char *fmt, ...)
+    QTIP_PRINTF(3, 4);
+qtip_status qtip_meta_int_(const qtip_st_file *f, const char *path, const char *key, long long lo,
+                           long long hi, long long *out);
+
 /* Empty artifact with codes/SU/SV allocated for (m, n) and params. */
 qtip_status qtip_layer_artifact_alloc_(const qtip_quant_params *p, int64_t m, int64_t n,
                                        qtip_layer_artifact **out);
 
-/* Columns of the packed code tensor (0 if the shape does not fit the params). */
-int64_t qtip_quant_code_cols_(const qtip_quant_params *p, int64_t n);
-
-#endif /* QTIP_QUANT_PRIVATE_H */
+#endif /* QTIP_QUANT_INTERNAL_H */

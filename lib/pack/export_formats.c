@@ -61,7 +61,7 @@ static qtip_status ref_tiles(const qtip_layer_info *l, void **out)
     uint16_t *tiles = qtip_alloc(words, 2, "trellis tiles");
     if (!tiles) return QTIP_E_NOMEM;
     qtip_status st = qtip_pack_trellis_to_tiles(l->codes, l->m, l->n, tp->K, tiles);
-    if (!st && qtip_pack_is_kernel_config(tp)) {
+    if (!st && qtip_trellis_tile_is_mma(tp)) {
         int16_t *k = qtip_alloc(words, 2, "kernel layout");
         st = k ? qtip_pack_trellis_kernel_swizzle(tiles, l->m, l->n, tp->K, k) : QTIP_E_NOMEM;
         free(tiles);
@@ -165,7 +165,7 @@ static qtip_status add_quip_for_all(qtip_model_writer *w, const qtip_layer_info 
     if (!codes || !q) { free(codes); free(q); return QTIP_E_NOMEM; }
     for (size_t i = 0; i < cnt; i++)
         codes[i] = l->code_is_i32 ? ((const uint32_t *)l->codes)[i] : ((const uint16_t *)l->codes)[i];
-    qtip_status st = qtip_pack_e8p_to_qidxs(l->params.e8p, codes, m, n, q);
+    qtip_status st = qtip_e8p_pack_qidxs(l->params.e8p, codes, (size_t)m, (size_t)n, q);
     free(codes);
     if (st) { free(q); return st; }
     QTIP_FORWARD_IF_ERROR(add_own(w, pre, "Qidxs", dt, 2, sh, q));

@@ -6,25 +6,6 @@
 
 #include <string.h>
 
-int qtip_pack_is_kernel_config(const qtip_trellis_params *p)
-{
-    return p->code == QTIP_CODE_HYB && p->L == 16 && p->V == 2 && p->Q == 9 && p->K >= 2 &&
-           p->K <= 4 && p->td_x == 16 && p->td_y == 16;
-}
-
-void qtip_pack_tile_position(const qtip_trellis_params *p, int j, int *row, int *col)
-{
-    if (qtip_pack_is_kernel_config(p)) {
-        /* mma.m16n8k16 A-fragment order (qtip.md 3.4) */
-        int b = (j >> 5) & 7, d = (j >> 3) & 3, h = (j >> 2) & 1, a = (j >> 1) & 1, e = j & 1;
-        *row = a * 8 + b;
-        *col = h * 8 + d * 2 + e;
-    } else {
-        *row = j / 16;
-        *col = j % 16;
-    }
-}
-
 static qtip_status check_dims(int64_t m, int64_t n, int K, int64_t mult)
 {
     QTIP_RETURN_ERROR_IF(K < 1 || K > 8, QTIP_E_PARAM, "trellis K = %d, expected 1..8", K);
@@ -34,17 +15,23 @@ static qtip_status check_dims(int64_t m, int64_t n, int K, int64_t mult)
     return QTIP_OK;
 }
 
-/* Word w of tile (R, C) lives at row 16R + w/K, word column C*K + w%K. */
+/* 16 x 16 tiles at K bits: the canonical layout's tile words (trellis_layout.c). */
+static qtip_trellis_params tile16(int K)
+{
+    qtip_trellis_params p = qtip_trellis_default_params();
+    p.K = K;
+    return p;
+}
+
 qtip_status qtip_pack_trellis_to_tiles(const uint16_t *codes, int64_t m, int64_t n, int K,
                                        uint16_t *tiles)
 {
     QTIP_FORWARD_IF_ERROR(check_dims(m, n, K, 16));
-    int64_t rw = n * K / 16, tr = m / 16, tc = n / 16, tw = 16 * (int64_t)K;
-    for (int64_t R = 0; R < tr; R++)
-        for (int64_t C = 0; C < tc; C++) {
-            uint16_t *t = tiles + (R * tc + C) * tw;
-            for (int64_t w = 0; w < tw; w++) t[w] = codes[(16 * R + w / K) * rw + C * K + w % K];
-        }
+    const qtip_trellis_params p = tile16(K);
+    const int64_t tc = n / 16, tw = 16 * (int64_t)K;
+    for (int64_t R = 0; R < m / 16; R++)
+        for (int64_t C = 0; C < tc; C++)
+            qtip_trellis_get_tile(&p, codes, n * K / 16, R, C, tiles + (R * tc + C) * tw);
     return QTIP_OK;
 }
 
@@ -52,12 +39,11 @@ qtip_status qtip_pack_trellis_from_tiles(const uint16_t *tiles, int64_t m, int64
                                          uint16_t *codes)
 {
     QTIP_FORWARD_IF_ERROR(check_dims(m, n, K, 16));
-    int64_t rw = n * K / 16, tr = m / 16, tc = n / 16, tw = 16 * (int64_t)K;
-    for (int64_t R = 0; R < tr; R++)
-        for (int64_t C = 0; C < tc; C++) {
-            const uint16_t *t = tiles + (R * tc + C) * tw;
-            for (int64_t w = 0; w < tw; w++) codes[(16 * R + w / K) * rw + C * K + w % K] = t[w];
-        }
+    const qtip_trellis_params p = tile16(K);
+    const int64_t tc = n / 16, tw = 16 * (int64_t)K;
+    for (int64_t R = 0; R < m / 16; R++)
+        for (int64_t C = 0; C < tc; C++)
+            qtip_trellis_put_tile(&p, codes, n * K / 16, R, C, tiles + (R * tc + C) * tw);
     return QTIP_OK;
 }
 

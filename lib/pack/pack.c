@@ -42,7 +42,7 @@ static json_t *layer_settings(const qtip_layer_info *l)
         json_object_set_new(o, "td_x", json_integer(tp->td_x));
         json_object_set_new(o, "td_y", json_integer(tp->td_y));
         json_object_set_new(o, "codesz", json_real(16.0 / tp->K));
-        json_object_set_new(o, "tile_order", json_string(qtip_pack_is_kernel_config(tp) ? "mma" : "row-major"));
+        json_object_set_new(o, "tile_order", json_string(qtip_trellis_tile_is_mma(tp) ? "mma" : "row-major"));
     } else {
         qtip_e8p_kind k = l->params.e8p;
         json_object_set_new(o, "quant_method", json_string("quip#"));

@@ -1,7 +1,8 @@
 /*
- * trellis_codebook.c — trellis parameters, their validation, the value tables of
- * all 2^L states, the HYB k-means table, and decoding.
+ * trellis_codebook.c — the value tables of all 2^L states (through the code's
+ * traits row), the HYB k-means table, and decoding.
  */
+#include "core/rng.h"
 #include "trellis/trellis_codes.h"
 #include "trellis/trellis_internal.h"
 
@@ -9,123 +10,9 @@
 #include <pthread.h>
 #include <string.h>
 
-static const char *const code_names[] = {"1mad", "2mad", "3inst", "lut", "quantlut_sym"};
-
-const char *qtip_code_name(qtip_code c)
-{
-    if ((unsigned)c >= sizeof code_names / sizeof code_names[0]) return "unknown";
-    return code_names[c];
-}
-
-int qtip_code_from_name(const char *name)
-{
-    if (!name) return -1;
-    for (int i = 0; i < (int)(sizeof code_names / sizeof code_names[0]); i++)
-        if (strcmp(name, code_names[i]) == 0) return i;
-    if (strcmp(name, "hyb") == 0) return QTIP_CODE_HYB;
-    return -1;
-}
-
-qtip_trellis_params qtip_trellis_default_params(void)
-{
-    qtip_trellis_params p;
-    p.L = 16;
-    p.K = 2;
-    p.V = 2;
-    p.Q = 9;
-    p.code = QTIP_CODE_HYB;
-    p.td_x = 16;
-    p.td_y = 16;
-    return p;
-}
-
-#define BAD(...) qtip_error(QTIP_E_PARAM, "invalid trellis parameters: " __VA_ARGS__)
-
-qtip_status qtip_trellis_check_params(const qtip_trellis_params *p)
-{
-    QTIP_RETURN_ERROR_IF(!p, QTIP_E_PARAM, "invalid trellis parameters: none given");
-    if (p->L < 8 || p->L > 16) return BAD("L is %d, expected 8..16", p->L);
-    if (p->K < 1 || p->K > 4) return BAD("K is %d, expected 1..4", p->K);
-    if (p->V != 1 && p->V != 2) return BAD("V is %d, expected 1 or 2", p->V);
-    if (p->K * p->V >= p->L)
-        return BAD("K*V is %d, expected less than L (%d)", p->K * p->V, p->L);
-    switch (p->code) {
-    case QTIP_CODE_1MAD:
-    case QTIP_CODE_2MAD:
-    case QTIP_CODE_3INST:
-        if (p->V != 1) return BAD("V is %d, code '%s' needs V=1", p->V, qtip_code_name(p->code));
-        if (p->Q != 0) return BAD("Q is %d, code '%s' needs Q=0", p->Q, qtip_code_name(p->code));
-        break;
-    case QTIP_CODE_LUT:
-        if (p->Q != p->L) return BAD("Q is %d, code 'lut' needs Q=L (%d)", p->Q, p->L);
-        break;
-    case QTIP_CODE_HYB:
-        if (p->V != 2) return BAD("V is %d, code 'quantlut_sym' needs V=2", p->V);
-        if (p->Q < 1 || p->Q > 15) return BAD("Q is %d, code 'quantlut_sym' needs 1..15", p->Q);
-        break;
-    default:
-        return BAD("code is %d, expected 0..4", (int)p->code);
-    }
-    if (p->td_x < 1 || p->td_x > 65536) return BAD("td_x is %d, expected 1..65536", p->td_x);
-    if (p->td_y < 1 || p->td_y > 65536) return BAD("td_y is %d, expected 1..65536", p->td_y);
-    long long T = (long long)p->td_x * p->td_y;
-    if (T > 65536) return BAD("tile %d x %d has %lld values, expected at most 65536", p->td_x, p->td_y, T);
-    if (T % p->V) return BAD("tile %d x %d has %lld values, not a multiple of V (%d)", p->td_x, p->td_y, T, p->V);
-    if ((T * p->K) % 16)
-        return BAD("tile %d x %d at K=%d has %lld bits, not a multiple of 16", p->td_x, p->td_y,
-                   p->K, T * p->K);
-    if (T * p->K < p->L)
-        return BAD("tile %d x %d at K=%d has %lld bits, fewer than L (%d)", p->td_x, p->td_y, p->K,
-                   T * p->K, p->L);
-    return QTIP_OK;
-}
-
 size_t qtip_trellis_words_per_tile(const qtip_trellis_params *p)
 {
     return (size_t)p->td_x * (size_t)p->td_y * (size_t)p->K / 16;
-}
-
-/* ---------------------------------------------------------------------------
- * Deterministic Gaussian samples: splitmix64 and the polar method with a log
- * written in basic IEEE operations, so every machine draws the same numbers
- * (libm's log may differ in the last bit between versions).
- * ------------------------------------------------------------------------- */
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double det_log(double x) /* x > 0, finite */
-{
-    int e;
-    double m = frexp(x, &e); /* exact */
-    if (m < 0.70710678118654752) {
-        m *= 2.0;
-        e--;
-    }
-    double z = (m - 1.0) / (m + 1.0), z2 = z * z, term = z, sum = 0.0;
-    for (int k = 0; k < 14; k++) {
-        sum += term / (double)(2 * k + 1);
-        term *= z2;
-    }
-    return 2.0 * sum + (double)e * 0.69314718055994530942;
-}
-
-static void det_normal_pair(uint64_t *s, double *a, double *b)
-{
-    for (;;) {
-        double u = (double)(splitmix(s) >> 11) * (2.0 / 9007199254740992.0) - 1.0;
-        double v = (double)(splitmix(s) >> 11) * (2.0 / 9007199254740992.0) - 1.0;
-        double r = u * u + v * v;
-        if (r >= 1.0 || r == 0.0) continue;
-        double f = sqrt(-2.0 * det_log(r) / r);
-        *a = u * f;
-        *b = v * f;
-        return;
-    }
 }
 
 /* ---------------------------------------------------------------------------
@@ -179,6 +66,17 @@ static int nearest(const centroid_ *c, int n, const double *cen, int prev, doubl
     return bi;
 }
 
+void qtip_trellis_hyb_normalize_(const double *cen, int n, float *out)
+{
+    /* tlut / tlut.std(unbiased=False) * sqrt(15/16), over all n entries */
+    double mean = 0, var = 0;
+    for (int i = 0; i < n; i++) mean += cen[i];
+    mean /= n;
+    for (int i = 0; i < n; i++) var += (cen[i] - mean) * (cen[i] - mean);
+    double sd = sqrt(var / n);
+    for (int i = 0; i < n; i++) out[i] = qtip_round_fp16((float)(cen[i] / sd * QTIP_HYB_STD));
+}
+
 qtip_status qtip_trellis_hyb_kmeans_(int Q, size_t n, int max_iters, float *out, int *iters_out)
 {
     int C = 1 << Q;
@@ -195,9 +93,9 @@ qtip_status qtip_trellis_hyb_kmeans_(int Q, size_t n, int max_iters, float *out,
         goto done;
     }
     uint64_t seed = KMEANS_SEED + (uint64_t)Q;
-    for (size_t i = 0; i < n; i++) det_normal_pair(&seed, &pts[2 * i], &pts[2 * i + 1]);
+    for (size_t i = 0; i < n; i++) qtip_det_normal_pair(&seed, &pts[2 * i], &pts[2 * i + 1]);
     for (int c = 0; c < C; c++) { /* initial guess: random normal points, as randn(C, 2) */
-        det_normal_pair(&seed, &cen[2 * c], &cen[2 * c + 1]);
+        qtip_det_normal_pair(&seed, &cen[2 * c], &cen[2 * c + 1]);
     }
     for (size_t i = 0; i < n; i++) assign[i] = -1;
     /* Lloyd iterations until the mean (non-squared) distance to the nearest
@@ -240,13 +138,7 @@ qtip_status qtip_trellis_hyb_kmeans_(int Q, size_t n, int max_iters, float *out,
         }
         prev_avg = avg;
     }
-    /* tlut / tlut.std(unbiased=False) * sqrt(15/16), over all 2C entries */
-    double mean = 0, var = 0;
-    for (int i = 0; i < 2 * C; i++) mean += cen[i];
-    mean /= 2 * C;
-    for (int i = 0; i < 2 * C; i++) var += (cen[i] - mean) * (cen[i] - mean);
-    double sd = sqrt(var / (2 * C));
-    for (int i = 0; i < 2 * C; i++) out[i] = qtip_round_fp16((float)(cen[i] / sd * QTIP_HYB_STD));
+    qtip_trellis_hyb_normalize_(cen, 2 * C, out);
 done:
     if (iters_out) *iters_out = it;
     free(pts);
@@ -284,68 +176,43 @@ static qtip_status hyb_table(int Q, float *out)
 /* ---------------------------------------------------------------------------
  * Codebook objects
  * ------------------------------------------------------------------------- */
-static qtip_status build(const qtip_trellis_params *p, const float *tlut, int make_tlut,
-                         qtip_trellis **out)
+/* The table of a new codebook: the given one (checked finite) or the code's
+ * own (HYB k-means, LUT fp16 Gaussian values from a fixed seed). */
+static qtip_status fill_tlut(qtip_trellis *t, const qtip_code_traits *ct, const float *tlut)
 {
-    QTIP_RETURN_ERROR_IF(!out, QTIP_E_PARAM, "cannot create trellis codebook: no output pointer");
-    *out = NULL;
-    QTIP_FORWARD_IF_ERROR(qtip_trellis_check_params(p));
-    int needs = p->code == QTIP_CODE_HYB || p->code == QTIP_CODE_LUT;
-    QTIP_RETURN_ERROR_IF(!make_tlut && needs && !tlut, QTIP_E_PARAM,
-                         "cannot create trellis codebook: code '%s' needs a tlut",
-                         qtip_code_name(p->code));
-    qtip_trellis *t = qtip_calloc(1, sizeof *t, "trellis codebook");
-    if (!t) return QTIP_E_NOMEM;
-    t->p = *p;
-    t->T = p->td_x * p->td_y;
-    t->S = t->T / p->V;
-    t->KV = p->K * p->V;
-    t->G = 1u << (p->L - t->KV);
-    uint32_t NS = 1u << p->L;
-    t->vals = qtip_alloc((size_t)NS * p->V, sizeof(float), "trellis value table");
-    if (!t->vals) goto nomem;
-    if (needs) {
-        t->tlut_n = p->code == QTIP_CODE_HYB ? (size_t)2 << p->Q : (size_t)NS * p->V;
-        t->tlut = qtip_alloc(t->tlut_n, sizeof(float), "trellis tlut");
-        if (!t->tlut) goto nomem;
-        if (tlut) {
-            for (size_t i = 0; i < t->tlut_n; i++)
-                if (!isfinite(tlut[i])) {
-                    qtip_trellis_free(t);
-                    return qtip_error(QTIP_E_NONFINITE, "cannot create trellis codebook: tlut entry %zu is %g", i,
-                                      (double)tlut[i]);
-                }
-            memcpy(t->tlut, tlut, t->tlut_n * sizeof(float));
-        } else if (p->code == QTIP_CODE_HYB) {
-            qtip_status st = hyb_table(p->Q, t->tlut);
-            if (st != QTIP_OK) {
-                qtip_trellis_free(t);
-                return st;
-            }
-        } else {
-            uint64_t seed = 0x1A7ULL + (uint64_t)p->L;
-            for (size_t i = 0; i < t->tlut_n; i += 2) {
-                double a, b;
-                det_normal_pair(&seed, &a, &b);
-                t->tlut[i] = qtip_round_fp16((float)a);
-                if (i + 1 < t->tlut_n) t->tlut[i + 1] = qtip_round_fp16((float)b);
-            }
-        }
+    if (tlut) {
+        for (size_t i = 0; i < t->tlut_n; i++)
+            QTIP_RETURN_ERROR_IF(!isfinite(tlut[i]), QTIP_E_NONFINITE,
+                                 "cannot create trellis codebook: tlut entry %zu is %g", i,
+                                 (double)tlut[i]);
+        memcpy(t->tlut, tlut, t->tlut_n * sizeof(float));
+        return QTIP_OK;
     }
+    if (ct->tlut == QTIP_TLUT_HYB) return hyb_table(t->p.Q, t->tlut);
+    uint64_t seed = 0x1A7ULL + (uint64_t)t->p.L;
+    for (size_t i = 0; i < t->tlut_n; i += 2) {
+        double a, b;
+        qtip_det_normal_pair(&seed, &a, &b);
+        t->tlut[i] = qtip_round_fp16((float)a);
+        if (i + 1 < t->tlut_n) t->tlut[i + 1] = qtip_round_fp16((float)b);
+    }
+    return QTIP_OK;
+}
+
+/* vals: every state's V values through the code's value function; vals8: the
+ * search layout (trellis_internal.h); rms over all of them. */
+static qtip_status fill_values(qtip_trellis *t, const qtip_code_traits *ct)
+{
+    const qtip_trellis_params *p = &t->p;
+    const uint32_t NS = 1u << p->L;
     for (uint32_t s = 0; s < NS; s++) {
-        switch (p->code) {
-        case QTIP_CODE_1MAD: t->vals[s] = qtip_code_1mad(s); break;
-        case QTIP_CODE_2MAD: t->vals[s] = qtip_code_2mad(s); break;
-        case QTIP_CODE_3INST: t->vals[s] = qtip_code_3inst(s); break;
-        case QTIP_CODE_LUT:
-            for (int v = 0; v < p->V; v++) t->vals[((size_t)v << p->L) + s] = t->tlut[(size_t)s * p->V + v];
-            break;
-        case QTIP_CODE_HYB: qtip_code_hyb(s, p->Q, t->tlut, &t->vals[s], &t->vals[NS + s]); break;
-        }
+        float v2[2];
+        ct->values(s, p, t->tlut, v2);
+        for (int v = 0; v < p->V; v++) t->vals[((size_t)v << p->L) + s] = v2[v];
     }
     if (t->G >= 8) {
         t->vals8 = qtip_alloc((size_t)NS * p->V, sizeof(float), "trellis search table");
-        if (!t->vals8) goto nomem;
+        if (!t->vals8) return QTIP_E_NOMEM;
         for (uint32_t s = 0; s < NS; s++) {
             uint32_t j = s & (t->G - 1), k = s >> (p->L - t->KV);
             for (int v = 0; v < p->V; v++)
@@ -356,11 +223,40 @@ static qtip_status build(const qtip_trellis_params *p, const float *tlut, int ma
     double ss = 0;
     for (size_t i = 0; i < (size_t)NS * p->V; i++) ss += (double)t->vals[i] * t->vals[i];
     t->rms = sqrt(ss / ((double)NS * p->V));
+    return QTIP_OK;
+}
+
+static qtip_status build(const qtip_trellis_params *p, const float *tlut, int make_tlut,
+                         qtip_trellis **out)
+{
+    QTIP_RETURN_ERROR_IF(!out, QTIP_E_PARAM, "cannot create trellis codebook: no output pointer");
+    *out = NULL;
+    QTIP_FORWARD_IF_ERROR(qtip_trellis_check_params(p));
+    const qtip_code_traits *ct = qtip_code_get_traits((int)p->code);
+    const size_t tlut_n = qtip_trellis_tlut_shape(p, NULL, NULL);
+    QTIP_RETURN_ERROR_IF(!make_tlut && tlut_n && !tlut, QTIP_E_PARAM,
+                         "cannot create trellis codebook: code '%s' needs a tlut", ct->name);
+    qtip_trellis *t = qtip_calloc(1, sizeof *t, "trellis codebook");
+    if (!t) return QTIP_E_NOMEM;
+    t->p = *p;
+    t->T = p->td_x * p->td_y;
+    t->S = t->T / p->V;
+    t->KV = p->K * p->V;
+    t->G = 1u << (p->L - t->KV);
+    t->tlut_n = tlut_n;
+    t->vals = qtip_alloc((size_t)1 << p->L, (size_t)p->V * sizeof(float), "trellis value table");
+    qtip_status st = t->vals ? QTIP_OK : QTIP_E_NOMEM;
+    if (st == QTIP_OK && tlut_n) {
+        t->tlut = qtip_alloc(tlut_n, sizeof(float), "trellis tlut");
+        st = t->tlut ? fill_tlut(t, ct, tlut) : QTIP_E_NOMEM;
+    }
+    if (st == QTIP_OK) st = fill_values(t, ct);
+    if (st != QTIP_OK) {
+        qtip_trellis_free(t);
+        return st;
+    }
     *out = t;
     return QTIP_OK;
-nomem:
-    qtip_trellis_free(t);
-    return QTIP_E_NOMEM;
 }
 
 qtip_status qtip_trellis_create(const qtip_trellis_params *p, qtip_trellis **out)

@@ -3,16 +3,17 @@
  * by the C library and the CUDA kernels (QTIP_HD; C that is also valid C++).
  *
  * Formulas: qtip.md §1.3 (reference: lib/codebook/bitshift.py). All integer
- * arithmetic is on uint32 modulo 2^32. The fp16 conversions are written out in
- * integer code so that host and device round identically without <cuda_fp16.h>.
+ * arithmetic is on uint32 modulo 2^32. The fp16 rounding of 3INST and of the
+ * tables is core/fp16.h's, shared with the rest of the library.
  */
 #ifndef QTIP_TRELLIS_CODES_H
 #define QTIP_TRELLIS_CODES_H
 
+#include "core/fp16.h"
 #include "core/hd.h"
+#include "qtip.h"
 
 #include <stdint.h>
-#include <string.h>
 
 /* float32(sqrt(21845)): the std of a sum of four uniform bytes, so 1MAD/2MAD
  * values have unit variance over uniform x. */
@@ -21,74 +22,6 @@
 #define QTIP_3INST_MASK 0x3B603B60u
 /* HYB (quantlut_sym) table std: sqrt(15/16). */
 #define QTIP_HYB_STD 0.9682458365518543
-
-QTIP_HD float qtip_bits_to_float(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-QTIP_HD uint32_t qtip_float_to_bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-/* IEEE binary16 -> binary32 (exact: every half is a float). */
-QTIP_HD float qtip_fp16_to_float(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exp = ((uint32_t)h >> 10) & 0x1Fu;
-    uint32_t man = (uint32_t)h & 0x3FFu;
-    uint32_t bits;
-    if (exp == 0) {
-        if (man == 0) {
-            bits = sign;
-        } else { /* subnormal: man * 2^-24, renormalized */
-            uint32_t e = 113;
-            while (!(man & 0x400u)) {
-                man <<= 1;
-                e--;
-            }
-            bits = sign | (e << 23) | ((man & 0x3FFu) << 13);
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7F800000u | (man << 13);
-    } else {
-        bits = sign | ((exp + 112u) << 23) | (man << 13);
-    }
-    return qtip_bits_to_float(bits);
-}
-
-/* binary32 -> binary16, round to nearest, ties to even (as a GPU's __float2half_rn):
- * overflow to +-inf, NaN to a quiet NaN, subnormals rounded correctly. */
-QTIP_HD uint16_t qtip_float_to_fp16(float f)
-{
-    uint32_t x = qtip_float_to_bits(f);
-    uint32_t sign = (x >> 16) & 0x8000u;
-    uint32_t ax = x & 0x7FFFFFFFu;
-    if (ax >= 0x7F800000u) return (uint16_t)(sign | (ax > 0x7F800000u ? 0x7E00u : 0x7C00u));
-    if (ax >= 0x477FF000u) return (uint16_t)(sign | 0x7C00u); /* >= 65520 rounds to inf */
-    if (ax < 0x38800000u) {                                    /* below 2^-14: subnormal */
-        if (ax < 0x33000000u) return (uint16_t)sign;            /* <= 2^-25 rounds to 0 */
-        uint32_t e = ax >> 23;
-        uint32_t m = (ax & 0x7FFFFFu) | 0x800000u;
-        uint32_t shift = 126u - e; /* 14 .. 24 */
-        uint32_t r = m >> shift;
-        uint32_t rem = m & ((1u << shift) - 1u), half = 1u << (shift - 1u);
-        if (rem > half || (rem == half && (r & 1u))) r++;
-        return (uint16_t)(sign | r);
-    }
-    uint32_t h = (ax - 0x38000000u) >> 13; /* rebias 127 -> 15, drop 13 bits */
-    uint32_t rem = ax & 0x1FFFu;
-    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) h++; /* carry may reach inf: fine */
-    return (uint16_t)(sign | h);
-}
-
-/* Round a float to the nearest fp16 value (ties to even), as a float. */
-QTIP_HD float qtip_round_fp16(float f) { return qtip_fp16_to_float(qtip_float_to_fp16(f)); }
 
 QTIP_HD uint32_t qtip_byte_sum(uint32_t x)
 {
@@ -144,6 +77,28 @@ QTIP_HD void qtip_code_hyb(uint32_t s, int Q, const float *tlut, float *v0, floa
     float a = tlut[2 * idx];
     *v0 = qtip_hyb_neg(s) ? -a : a;
     *v1 = tlut[2 * idx + 1];
+}
+
+/* The built-in codes (qtip_code values 0 .. QTIP_CODE_BUILTIN_COUNT-1) have
+ * element logic here; codes registered at run time (trellis_traits.c) have a
+ * host function only. */
+#define QTIP_CODE_BUILTIN_COUNT 5
+
+/* The V values of state s of a built-in code (the one dispatch shared by the
+ * library's builtin traits rows and the CUDA decoder). tlut: HYB 2^Q x 2, LUT
+ * 2^L x V, row-major; unused otherwise. */
+QTIP_HD void qtip_code_state_values(int code, uint32_t s, int V, int Q, const float *tlut,
+                                    float *out)
+{
+    switch (code) {
+    case QTIP_CODE_1MAD: out[0] = qtip_code_1mad(s); break;
+    case QTIP_CODE_2MAD: out[0] = qtip_code_2mad(s); break;
+    case QTIP_CODE_3INST: out[0] = qtip_code_3inst(s); break;
+    case QTIP_CODE_HYB: qtip_code_hyb(s, Q, tlut, &out[0], &out[1]); break;
+    default: /* QTIP_CODE_LUT */
+        for (int v = 0; v < V; v++) out[v] = tlut[(size_t)s * (size_t)V + (size_t)v];
+        break;
+    }
 }
 
 /* The L-bit state starting at bit `pos` of a circular MSB-first stream of `nwords`

@@ -25,6 +25,13 @@ struct qtip_trellis {
     double rms;
 };
 
+/* Register an extra code (tests: a code added through the traits table alone).
+ * Its row is copied; the code gets the next free number, returned, or -1 when
+ * the row lacks a name, a value function or a V, its name is taken, or the
+ * table is full. Host only (the CUDA decoder knows the built-in codes). Not
+ * thread-safe: register before any use. */
+int qtip_code_register_(const qtip_code_traits *t);
+
 /* One thread's scratch. */
 typedef struct {
     float *cost[2];   /* G + 8 group minima each (previous, next step; the 8
@@ -56,6 +63,10 @@ struct qtip_trellis_work {
  * normalized to element std sqrt(15/16) and rounded to fp16 values. out: 2^Q x 2.
  * iters (may be NULL): iterations run. Identical on every machine and thread count. */
 qtip_status qtip_trellis_hyb_kmeans_(int Q, size_t n, int max_iters, float *out, int *iters);
+/* The reference's normalization of a HYB table: n values divided by their
+ * (biased) std, times sqrt(15/16), rounded to fp16 values (also the Lloyd
+ * refinement's, bench_viterbi --gen-hyb-table). */
+void qtip_trellis_hyb_normalize_(const double *cen, int n, float *out);
 
 /* The Q = 9 table at the reference's size (2^20 samples, run to convergence),
  * precomputed by `bench_viterbi --gen-hyb-table` into trellis_hyb_table.c, as

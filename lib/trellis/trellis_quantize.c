@@ -153,6 +153,12 @@ qtip_status qtip_trellis_work_set_tail_biting(qtip_trellis_work *w, const qtip_t
 
 int qtip_trellis_work_tail_biting(const qtip_trellis_work *w) { return w ? w->tb_n : 1; }
 
+void qtip_trellis_tail_biting_name(int n, char *buf, size_t size)
+{
+    if (n >= 2) snprintf(buf, size, "best-of-%d", n);
+    else snprintf(buf, size, "two-pass");
+}
+
 int qtip_trellis_tail_biting_from_name(const char *name)
 {
     if (!name) return -1;

@@ -5,6 +5,7 @@
 set -u
 Q="$QTIP_BIN/qtip-quantize"
 [ -x "$Q" ] || { echo "FAIL qtip-quantize not built"; exit 1; }
+# 77: ctest reports a skip (SKIP_RETURN_CODE), never a pass
 command -v python3 >/dev/null || { echo "skip: python3 is needed to write the test tensors"; exit 77; }
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 fail=0
@@ -93,6 +94,13 @@ for args in "--tensor x -o $T/u $W" "--tensor x --identity-hessian $W" "--tensor
   "$Q" $args >/dev/null 2>&1; rc=$?
   check "usage '$args' exits 2 (got $rc)" '[ $rc -eq 2 ]'
 done
+# a config's unknown name is bad usage (2), a field of the wrong type bad input (1)
+printf '{"decode_mode": "9mad"}\n' >"$T/bad1.json"
+err=$("$Q" --config "$T/bad1.json" --identity-hessian --tensor x -o "$T/u" "$W" 2>&1); rc=$?
+check "config decode_mode: rc $rc, '$err'" '[ $rc -eq 2 ] && grep -q "9mad" <<<"$err"'
+printf '{"K": "two"}\n' >"$T/bad2.json"
+err=$("$Q" --config "$T/bad2.json" --identity-hessian --tensor x -o "$T/u" "$W" 2>&1); rc=$?
+check "config field type: rc $rc, '$err'" '[ $rc -eq 1 ] && grep -q "field '"'"'K'"'"'" <<<"$err"'
 err=$("$Q" "${SMALL[@]}" --device cuda --identity-hessian --tensor layers.0.mlp.down_proj -o "$T/u" "$W" 2>&1); rc=$?
 check "cuda: rc $rc, '$err'" '[ $rc -eq 1 ] && grep -q cuda <<<"$err"'
 exit $fail

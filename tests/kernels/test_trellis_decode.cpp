@@ -1,6 +1,6 @@
 /*
  * test_trellis_decode.cpp — kernels/trellis_decode.cu against qtip_trellis_decode,
- * bit-exact, for every code, on random bitstreams (every state reachable) and tile
+ * bit-exact, for every built-in code of the traits table, on random bitstreams (every state reachable) and tile
  * shapes whose step counts are not multiples of the block size.
  */
 #include <cuda_runtime.h>
@@ -65,6 +65,8 @@ TEST(test_codes)
     run_case(&rng, params(QTIP_CODE_3INST, 16, 4, 1, 0, 16, 16), 3);
     run_case(&rng, params(QTIP_CODE_HYB, 16, 1, 2, 9, 16, 16), 2);
     run_case(&rng, params(QTIP_CODE_1MAD, 16, 2, 1, 0, 8, 24), 2); /* 192 steps: a tail */
+    run_case(&rng, params(QTIP_CODE_LUT, 10, 2, 2, 10, 16, 16), 2);
+    run_case(&rng, params(QTIP_CODE_LUT, 12, 3, 1, 12, 16, 16), 2);
 }
 
 TEST(test_bad_params)
@@ -72,6 +74,10 @@ TEST(test_bad_params)
     qtip_trellis_params p = qtip_trellis_default_params();
     CHECK_STATUS(qtip_cuda_trellis_decode(&p, nullptr, nullptr, 1, nullptr), QTIP_E_PARAM);
     p.L = 40;
+    CHECK_STATUS(qtip_cuda_trellis_decode(&p, nullptr, nullptr, 1, nullptr), QTIP_E_PARAM);
+    /* a code number outside the table is rejected by the parameter check */
+    p = qtip_trellis_default_params();
+    p.code = (qtip_code)99;
     CHECK_STATUS(qtip_cuda_trellis_decode(&p, nullptr, nullptr, 1, nullptr), QTIP_E_PARAM);
 }
 

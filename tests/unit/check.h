@@ -18,6 +18,7 @@
 #define QTIP_TEST_CHECK_H
 
 #include "qtip.h"
+#include "core/rng.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -84,16 +85,10 @@ static inline int check_summary(void)
     return check_cases_failed_ ? 1 : check_cases_skipped_ ? 77 : 0;
 }
 
-/* splitmix64: small, fast, platform independent. */
+/* splitmix64 (lib/core/rng.h): small, fast, platform independent. */
 typedef struct { uint64_t s; } test_rng;
 
-static inline uint64_t test_rng_next(test_rng *r)
-{
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+static inline uint64_t test_rng_next(test_rng *r) { return qtip_splitmix64(&r->s); }
 static inline double test_rng_uniform(test_rng *r) /* [0, 1) */
 {
     return (double)(test_rng_next(r) >> 11) * (1.0 / 9007199254740992.0);

@@ -473,6 +473,8 @@ TEST(names_constants_errors)
     CHECK(qtip_e8p_from_name("e8p13") == -1 && qtip_e8p_from_name(NULL) == -1, "unknown");
     CHECK(strcmp(qtip_e8p_config_name(QTIP_E8P12_RVQ4), "E8P12RVQ4B") == 0, "config name");
     CHECK(qtip_e8p_bits(QTIP_E8P12_RVQ3) == 3 && qtip_e8p_code_bits(QTIP_E8P12_RVQ3) == 24, "bits");
+    CHECK(qtip_e8p_name((qtip_e8p_kind)3) == NULL && qtip_e8p_bits((qtip_e8p_kind)3) == 0,
+          "a kind past the table");
     CHECK(qtip_e8p_opt_scale(QTIP_E8P12) == 1.03f && qtip_e8p_opt_scale(QTIP_E8P12_RVQ3) == 0.98f &&
               qtip_e8p_opt_scale(QTIP_E8P12_RVQ4) == 1.03f,
           "opt_scale");

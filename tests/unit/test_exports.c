@@ -206,19 +206,18 @@ TEST(generic_layout_decodes_like_canonical)
 TEST(tile_position_orders)
 {
     qtip_trellis_params p = {16, 2, 2, 9, QTIP_CODE_HYB, 16, 16};
-    int seen[256] = {0}, row, col;
-    CHECK(qtip_pack_is_kernel_config(&p), "HYB/L16/K2/V2/Q9 is the kernel config");
-    for (int j = 0; j < 256; j++) {
-        qtip_pack_tile_position(&p, j, &row, &col);
-        seen[row * 16 + col]++;
-    }
+    int seen[256] = {0}, order[256], row, col;
+    CHECK(qtip_trellis_tile_is_mma(&p), "HYB/L16/K2/V2/Q9 is the kernel config");
+    qtip_trellis_tile_order(&p, order);
+    for (int j = 0; j < 256; j++) seen[order[j]]++;
     for (int i = 0; i < 256; i++) CHECK(seen[i] == 1, "position %d used %d times", i, seen[i]);
     /* qtip.md 3.4: j = b*32 + d*8 + h*4 + a*2 + e; j = 37 -> b=1 d=0 h=1 a=0 e=1 */
-    qtip_pack_tile_position(&p, 37, &row, &col);
+    row = order[37] / 16, col = order[37] % 16;
     CHECK(row == 1 && col == 9, "j=37 -> (%d, %d), expected (1, 9)", row, col);
     p.code = QTIP_CODE_1MAD; p.V = 1; p.Q = 0;
-    CHECK(!qtip_pack_is_kernel_config(&p), "1MAD is not the kernel config");
-    qtip_pack_tile_position(&p, 37, &row, &col);
+    CHECK(!qtip_trellis_tile_is_mma(&p), "1MAD is not the kernel config");
+    qtip_trellis_tile_order(&p, order);
+    row = order[37] / 16, col = order[37] % 16;
     CHECK(row == 2 && col == 5, "row-major j=37 -> (%d, %d)", row, col);
 }
 
@@ -373,7 +372,7 @@ TEST(quip_for_all_qidxs_decode_like_canonical)
               "kind %d: Qidxs shape [%lld, %lld]", ki, (long long)shape[0], (long long)shape[1]);
         CHECK(dt == (k == QTIP_E8P12 ? QTIP_DT_I16 : QTIP_DT_I32), "kind %d: dtype", ki);
         void *q = malloc((size_t)(shape[0] * shape[1]) * qtip_dtype_size(dt));
-        CHECK_OK(qtip_pack_e8p_to_qidxs(k, codes, m, n, q));
+        CHECK_OK(qtip_e8p_pack_qidxs(k, codes, (size_t)m, (size_t)n, q));
         int bad = 0;
         for (int64_t row = 0; row < m; row++)
             for (int64_t b = 0; b < n / 8; b++) {

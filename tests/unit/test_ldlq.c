@@ -216,16 +216,16 @@ TEST(tile_orders_are_permutations)
     memset(&p, 0, sizeof p);
     p.L = 16; p.K = 2; p.V = 2; p.Q = 9; p.code = QTIP_CODE_HYB; p.td_x = 16; p.td_y = 16;
     int order[256], seen[256] = {0};
-    CHECK(qtip_quant_tile_is_mma(&p), "kernel config");
-    qtip_quant_tile_order(&p, order);
+    CHECK(qtip_trellis_tile_is_mma(&p), "kernel config");
+    qtip_trellis_tile_order(&p, order);
     for (int j = 0; j < 256; j++) seen[order[j]]++;
     for (int j = 0; j < 256; j++) CHECK(seen[j] == 1, "element %d", j);
     /* digest 3.4: lane q = j/8 = b*4 + d; j = 37 -> b=1, d=0, h=1, a=0, e=1 -> (1, 9) */
     CHECK(order[37] == 1 * 16 + 9, "order[37] = %d", order[37]);
     CHECK(order[2] == 8 * 16 + 0, "order[2] = %d", order[2]);
     p.code = QTIP_CODE_1MAD; p.V = 1; p.Q = 0;
-    qtip_quant_tile_order(&p, order);
-    CHECK(!qtip_quant_tile_is_mma(&p) && order[37] == 37, "row-major");
+    qtip_trellis_tile_order(&p, order);
+    CHECK(!qtip_trellis_tile_is_mma(&p) && order[37] == 37, "row-major");
 }
 
 /* The unit path gives byte-identical results for 1, 2 and 3 threads (rows are

@@ -3,6 +3,8 @@
  * decoding, stored proxy loss, determinism across thread counts. */
 #include "check.h"
 #include "core/internal.h"
+#include "trellis/trellis_codes.h"
+#include "trellis/trellis_internal.h"
 
 #include <unistd.h>
 
@@ -221,6 +223,135 @@ TEST(same_bytes_for_any_thread_count)
     free(H);
 }
 
+/* --- a code added through the traits table alone ---------------------------------
+ * "uniform-test": a test-only scalar code, V = 1, no table: 256 levels evenly
+ * spaced over [-1.725, 1.725] (RMS about 1) picked by a multiplicative hash of the
+ * state. Registered as a row, it must quantize, save, load and decode through
+ * the generic path; the decode is checked against a second implementation
+ * written here from the layout documentation (qtip_trellis.h). */
+static float uniform_value(uint32_t s)
+{
+    uint32_t h = (s * 2654435761u) >> 24;
+    return ((float)h - 127.5f) / 73.9f;
+}
+
+static void uniform_values(uint32_t s, const qtip_trellis_params *p, const float *tlut, float *out)
+{
+    (void)p;
+    (void)tlut;
+    out[0] = uniform_value(s);
+}
+
+/* Rotated W from the codes by hand: tile (R, C) word w at row R*td_x + w/wr,
+ * column C*wr + w%wr; step i reads L bits at i*K of the circular stream; value j
+ * of the row-major tile at row j/td_y, column j%td_y. */
+static void hand_decode(const qtip_trellis_params *tp, const int16_t *codes, int64_t m, int64_t n,
+                        float *Wr)
+{
+    const int wr = tp->td_y * tp->K / 16, nw = tp->td_x * wr, T = tp->td_x * tp->td_y;
+    const int64_t cc = n * tp->K / 16;
+    uint16_t words[64];
+    for (int64_t R = 0; R < m / tp->td_x; R++)
+        for (int64_t C = 0; C < n / tp->td_y; C++) {
+            for (int w = 0; w < nw; w++) words[w] = (uint16_t)codes[(R * tp->td_x + w / wr) * cc + C * wr + w % wr];
+            for (int j = 0; j < T; j++) {
+                uint32_t st = 0;
+                for (int b = 0; b < tp->L; b++) {
+                    int bit = (j * tp->K + b) % (16 * nw);
+                    st = (st << 1) | ((words[bit / 16] >> (15 - bit % 16)) & 1u);
+                }
+                Wr[(R * tp->td_x + j / tp->td_y) * n + C * tp->td_y + j % tp->td_y] = uniform_value(st);
+            }
+        }
+}
+
+TEST(extra_code_through_the_traits_table)
+{
+    const qtip_code_traits row = {"uniform-test", NULL, 1u << 1, QTIP_TLUT_NONE, 0, 0, 0, 1.0,
+                                  uniform_values, "test-only uniform scalar code"};
+    int id = qtip_code_register_(&row);
+    CHECK(id >= QTIP_CODE_BUILTIN_COUNT && qtip_code_from_name("uniform-test") == id, "registered as %d", id);
+    CHECK(qtip_code_register_(&row) == -1, "a name is registered once");
+    if (id < 0) return;
+    qtip_quant_params p = qtip_quant_default_params(QTIP_METHOD_TRELLIS);
+    p.trellis.L = 12;
+    CHECK_OK(qtip_trellis_set_code(&p.trellis, id, 0, 0));
+    CHECK(p.trellis.V == 1 && p.trellis.Q == 0, "the row's V and tlut bits: %d, %d", p.trellis.V, p.trellis.Q);
+    test_rng r = test_rng_seeded(1212);
+    const int64_t m = 32, n = 64;
+    float *W = rand_weight(&r, m, n), *Wr = malloc(sizeof(float) * m * n), *hand = malloc(sizeof(float) * m * n);
+    double *H = corr_hessian(&r, n, 0.8);
+    qtip_layer_artifact *a = NULL, *b = NULL;
+    double loss = quantize_loss(&p, W, m, n, H, &a);
+    /* 2 bits per weight of a 256-level code: well below the no-information loss 1 */
+    CHECK(loss > 0 && loss < 0.3, "proxy loss %g", loss);
+    const char *path = test_path("uniform.safetensors");
+    if (a) CHECK_OK(qtip_layer_artifact_save(a, path));
+    if (a) CHECK_OK(qtip_layer_artifact_load(path, &b));
+    if (b) {
+        qtip_layer_info info;
+        qtip_layer_artifact_info(b, &info);
+        CHECK(info.params.trellis.code == (qtip_code)id && info.tlut == NULL, "loaded code %d",
+              (int)info.params.trellis.code);
+        CHECK_OK(qtip_layer_codes_decode(&info.params, NULL, info.codes, m, n, Wr));
+        hand_decode(&info.params.trellis, info.codes, m, n, hand);
+        int bad = 0;
+        for (int64_t i = 0; i < m * n; i++) bad += Wr[i] != hand[i];
+        CHECK(bad == 0, "%d values differ from the hand decode", bad);
+        CHECK(fabs(info.proxy_loss - loss) == 0, "stored loss %g", info.proxy_loss);
+    }
+    qtip_layer_artifact_free(a);
+    qtip_layer_artifact_free(b);
+    free(W);
+    free(Wr);
+    free(hand);
+    free(H);
+}
+
+/* quantize_config.json through the parameters table. */
+static qtip_status config_from(const char *json, qtip_quant_params *p)
+{
+    const char *path = test_path("config.json");
+    test_write_file(path, json, strlen(json));
+    *p = qtip_quant_default_params(QTIP_METHOD_TRELLIS);
+    return qtip_quant_params_from_json(path, p);
+}
+
+TEST(params_from_config_json)
+{
+    qtip_quant_params p, d = qtip_quant_default_params(QTIP_METHOD_TRELLIS);
+    CHECK(d.sigma_reg == 0.01 && d.scale_override == -1 && d.ldlq == 1 && d.damping_tries == 10 &&
+              d.refine_passes == 0 && d.tail_biting == 0 && d.seed == 0,
+          "trellis defaults");
+    CHECK(qtip_quant_default_params(QTIP_METHOD_E8P).refine_passes == 10, "e8p refine default");
+    CHECK_OK(config_from("{\"quantization_config\": {\"quant_method\": \"QTIP\", \"decode_mode\": "
+                         "\"1mad\", \"L\": 12, \"K\": 3, \"V\": 1, \"tlut_bits\": 0, "
+                         "\"sigma_reg\": 0.05, \"seed\": 9, \"tail_biting\": \"best-of-4\", "
+                         "\"quip_tune_iters\": 2, \"damping_tries\": 3, \"codebook\": \"bitshift\"}}",
+                         &p));
+    CHECK(p.method == QTIP_METHOD_TRELLIS && p.trellis.code == QTIP_CODE_1MAD && p.trellis.L == 12 &&
+              p.trellis.K == 3 && p.trellis.V == 1 && p.trellis.Q == 0 && p.sigma_reg == 0.05 &&
+              p.seed == 9 && p.tail_biting == 4 && p.refine_passes == 2 && p.damping_tries == 3,
+          "trellis config fields");
+    CHECK_OK(qtip_quant_check_params(&p));
+    /* an E8P codebook resets to the E8P defaults before the other fields */
+    CHECK_OK(config_from("{\"sigma_reg\": 0.2, \"codebook\": \"E8P12RVQ3B\", \"unknown\": 1}", &p));
+    CHECK(p.method == QTIP_METHOD_E8P && p.e8p == QTIP_E8P12_RVQ3 && p.refine_passes == 10 &&
+              p.sigma_reg == 0.2,
+          "e8p config");
+    CHECK_STATUS(config_from("{\"L\": \"x\"}", &p), QTIP_E_FORMAT);
+    CHECK_STATUS(config_from("{\"seed\": -1}", &p), QTIP_E_FORMAT);
+    CHECK_STATUS(config_from("[1]", &p), QTIP_E_FORMAT);
+    CHECK_STATUS(config_from("{\"decode_mode\": \"nope\"}", &p), QTIP_E_PARAM);
+    CHECK_STATUS(config_from("{\"quant_method\": \"nope\"}", &p), QTIP_E_PARAM);
+    /* ranges of the table: sigma_reg, ldlq, tail_biting */
+    CHECK_OK(config_from("{\"sigma_reg\": -0.5}", &p));
+    CHECK_STATUS(qtip_quant_check_params(&p), QTIP_E_PARAM);
+    CHECK(strstr(qtip_last_error(), "sigma_reg") != NULL, "names the field: %s", qtip_last_error());
+    CHECK_OK(config_from("{\"ldlq\": 2}", &p));
+    CHECK_STATUS(qtip_quant_check_params(&p), QTIP_E_PARAM);
+}
+
 TEST(bad_inputs)
 {
     qtip_quant_params p = small_trellis();
@@ -272,6 +403,8 @@ int main(void)
     RUN(artifact_roundtrip_e8p);
     RUN(artifact_roundtrip_hyb_l16);
     RUN(same_bytes_for_any_thread_count);
+    RUN(extra_code_through_the_traits_table);
+    RUN(params_from_config_json);
     RUN(bad_inputs);
     return check_summary();
 }

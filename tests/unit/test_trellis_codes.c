@@ -288,6 +288,43 @@ TEST(code_names)
 
 /* A worked example, by hand: L=8, K=2, V=1, tile 2x4 (T=8, 16 bits, one word).
  * Stream 0xA5C3 = 1010 0101 1100 0011: step i reads 8 bits at 2i, wrapping. */
+/* The traits rows against what each built codebook actually holds. */
+TEST(traits_rows_describe_the_codebooks)
+{
+    CHECK(qtip_code_get_traits(-1) == NULL && qtip_code_get_traits(QTIP_CODE_BUILTIN_COUNT) == NULL,
+          "out of range rows");
+    for (int c = 0; c < QTIP_CODE_BUILTIN_COUNT; c++) {
+        const qtip_code_traits *t = qtip_code_get_traits(c);
+        qtip_trellis_params p = qtip_trellis_default_params();
+        p.L = 12; /* LUT builds 2^L values: keep it small */
+        CHECK_OK(qtip_trellis_set_code(&p, c, 0, 0));
+        CHECK(p.code == (qtip_code)c && ((t->v_mask >> p.V) & 1u), "%s: V %d", t->name, p.V);
+        qtip_trellis *cb = NULL;
+        CHECK_OK(qtip_trellis_create(&p, &cb));
+        if (!cb) continue;
+        size_t rows, cols, n = qtip_trellis_tlut_shape(&p, &rows, &cols), have;
+        qtip_trellis_lut(cb, &have);
+        CHECK(n == have && n == rows * cols, "%s: table %zu x %zu, codebook holds %zu", t->name,
+              rows, cols, have);
+        CHECK(t->tlut != QTIP_TLUT_HYB || (rows == (size_t)1 << p.Q && cols == 2), "hyb shape");
+        CHECK(t->tlut != QTIP_TLUT_LUT || (rows == (size_t)1 << p.L && cols == (size_t)p.V),
+              "lut shape");
+        CHECK(t->tlut != QTIP_TLUT_NONE || (n == 0 && p.Q == 0), "%s: no table", t->name);
+        /* nominal RMS within 2% of the exact one (LUT at L=12: 4096 Gaussian draws) */
+        CHECK(fabs(qtip_trellis_rms(cb) / t->rms - 1) < 0.02, "%s: rms %g, row says %g", t->name,
+              qtip_trellis_rms(cb), t->rms);
+        qtip_trellis_free(cb);
+    }
+    qtip_trellis_params p = qtip_trellis_default_params();
+    CHECK_STATUS(qtip_trellis_set_code(&p, 99, 0, 0), QTIP_E_PARAM);
+    p.V = 2;
+    CHECK_OK(qtip_trellis_set_code(&p, QTIP_CODE_LUT, 1, 0));
+    CHECK(p.V == 2 && p.Q == p.L, "lut keeps the given V, Q = L");
+    p.Q = 5;
+    CHECK_OK(qtip_trellis_set_code(&p, QTIP_CODE_HYB, 0, 1));
+    CHECK(p.Q == 5 && p.V == 2, "hyb keeps the given Q");
+}
+
 TEST(bitstream_worked_example)
 {
     qtip_trellis_params p = {8, 2, 1, 0, QTIP_CODE_1MAD, 2, 4};
@@ -331,6 +368,7 @@ int main(void)
     RUN(fp16_conversion_is_exact);
     RUN(params_are_validated_with_named_fields);
     RUN(code_names);
+    RUN(traits_rows_describe_the_codebooks);
     RUN(bitstream_worked_example);
     RUN(bitstream_round_trip_random);
     return check_summary();

@@ -313,6 +313,12 @@ TEST(best_of_n_tail_biting)
               qtip_trellis_tail_biting_from_name("best-of-65537") < 0 &&
               qtip_trellis_tail_biting_from_name("best-of-2x") < 0 && qtip_trellis_tail_biting_from_name("one") < 0,
           "bad mode names are refused");
+    char nm[32];
+    qtip_trellis_tail_biting_name(0, nm, sizeof nm);
+    CHECK(strcmp(nm, "two-pass") == 0, "0 is %s", nm);
+    qtip_trellis_tail_biting_name(65536, nm, sizeof nm);
+    CHECK(strcmp(nm, "best-of-65536") == 0 && qtip_trellis_tail_biting_from_name(nm) == 65536,
+          "65536 is %s", nm);
 }
 
 /* Best of n on the released setting (HYB L=16): thread count does not matter,
