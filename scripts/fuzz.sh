@@ -51,7 +51,10 @@ for t in "${TARGETS[@]}"; do
   log="$BUILD/$t.log"
   # shellcheck disable=SC2086
   "$bin" -max_total_time="$SECS" -print_final_stats=1 -artifact_prefix="$art" \
-    -timeout=25 ${FUZZ_ARGS:-} "$out" "$corpus" >"$log" 2>&1 || true
+    -timeout=25 ${FUZZ_ARGS:-} "$out" "$corpus" >"$log" 2>&1 &
+  pid=$!
+  wait $pid || true
+  rm -rf "/tmp/qtip-fuzz-index-$pid" # fuzz_st_index's link directory (libFuzzer skips atexit)
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   crashes=0
   for c in "$art"*; do
