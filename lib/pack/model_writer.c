@@ -5,6 +5,7 @@
  * and qtip-verify --dequantize both use it.
  */
 #include "pack/pack_internal.h"
+#include "io/io_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -279,6 +280,7 @@ qtip_status qtip_model_writer_copy(qtip_model_writer *w, const char *src, const 
         return qtip_error(QTIP_E_IO, "'%s' is not a regular file; refusing to copy it", src);
     }
     fcntl(in, F_SETFL, fcntl(in, F_GETFL) & ~O_NONBLOCK);
+    io_note_input(&sb, src); /* a copied file is an input too: never an output */
     char dst[4500];
     snprintf(dst, sizeof dst, "%s/%s", w->tmp, rel);
     int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
@@ -287,18 +289,6 @@ qtip_status qtip_model_writer_copy(qtip_model_writer *w, const char *src, const 
     if (out >= 0) close(out);
     close(in);
     return s;
-}
-
-/* The same as io_atomic.c's: engineer A is exposing that one in lib/io/io_internal.h;
- * at merge this copy goes and that one is called (the lead switches it). */
-static qtip_status fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    QTIP_RETURN_ERROR_IF(fd < 0, QTIP_E_IO, "cannot open '%s': %s", dir, strerror(errno));
-    int r = fsync(fd);
-    close(fd);
-    QTIP_RETURN_ERROR_IF(r != 0, QTIP_E_IO, "cannot sync '%s': %s", dir, strerror(errno));
-    return QTIP_OK;
 }
 
 static void writer_free(qtip_model_writer *w)
@@ -312,7 +302,7 @@ static void writer_free(qtip_model_writer *w)
 
 qtip_status qtip_model_writer_commit(qtip_model_writer *w)
 {
-    qtip_status s = fsync_dir(w->tmp);
+    qtip_status s = io_fsync_dir(w->tmp);
     if (!s && rename(w->tmp, w->out) != 0)
         s = qtip_error(QTIP_E_IO, "cannot rename '%s' to '%s': %s", w->tmp, w->out, strerror(errno));
     if (s) {
@@ -323,7 +313,7 @@ qtip_status qtip_model_writer_commit(qtip_model_writer *w)
     const char *base;
     split_path(w->out, parent, sizeof parent, &base);
     writer_free(w);
-    return fsync_dir(parent);
+    return io_fsync_dir(parent);
 }
 
 void qtip_model_writer_abort(qtip_model_writer *w)
