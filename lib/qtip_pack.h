@@ -106,9 +106,9 @@ typedef enum {
     QTIP_EXPORT_QUIP_FOR_ALL = 2 /* "quip-for-all": QuIP-for-all layout */
 } qtip_export_format;
 
-/* The format named "qtip", "qtip-reference" or "quip-for-all" (QTIP_E_PARAM for
- * another name). */
-qtip_status qtip_export_format_from_name(const char *name, qtip_export_format *out);
+/* The name of format f ("qtip", "qtip-reference", "quip-for-all"); NULL when f is
+ * not a format (the values are 0, 1, 2, ...: a loop from 0 lists them all). */
+const char *qtip_export_format_name(qtip_export_format f);
 
 typedef struct {
     qtip_export_format format;
