@@ -4,8 +4,10 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <float.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,17 +18,23 @@ static const char *const usage[] = {
     NULL,
 };
 
-/* Options are typed once, here. A value left at its sentinel (NOT_GIVEN,
- * NUM_NOT_GIVEN) was not given: the command line overrides --config, which
- * overrides the defaults. */
+/* Options are typed once, here: cli_parse checks each range and name list. A
+ * value left at its sentinel (NOT_GIVEN, NUM_NOT_GIVEN, -1 for the enums) was
+ * not given: the command line overrides --config, which overrides the defaults.
+ * The ranges are the library's (qtip_trellis_check_params, the parameters table
+ * of quant_params.c); combinations (K*V < L, td_y*K) are its to check. */
 #define NOT_GIVEN INT_MIN
 #define NUM_NOT_GIVEN (-DBL_MAX)
-static const char *o_tensor, *o_hessian, *o_output, *o_config, *o_method, *o_codebook, *o_mode,
-    *o_device, *o_tail, *o_seed;
+static const char *o_tensor, *o_hessian, *o_output, *o_config, *o_codebook, *o_mode, *o_tail, *o_seed;
 static int o_L = NOT_GIVEN, o_K = NOT_GIVEN, o_V = NOT_GIVEN, o_Q = NOT_GIVEN, o_tdx = NOT_GIVEN,
-           o_tdy = NOT_GIVEN, o_refine = NOT_GIVEN;
+           o_tdy = NOT_GIVEN, o_refine = NOT_GIVEN, o_method = -1, o_device = -1;
 static double o_sigma = NUM_NOT_GIVEN, o_scale = NUM_NOT_GIVEN;
 static int o_identity, o_no_ldlq;
+
+/* --method and --device: indices are the library's enum values. */
+static const char *const method_names[] = {[QTIP_METHOD_TRELLIS] = "trellis", [QTIP_METHOD_E8P] = "e8p", NULL};
+static const char *const device_names[] = {[QTIP_DEVICE_CPU] = "cpu", [QTIP_DEVICE_CUDA] = "cuda",
+                                           [QTIP_DEVICE_AUTO] = "auto", NULL};
 
 /* Help lines naming the codes and codebooks of the library's tables. */
 static char code_help[256], codebook_help[128];
@@ -37,22 +45,22 @@ static cli_option options[] = {
     {0, "identity-hessian", CLI_FLAG, &o_identity, NULL, "use H = I: no calibration data, lower quality"},
     {'o', "output", CLI_STRING, &o_output, "<out>", "layer artifact to write (atomically)"},
     {0, "config", CLI_STRING, &o_config, "<json>", "quantize_config.json with parameters (options override it)"},
-    {0, "method", CLI_STRING, &o_method, "<m>", "trellis (QTIP, default) or e8p (QuIP#)"},
+    {0, "method", CLI_ENUM, &(cli_enum_spec){&o_method, method_names}, "<m>", "trellis (QTIP, default) or e8p (QuIP#)"},
     {0, "codebook", CLI_STRING, &o_codebook, "<cb>", codebook_help},
     {0, "decode-mode", CLI_STRING, &o_mode, "<code>", code_help},
-    {0, "L", CLI_INT, &o_L, "<bits>", "trellis state bits, 8..16 (default 16)"},
-    {0, "K", CLI_INT, &o_K, "<bits>", "bits per weight, 1..4 (default 2)"},
-    {0, "V", CLI_INT, &o_V, "<n>", "values per trellis step, 1 or 2 (default 2)"},
-    {0, "tlut-bits", CLI_INT, &o_Q, "<q>", "HYB table bits (default 9; L for lut, 0 otherwise)"},
-    {0, "td-x", CLI_INT, &o_tdx, "<rows>", "tile rows (default 16)"},
-    {0, "td-y", CLI_INT, &o_tdy, "<cols>", "tile columns (default 16)"},
-    {0, "sigma-reg", CLI_DOUBLE, &o_sigma, "<x>", "Hessian damping in units of mean(diag) (default 0.01)"},
-    {0, "scale-override", CLI_DOUBLE, &o_scale, "<x>", "target RMS factor (default 0.9 trellis, codebook opt_scale e8p)"},
+    {0, "L", CLI_INT_IN, &(cli_int_spec){&o_L, 8, 16}, "<bits>", "trellis state bits, 8..16 (default 16)"},
+    {0, "K", CLI_INT_IN, &(cli_int_spec){&o_K, 1, 4}, "<bits>", "bits per weight, 1..4 (default 2)"},
+    {0, "V", CLI_INT_IN, &(cli_int_spec){&o_V, 1, 2}, "<n>", "values per trellis step, 1 or 2 (default 2)"},
+    {0, "tlut-bits", CLI_INT_IN, &(cli_int_spec){&o_Q, 0, 16}, "<q>", "HYB table bits (default 9; L for lut, 0 otherwise)"},
+    {0, "td-x", CLI_INT_IN, &(cli_int_spec){&o_tdx, 1, 1 << 16}, "<rows>", "tile rows (default 16)"},
+    {0, "td-y", CLI_INT_IN, &(cli_int_spec){&o_tdy, 1, 64}, "<cols>", "tile columns, at most 64 (default 16)"},
+    {0, "sigma-reg", CLI_DOUBLE_IN, &(cli_double_spec){&o_sigma, 0, 1e6}, "<x>", "Hessian damping in units of mean(diag) (default 0.01)"},
+    {0, "scale-override", CLI_DOUBLE_IN, &(cli_double_spec){&o_scale, -INFINITY, 100}, "<x>", "target RMS factor (default 0.9 trellis, codebook opt_scale e8p)"},
     {0, "seed", CLI_STRING, &o_seed, "<n>", "seed of the sign vectors (default 0)"},
-    {0, "refine-passes", CLI_INT, &o_refine, "<n>", "greedy passes after LDLQ (default 10 e8p, 0 trellis)"},
+    {0, "refine-passes", CLI_INT_IN, &(cli_int_spec){&o_refine, 0, 1000}, "<n>", "greedy passes after LDLQ (default 10 e8p, 0 trellis)"},
     {0, "no-ldlq", CLI_FLAG, &o_no_ldlq, NULL, "round without error feedback (a baseline, worse)"},
     {0, "tail-biting", CLI_STRING, &o_tail, "<search>", "trellis tail-biting search: two-pass (default, the reference's) or best-of-<n> (slower, lower error)"},
-    {0, "device", CLI_STRING, &o_device, "<d>", "cpu, cuda or auto (default cpu; cuda not yet available)"},
+    {0, "device", CLI_ENUM, &(cli_enum_spec){&o_device, device_names}, "<d>", "cpu, cuda or auto (default cpu; cuda not yet available)"},
     CLI_END,
 };
 
@@ -96,17 +104,10 @@ static void build_help(void)
     snprintf(codebook_help, sizeof codebook_help, "%s (selects the QuIP# path)", codebook_list);
 }
 
-static void set_method(qtip_quant_params *p, const char *s)
-{
-    int m = qtip_quant_method_from_name(s);
-    if (m < 0) cli_usage_error(&cmd, "--method: unknown method '%s', expected trellis or e8p", s);
-    *p = qtip_quant_switch_method(p, (qtip_quant_method)m);
-}
-
 static void set_codebook(qtip_quant_params *p, const char *s)
 {
     int k = qtip_e8p_from_name(s);
-    if (k < 0) cli_usage_error(&cmd, "--codebook: unknown codebook '%s', expected %s", s, codebook_list);
+    if (k < 0) cli_bad_value(&cmd, "--codebook", codebook_list, s);
     *p = qtip_quant_switch_method(p, QTIP_METHOD_E8P);
     p->e8p = (qtip_e8p_kind)k;
 }
@@ -124,7 +125,7 @@ static void set_trellis(qtip_trellis_params *t)
 {
     if (o_mode) {
         int c = qtip_code_from_name(o_mode);
-        if (c < 0) cli_usage_error(&cmd, "--decode-mode: unknown decode_mode '%s', expected %s", o_mode, code_list);
+        if (c < 0) cli_bad_value(&cmd, "--decode-mode", code_list, o_mode);
         t->code = (qtip_code)c;
     }
     int *const field[] = {&t->L, &t->K, &t->V, &t->Q, &t->td_x, &t->td_y};
@@ -134,22 +135,22 @@ static void set_trellis(qtip_trellis_params *t)
     if (o_mode || o_config) qtip_trellis_set_code(t, (int)t->code, !o_mode || o_V != NOT_GIVEN, o_Q != NOT_GIVEN);
 }
 
-static qtip_device device_of(const char *s)
-{
-    static const char *const names[] = {[QTIP_DEVICE_CPU] = "cpu", [QTIP_DEVICE_CUDA] = "cuda",
-                                        [QTIP_DEVICE_AUTO] = "auto"};
-    for (int d = 0; d < 3; d++)
-        if (!strcmp(s, names[d])) return (qtip_device)d;
-    cli_usage_error(&cmd, "option '--device' expects cpu, cuda or auto, got '%s'", s);
-}
-
+/* --seed: any uint64 (CLI_U64 would leave no value meaning "not given"). */
 static uint64_t seed_of(const char *s)
 {
     char *end;
+    errno = 0;
     unsigned long long v = strtoull(s, &end, 0);
-    if (end == s || *end || s[0] == '-')
-        cli_usage_error(&cmd, "option '--seed' expects a non-negative integer, got '%s'", s);
+    if (errno || end == s || *end || s[0] == '-') cli_bad_value(&cmd, "--seed", "a non-negative integer", s);
     return v;
+}
+
+/* --tail-biting: the library's names; best-of-1 is two-pass. */
+static int tail_biting_of(const char *s)
+{
+    int n = qtip_trellis_tail_biting_from_name(s);
+    if (n < 1) cli_bad_value(&cmd, "--tail-biting", "two-pass or best-of-<n> with n from 1 to 65536", s);
+    return n >= 2 ? n : 0;
 }
 
 /* Defaults, then --config, then the options. */
@@ -157,7 +158,7 @@ static qtip_quant_params params_from_options(void)
 {
     qtip_quant_params p = qtip_quant_default_params(QTIP_METHOD_TRELLIS);
     if (o_config) read_config(o_config, &p);
-    if (o_method) set_method(&p, o_method);
+    if (o_method >= 0) p = qtip_quant_switch_method(&p, (qtip_quant_method)o_method);
     if (o_codebook) set_codebook(&p, o_codebook);
     set_trellis(&p.trellis);
     if (o_sigma != NUM_NOT_GIVEN) p.sigma_reg = o_sigma;
@@ -165,14 +166,8 @@ static qtip_quant_params params_from_options(void)
     if (o_seed) p.seed = seed_of(o_seed);
     if (o_refine != NOT_GIVEN) p.refine_passes = o_refine;
     if (o_no_ldlq) p.ldlq = 0;
-    if (o_tail) {
-        int n = qtip_trellis_tail_biting_from_name(o_tail);
-        if (n < 1)
-            cli_usage_error(&cmd, "option '--tail-biting' expects two-pass or best-of-<n> (n in 1..65536), got '%s'",
-                            o_tail);
-        p.tail_biting = n >= 2 ? n : 0;
-    }
-    if (o_device) p.device = device_of(o_device);
+    if (o_tail) p.tail_biting = tail_biting_of(o_tail);
+    if (o_device >= 0) p.device = (qtip_device)o_device;
     if (qtip_quant_check_params(&p)) cli_usage_error(&cmd, "%s", qtip_last_error());
     return p;
 }
@@ -203,9 +198,9 @@ int main(int argc, char **argv)
 {
     build_help();
     int npos = cli_parse(&cmd, argc, argv);
-    if (npos != 1) cli_usage_error(&cmd, "expected one weights file or model directory, got %d", npos);
-    if (!o_tensor) cli_usage_error(&cmd, "missing '--tensor <name>'");
-    if (!o_output) cli_usage_error(&cmd, "missing '-o <out>'");
+    cli_expect_args(&cmd, npos, 1, 1, "weights file or model directory");
+    cli_require(&cmd, o_tensor, "--tensor <name>");
+    cli_require(&cmd, o_output, "-o <out>");
     if (!o_hessian == !o_identity)
         cli_usage_error(&cmd, "give exactly one of '--hessian <file>' and '--identity-hessian'");
     qtip_quant_params p = params_from_options();

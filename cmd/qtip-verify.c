@@ -3,16 +3,17 @@
 
 #include <math.h>
 #include <stdio.h>
-#include <string.h>
 
 static const char *const usage[] = {
     "qtip-verify [--original <dir>] [--hessians <dir>] [--max-proxy-loss <x>] [--max-rel-error <x>] "
-    "[--forward-tol <x>] [--dequantize <out-dir> [--dtype <f16|bf16|f32>] [--max-shard-size <bytes>]] "
+    "[--forward-tol <x>] [--dequantize <out-dir> [--dtype <t>] [--max-shard-size <bytes>]] "
     "<packed-dir>",
-    "qtip-verify --artifact <layer.safetensors> --dequantize <out.safetensors> [--dtype <f16|bf16|f32>]",
+    "qtip-verify --artifact <layer.safetensors> --dequantize <out.safetensors> [--dtype <t>]",
     NULL};
 
-static json_t *num(double x) { return isfinite(x) ? json_real(x) : json_null(); }
+/* --dtype: the names, then the dtypes in the same order. */
+static const char *const dtype_names[] = {"f16", "bf16", "f32", NULL};
+static const qtip_dtype dtype_values[] = {QTIP_DT_F16, QTIP_DT_BF16, QTIP_DT_F32};
 
 /* Exit 1: the directory (or an input named by an option) cannot be read or
  * verified at all; exit 3: it was read and something in it is wrong. */
@@ -35,10 +36,10 @@ static void print_report(const qtip_verify_report *r, const char *dir, size_t fa
         for (size_t i = 0; i < qtip_verify_report_count(r); i++) {
             const qtip_verify_layer *l = qtip_verify_report_layer(r, i);
             json_array_append_new(arr, json_pack("{s:s,s:[I,I],s:o,s:o,s:o,s:b,s:o,s:o}", "name", l->name, "shape",
-                                                 (json_int_t)l->m, (json_int_t)l->n, "rel_error", num(l->rel_error),
-                                                 "proxy_loss", num(l->proxy_loss), "recorded_proxy_loss",
-                                                 num(l->recorded_proxy_loss), "proxy_matches", l->proxy_matches,
-                                                 "forward_max_error", num(l->forward_max_error),
+                                                 (json_int_t)l->m, (json_int_t)l->n, "rel_error", cli_json_number(l->rel_error),
+                                                 "proxy_loss", cli_json_number(l->proxy_loss), "recorded_proxy_loss",
+                                                 cli_json_number(l->recorded_proxy_loss), "proxy_matches", l->proxy_matches,
+                                                 "forward_max_error", cli_json_number(l->forward_max_error),
                                                  "weights_checksum_ok",
                                                  l->weights_checksum_ok < 0 ? json_null()
                                                                             : json_boolean(l->weights_checksum_ok)));
@@ -57,50 +58,61 @@ static void print_report(const qtip_verify_report *r, const char *dir, size_t fa
     }
 }
 
+/* --artifact A --dequantize out: one layer's W_hat, no packed directory. */
+static int dequantize_artifact(const cli_command *cmd, int npos, const char *artifact,
+                               const qtip_verify_options *o)
+{
+    cli_expect_args(cmd, npos, 0, 0, "arguments besides --artifact");
+    cli_require(cmd, o->dequantize_dir, "--dequantize <out.safetensors>");
+    qtip_status s = qtip_verify_artifact_dequantize(artifact, o->dequantize_dir, o->dequantize_dtype);
+    if (s) return cli_fail(s);
+    if (cli_g.json) cli_print_json(json_pack("{s:s,s:s}", "artifact", artifact, "output", o->dequantize_dir));
+    return CLI_EXIT_OK;
+}
+
+static int verify_dir(const cli_command *cmd, int npos, const char *dir, const qtip_verify_options *o)
+{
+    cli_expect_args(cmd, npos, 1, 1, "packed directory");
+    if (o->hessian_dir) cli_require(cmd, o->original_dir, "--original <dir> (--hessians needs it)");
+    qtip_verify_report *r = NULL;
+    qtip_status s = qtip_verify_model(dir, o, &r);
+    if (s) return fail_exit(s);
+    const char *msg;
+    size_t fails = qtip_verify_report_failures(r, &msg);
+    print_report(r, dir, fails);
+    if (fails) cli_error("%zu check(s) failed; first: %s", fails, msg);
+    qtip_verify_report_free(r); /* owns msg */
+    return fails ? CLI_EXIT_MISMATCH : CLI_EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
     qtip_verify_options o;
     qtip_verify_options_default(&o);
-    const char *dtype = "f16", *artifact = NULL;
+    const char *artifact = NULL;
+    int dtype = 0;
     o.dequantize_max_shard_size = 5ull << 30;
-    cli_option opts[] = {
+    const cli_option opts[] = {
         {0, "original", CLI_STRING, &o.original_dir, "<dir>", "original model: relative errors"},
         {0, "hessians", CLI_STRING, &o.hessian_dir, "<dir>", "Hessians <prefix>.safetensors: proxy loss"},
-        {0, "max-proxy-loss", CLI_DOUBLE, &o.max_proxy_loss, "<x>", "fail (exit 3) above this proxy loss"},
-        {0, "max-rel-error", CLI_DOUBLE, &o.max_rel_error, "<x>", "fail (exit 3) above this relative error"},
-        {0, "forward-tol", CLI_DOUBLE, &o.forward_tol, "<x>", "forward check tolerance (default 1e-4)"},
-        {0, "dequantize", CLI_STRING, &o.dequantize_dir, "<dir>",
+        {0, "max-proxy-loss", CLI_DOUBLE_IN, &(cli_double_spec){&o.max_proxy_loss, 0, INFINITY}, "<x>",
+         "fail (exit 3) above this proxy loss"},
+        {0, "max-rel-error", CLI_DOUBLE_IN, &(cli_double_spec){&o.max_rel_error, 0, INFINITY}, "<x>",
+         "fail (exit 3) above this relative error"},
+        {0, "forward-tol", CLI_DOUBLE_IN, &(cli_double_spec){&o.forward_tol, 0, INFINITY}, "<x>",
+         "forward check tolerance (default 1e-4)"},
+        {0, "dequantize", CLI_STRING, &o.dequantize_dir, "<out-dir>",
          "write a plain model directory (with --artifact: a safetensors file)"},
-        {0, "artifact", CLI_STRING, &artifact, "<file>", "decode this layer artifact to --dequantize"},
-        {0, "dtype", CLI_STRING, &dtype, "<t>", "dtype of --dequantize: f16 (default), bf16, f32"},
+        {0, "artifact", CLI_STRING, &artifact, "<layer.safetensors>", "decode this layer artifact to --dequantize"},
+        {0, "dtype", CLI_ENUM, &(cli_enum_spec){&dtype, dtype_names}, "<t>",
+         "dtype of --dequantize: f16 (default), bf16, f32"},
         {0, "max-shard-size", CLI_U64, &o.dequantize_max_shard_size, "<bytes>",
          "split the --dequantize weights above this size (default 5 GiB)"},
         CLI_END};
-    cli_command cmd = {"qtip-verify", usage,
-                       "Check a packed model directory against its config, decode every layer and "
-                       "report errors; thresholds turn the report into exit code 3.", opts};
+    const cli_command cmd = {"qtip-verify", usage,
+                             "Check a packed model directory against its config, decode every layer and "
+                             "report errors; thresholds turn the report into exit code 3.", opts};
     int npos = cli_parse(&cmd, argc, argv);
-    if (strcmp(dtype, "f16") == 0) o.dequantize_dtype = QTIP_DT_F16;
-    else if (strcmp(dtype, "bf16") == 0) o.dequantize_dtype = QTIP_DT_BF16;
-    else if (strcmp(dtype, "f32") == 0) o.dequantize_dtype = QTIP_DT_F32;
-    else cli_usage_error(&cmd, "unknown --dtype '%s'", dtype);
-    if (artifact) {
-        if (npos != 0) cli_usage_error(&cmd, "--artifact takes no packed directory");
-        if (!o.dequantize_dir) cli_usage_error(&cmd, "--artifact needs --dequantize <out.safetensors>");
-        qtip_status s = qtip_verify_artifact_dequantize(artifact, o.dequantize_dir, o.dequantize_dtype);
-        if (s) return cli_fail(s);
-        if (cli_g.json) cli_print_json(json_pack("{s:s,s:s}", "artifact", artifact, "output", o.dequantize_dir));
-        return CLI_EXIT_OK;
-    }
-    if (npos != 1) cli_usage_error(&cmd, "need exactly one packed directory");
-    if (o.hessian_dir && !o.original_dir) cli_usage_error(&cmd, "--hessians needs --original");
-    qtip_verify_report *r = NULL;
-    qtip_status s = qtip_verify_model(argv[1], &o, &r);
-    if (s) return fail_exit(s);
-    const char *msg;
-    size_t fails = qtip_verify_report_failures(r, &msg);
-    print_report(r, argv[1], fails);
-    if (fails) cli_error("%zu check(s) failed; first: %s", fails, msg);
-    qtip_verify_report_free(r); /* owns msg */
-    return fails ? CLI_EXIT_MISMATCH : CLI_EXIT_OK;
+    o.dequantize_dtype = dtype_values[dtype];
+    return artifact ? dequantize_artifact(&cmd, npos, artifact, &o) : verify_dir(&cmd, npos, argv[1], &o);
 }

@@ -41,9 +41,6 @@ extern "C" {
  * QTIP_E_SHAPE when m or n is not a multiple of 16, QTIP_E_PARAM for K outside 1..8. */
 qtip_status qtip_pack_trellis_to_tiles(const uint16_t *codes, int64_t m, int64_t n, int K,
                                        uint16_t *tiles);
-/* The inverse of qtip_pack_trellis_to_tiles. */
-qtip_status qtip_pack_trellis_from_tiles(const uint16_t *tiles, int64_t m, int64_t n, int K,
-                                         uint16_t *codes);
 
 /* Per-tile streams -> the reference's kernel byte layout (qtip.md 6.2): 2 x 2
  * super-tiles, 32 lane chunks of K bytes, each chunk stored little-endian.
@@ -51,9 +48,6 @@ qtip_status qtip_pack_trellis_from_tiles(const uint16_t *tiles, int64_t m, int64
  * QTIP_E_SHAPE unless m and n are multiples of 32; K must be 2..4. */
 qtip_status qtip_pack_trellis_kernel_swizzle(const uint16_t *tiles, int64_t m, int64_t n, int K,
                                              int16_t *out);
-/* The inverse of qtip_pack_trellis_kernel_swizzle. */
-qtip_status qtip_pack_trellis_kernel_unswizzle(const int16_t *in, int64_t m, int64_t n, int K,
-                                               uint16_t *tiles);
 
 /* Shape of Qidxs for kind k (cols = n/8 or 3n/32) and its dtype (I16 or I32);
  * qtip_e8p_pack_qidxs writes its bytes. */
@@ -106,9 +100,9 @@ typedef enum {
     QTIP_EXPORT_QUIP_FOR_ALL = 2 /* "quip-for-all": QuIP-for-all layout */
 } qtip_export_format;
 
-/* The format named "qtip", "qtip-reference" or "quip-for-all" (QTIP_E_PARAM for
- * another name). */
-qtip_status qtip_export_format_from_name(const char *name, qtip_export_format *out);
+/* The name of format f ("qtip", "qtip-reference", "quip-for-all"); NULL when f is
+ * not a format (the values are 0, 1, 2, ...: a loop from 0 lists them all). */
+const char *qtip_export_format_name(qtip_export_format f);
 
 typedef struct {
     qtip_export_format format;

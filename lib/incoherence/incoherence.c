@@ -4,30 +4,19 @@
  * vectors, rotate both, measure mu before and after, and write the result.
  */
 #include "incoherence/hadamard_internal.h"
+#include "io/weight_lookup_internal.h"
 
 #include <math.h>
 #include <string.h>
-
-/* The weight `tensor`, or `tensor`.weight (a layer name), as qtip-quantize finds it. */
-static const qtip_tensor_view *find_weight(qtip_st_file *f, const char *tensor, char *used, size_t cap)
-{
-    snprintf(used, cap, "%s", tensor);
-    const qtip_tensor_view *t = qtip_st_find(f, tensor);
-    if (t) return t;
-    snprintf(used, cap, "%s.weight", tensor);
-    return qtip_st_find(f, used);
-}
 
 /* W (m x n, f32) of `tensor` in `path`, with the shape checks of a rotation. */
 static qtip_status read_weight(const char *path, const char *tensor, qtip_incoherence *r)
 {
     qtip_st_file *f = NULL;
     QTIP_FORWARD_IF_ERROR(qtip_st_open(path, &f));
-    const qtip_tensor_view *v = find_weight(f, tensor, r->tensor, sizeof r->tensor);
-    qtip_status s = QTIP_OK;
-    if (!v) s = qtip_error(QTIP_E_NOT_FOUND, "cannot read '%s': no tensor '%s' (nor '%s.weight')",
-                           path, tensor, tensor);
-    else if (v->ndim != 2)
+    const qtip_tensor_view *v = NULL;
+    qtip_status s = qtip_st_find_weight_(f, path, tensor, r->tensor, sizeof r->tensor, &v);
+    if (s == QTIP_OK && v->ndim != 2)
         s = qtip_error(QTIP_E_SHAPE, "cannot rotate '%s': tensor '%s' has %d dimensions, expected 2",
                        path, r->tensor, v->ndim);
     int64_t bad = 0;

@@ -353,7 +353,6 @@ qtip_status qtip_layer_artifact_load(const char *path, qtip_layer_artifact **out
 static qtip_status check_info_shapes(const qtip_layer_info *in, const qtip_layer_artifact *a,
                                      size_t rows, size_t cols)
 {
-    const qtip_trellis_params *tp = &in->params.trellis;
     const char *nm = in->tensor ? in->tensor : "";
     QTIP_RETURN_ERROR_IF(!in->codes || !in->SU || !in->SV, QTIP_E_PARAM,
                          "layer '%s': codes, SU and SV are required", nm);
@@ -362,9 +361,11 @@ static qtip_status check_info_shapes(const qtip_layer_info *in, const qtip_layer
                          "shape [%lld, %lld] need %lld %s columns", nm, (long long)in->code_cols,
                          in->code_is_i32 ? "int32" : "int16", (long long)in->m, (long long)in->n,
                          (long long)a->code_cols, a->code_is_i32 ? "int32" : "int16");
-    QTIP_RETURN_ERROR_IF(in->params.method == QTIP_METHOD_TRELLIS && in->m % tp->td_x, QTIP_E_SHAPE,
-                         "layer '%s': %lld rows are not a multiple of the %d-row tile", nm,
-                         (long long)in->m, tp->td_x);
+    qtip_status st = qtip_method_ops_(in->params.method)->check_shape(&in->params, in->m, in->n);
+    if (st) {
+        qtip_error_prefix("layer '%s'", nm);
+        return st;
+    }
     QTIP_RETURN_ERROR_IF(rows && (!in->tlut || in->tlut_rows != rows || in->tlut_cols != cols),
                          QTIP_E_SHAPE, "layer '%s': its code needs a [%zu, %zu] table, found [%zu, %zu]",
                          nm, rows, cols, in->tlut ? in->tlut_rows : 0, in->tlut ? in->tlut_cols : 0);
@@ -377,11 +378,9 @@ qtip_status qtip_layer_artifact_from_info(const qtip_layer_info *in, qtip_layer_
     QTIP_FORWARD_IF_ERROR(qtip_quant_check_params(&in->params));
     qtip_layer_artifact *a = NULL;
     QTIP_FORWARD_IF_ERROR(qtip_layer_artifact_alloc_(&in->params, in->m, in->n, &a));
-    const qtip_trellis_params *tp = &in->params.trellis;
-    int table = in->params.method == QTIP_METHOD_TRELLIS &&
-                (tp->code == QTIP_CODE_HYB || tp->code == QTIP_CODE_LUT);
-    size_t rows = table ? (size_t)1 << (tp->code == QTIP_CODE_HYB ? tp->Q : tp->L) : 0;
-    size_t cols = table ? (size_t)(tp->code == QTIP_CODE_HYB ? 2 : tp->V) : 0;
+    /* the method's table rule (trellis: the code traits' qtip_trellis_tlut_shape) */
+    size_t rows = 0, cols = 0;
+    const int table = qtip_method_ops_(in->params.method)->table_shape(&in->params, &rows, &cols) > 0;
     qtip_status st = check_info_shapes(in, a, rows, cols);
     if (!st && table) {
         a->tlut = qtip_alloc(rows * cols, sizeof(float), "tlut");

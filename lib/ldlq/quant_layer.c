@@ -5,6 +5,8 @@
  * decode check and the proxy loss in the original space; and the same from files.
  */
 #include "ldlq/quant_internal.h"
+#include "incoherence/hadamard_internal.h"
+#include "io/weight_lookup_internal.h"
 
 #include <math.h>
 #include <string.h>
@@ -59,15 +61,14 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Both sides are rotated: each order needs a Hadamard transform (the one wording
+ * of an unsupported order, naming the nearest supported ones). */
 static qtip_status check_hadamard(int64_t m, int64_t n, int64_t order)
 {
-    int64_t below, above;
     if (qtip_had_supported(order, NULL, NULL)) return QTIP_OK;
-    qtip_had_nearest(order, &below, &above);
-    return qtip_error(QTIP_E_SHAPE,
-                      "layer shape [%lld, %lld]: no Hadamard transform of order %lld "
-                      "(nearest supported: %lld, %lld)",
-                      (long long)m, (long long)n, (long long)order, (long long)below, (long long)above);
+    qtip_status s = qtip_had_unsupported_error_(order, "hadamard transform");
+    qtip_error_prefix("layer shape [%lld, %lld]", (long long)m, (long long)n);
+    return s;
 }
 
 static qtip_status check_inputs(const qtip_quantizer *q, const float *W, int64_t m, int64_t n)
@@ -253,50 +254,36 @@ qtip_status qtip_quantize_layer(qtip_quantizer *q, const float *W, int64_t m, in
  * From files
  * ------------------------------------------------------------------------- */
 
-static qtip_status load_hessian(const char *path, int64_t n, double **out)
+/* The weight `tensor` (or its layer's .weight) as f32, with its name as found and
+ * the checksum of the file holding it. */
+static qtip_status read_weight(const char *path, const char *tensor, char *used, size_t cap,
+                               float **W, int64_t *m, int64_t *n, char *wsum)
 {
-    *out = NULL;
-    qtip_hessian *h = NULL;
-    qtip_status st = qtip_hessian_load(path, &h);
-    if (st == QTIP_E_FORMAT) {
-        /* The reference tools' layout (flatH / H, maybe centered with mu). */
-        st = qtip_hessian_import(path, NULL, &h);
+    qtip_st_file *f = NULL;
+    QTIP_FORWARD_IF_ERROR(qtip_st_open(path, &f));
+    const qtip_tensor_view *t = NULL;
+    qtip_status st = qtip_st_find_weight_(f, path, tensor, used, cap, &t);
+    if (st == QTIP_OK && (t->ndim != 2 || !(t->dtype == QTIP_DT_F32 || t->dtype == QTIP_DT_F16 ||
+                                           t->dtype == QTIP_DT_BF16)))
+        st = qtip_error(QTIP_E_UNSUPPORTED,
+                        "cannot quantize '%s': tensor '%s' is %s with %d dimensions, "
+                        "expected a 2-D F32, F16 or BF16 weight",
+                        path, used, qtip_dtype_name(t->dtype), t->ndim);
+    if (st == QTIP_OK) {
+        *m = t->shape[0];
+        *n = t->shape[1];
+        *W = qtip_alloc((size_t)*m * (size_t)*n, sizeof(float), "weight");
+        st = *W ? qtip_convert_to_f32(t->dtype, t->data, (size_t)*m * (size_t)*n, *W) : QTIP_E_NOMEM;
     }
-    QTIP_FORWARD_IF_ERROR(st);
-    if (qtip_hessian_dim(h) != n) {
-        int64_t d = qtip_hessian_dim(h);
-        qtip_hessian_free(h);
-        return qtip_error(QTIP_E_SHAPE, "hessian '%s' has dimension %lld, expected %lld (in features)",
-                          path, (long long)d, (long long)n);
+    if (st == QTIP_OK) {
+        /* Provenance: the file holding the tensor (the path given, or the index's
+         * file for a model directory). */
+        struct stat sb;
+        const char *src = stat(path, &sb) == 0 && S_ISREG(sb.st_mode) ? path : qtip_st_path(f);
+        st = qtip_checksum_file(src, wsum);
     }
-    double *H = qtip_alloc((size_t)n * (size_t)n, sizeof(double), "hessian");
-    if (!H) {
-        qtip_hessian_free(h);
-        return QTIP_E_NOMEM;
-    }
-    /* E[x x^T] is the second moment: the mean is already inside, nothing to add. */
-    st = qtip_hessian_expectation(h, H, NULL);
-    qtip_hessian_free(h);
-    if (st != QTIP_OK) {
-        free(H);
-        qtip_error_prefix("hessian '%s'", path);
-        return st;
-    }
-    *out = H;
-    return QTIP_OK;
-}
-
-static const qtip_tensor_view *find_weight(qtip_st_file *f, const char *tensor, char *used,
-                                           size_t usedsz)
-{
-    const qtip_tensor_view *t = qtip_st_find(f, tensor);
-    snprintf(used, usedsz, "%s", tensor);
-    if (t) return t;
-    char alt[1024];
-    snprintf(alt, sizeof alt, "%s.weight", tensor);
-    t = qtip_st_find(f, alt);
-    if (t) snprintf(used, usedsz, "%s", alt);
-    return t;
+    qtip_st_close(f);
+    return st;
 }
 
 qtip_status qtip_quantize_layer_file(qtip_quantizer *q, const char *weights_path,
@@ -304,39 +291,13 @@ qtip_status qtip_quantize_layer_file(qtip_quantizer *q, const char *weights_path
                                      qtip_layer_artifact **out)
 {
     *out = NULL;
-    qtip_st_file *f = NULL;
-    QTIP_FORWARD_IF_ERROR(qtip_st_open(weights_path, &f));
-    char used[1024];
-    const qtip_tensor_view *t = find_weight(f, tensor, used, sizeof used);
-    if (!t) {
-        qtip_st_close(f);
-        return qtip_error(QTIP_E_NOT_FOUND, "cannot read '%s': no tensor '%s' (nor '%s.weight')",
-                          weights_path, tensor, tensor);
-    }
-    if (t->ndim != 2 || !(t->dtype == QTIP_DT_F32 || t->dtype == QTIP_DT_F16 || t->dtype == QTIP_DT_BF16)) {
-        qtip_status e = qtip_error(QTIP_E_UNSUPPORTED,
-                                   "cannot quantize '%s': tensor '%s' is %s with %d dimensions, "
-                                   "expected a 2-D F32, F16 or BF16 weight",
-                                   weights_path, used, qtip_dtype_name(t->dtype), t->ndim);
-        qtip_st_close(f);
-        return e;
-    }
-    const int64_t m = t->shape[0], n = t->shape[1];
-    float *W = qtip_alloc((size_t)m * (size_t)n, sizeof(float), "weight");
+    char used[1024], wsum[QTIP_CHECKSUM_STRLEN] = "", hsum[QTIP_CHECKSUM_STRLEN] = "";
+    float *W = NULL;
     double *H = NULL;
-    char wsum[QTIP_CHECKSUM_STRLEN] = "", hsum[QTIP_CHECKSUM_STRLEN] = "";
-    qtip_status st = W ? qtip_convert_to_f32(t->dtype, t->data, (size_t)m * (size_t)n, W) : QTIP_E_NOMEM;
-    if (st == QTIP_OK) {
-        /* Provenance: the file holding the tensor (the path given, or the index's
-         * file for a model directory). */
-        struct stat sb;
-        const char *src = stat(weights_path, &sb) == 0 && S_ISREG(sb.st_mode) ? weights_path
-                                                                              : qtip_st_path(f);
-        st = qtip_checksum_file(src, wsum);
-    }
-    qtip_st_close(f);
+    int64_t m = 0, n = 0;
+    qtip_status st = read_weight(weights_path, tensor, used, sizeof used, &W, &m, &n, wsum);
     if (st == QTIP_OK && hessian_path) {
-        st = load_hessian(hessian_path, n, &H);
+        st = qtip_hessian_load_expectation(hessian_path, n, &H);
         if (st == QTIP_OK) st = qtip_checksum_file(hessian_path, hsum);
     }
     if (st == QTIP_OK) {

@@ -216,12 +216,8 @@ const qtip_export_row *qtip_export_row_(qtip_export_format f)
     return NULL;
 }
 
-qtip_status qtip_export_format_from_name(const char *name, qtip_export_format *out)
+const char *qtip_export_format_name(qtip_export_format f)
 {
-    for (size_t i = 0; i < NFORMATS; i++)
-        if (strcmp(formats[i].name, name) == 0) {
-            *out = formats[i].format;
-            return QTIP_OK;
-        }
-    return qtip_error(QTIP_E_PARAM, "unknown format '%s' (qtip, qtip-reference or quip-for-all)", name);
+    const qtip_export_row *r = qtip_export_row_(f);
+    return r ? r->name : NULL;
 }

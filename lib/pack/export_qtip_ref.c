@@ -1,10 +1,8 @@
 /*
  * export_qtip_ref.c — the QTIP reference's layouts (qtip.md 6.1, 6.2): per-tile
- * streams and the kernel byte swizzle, from and to our canonical words.
+ * streams and the kernel byte swizzle, from our canonical words.
  */
 #include "core/internal.h"
-
-#include <string.h>
 
 static qtip_status check_dims(int64_t m, int64_t n, int K, int64_t mult)
 {
@@ -32,18 +30,6 @@ qtip_status qtip_pack_trellis_to_tiles(const uint16_t *codes, int64_t m, int64_t
     for (int64_t R = 0; R < m / 16; R++)
         for (int64_t C = 0; C < tc; C++)
             qtip_trellis_get_tile(&p, codes, n * K / 16, R, C, tiles + (R * tc + C) * tw);
-    return QTIP_OK;
-}
-
-qtip_status qtip_pack_trellis_from_tiles(const uint16_t *tiles, int64_t m, int64_t n, int K,
-                                         uint16_t *codes)
-{
-    QTIP_FORWARD_IF_ERROR(check_dims(m, n, K, 16));
-    const qtip_trellis_params p = tile16(K);
-    const int64_t tc = n / 16, tw = 16 * (int64_t)K;
-    for (int64_t R = 0; R < m / 16; R++)
-        for (int64_t C = 0; C < tc; C++)
-            qtip_trellis_put_tile(&p, codes, n * K / 16, R, C, tiles + (R * tc + C) * tw);
     return QTIP_OK;
 }
 
@@ -77,30 +63,6 @@ qtip_status qtip_pack_trellis_kernel_swizzle(const uint16_t *tiles, int64_t m, i
                 /* little-endian: the chunk's first stream byte is the most significant */
                 for (int k = 0; k < K; k++)
                     ob[off + k] = stream_byte(t, (int64_t)q * K + (K - 1 - k));
-            }
-        }
-    return QTIP_OK;
-}
-
-qtip_status qtip_pack_trellis_kernel_unswizzle(const int16_t *in, int64_t m, int64_t n, int K,
-                                               uint16_t *tiles)
-{
-    QTIP_FORWARD_IF_ERROR(check_dims(m, n, K, 32));
-    QTIP_RETURN_ERROR_IF(K < 2 || K > 4, QTIP_E_PARAM,
-                         "kernel layout needs K in 2..4, found %d", K);
-    const uint8_t *ib = (const uint8_t *)in;
-    int64_t tc = n / 16, tw = 16 * (int64_t)K;
-    for (int64_t R = 0; R < m / 16; R++)
-        for (int64_t C = 0; C < tc; C++) {
-            uint16_t *t = tiles + (R * tc + C) * tw;
-            memset(t, 0, (size_t)tw * sizeof *t);
-            for (int q = 0; q < 32; q++) {
-                int64_t off = chunk_offset(R, C, n, q, K);
-                for (int k = 0; k < K; k++) {
-                    int64_t b = (int64_t)q * K + (K - 1 - k);
-                    uint8_t v = ib[off + k];
-                    t[b >> 1] |= (uint16_t)((b & 1) ? v : (uint16_t)(v << 8));
-                }
             }
         }
     return QTIP_OK;

@@ -17,13 +17,21 @@ void qtip_pack_options_default(qtip_pack_options *o)
     o->max_shard_size = 5ull << 30;
 }
 
-/* Strip a trailing ".weight" so names are module prefixes. */
-static void module_prefix(const char *name, char *out, size_t cap)
+int qtip_module_prefix_(const char *name, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s", name ? name : "");
-    size_t l = strlen(out);
-    if (l > 7 && strcmp(out + l - 7, ".weight") == 0) out[l - 7] = 0;
+    if (!name) name = "";
+    size_t l = strlen(name);
+    int weight = l > 7 && strcmp(name + l - 7, ".weight") == 0;
+    if (weight) l -= 7;
+    if (l >= cap) {
+        if (cap) out[0] = 0;
+        return -1;
+    }
+    memcpy(out, name, l);
+    out[l] = 0;
+    return weight;
 }
+
 
 /* The loader-facing settings of a layer; two layers with equal objects may share
  * one quantization_config. */
@@ -69,10 +77,11 @@ static qtip_status check_layer(const qtip_model_dir *src, const qtip_layer_info 
 {
     const qtip_layer_info *l = &layers[i];
     char pre[1024], wn[1100], p0[1024];
-    module_prefix(l->tensor, pre, sizeof pre);
+    QTIP_RETURN_ERROR_IF(qtip_module_prefix_(l->tensor, pre, sizeof pre) < 0, QTIP_E_FORMAT,
+                         "layer %zu: tensor name longer than %zu bytes", i + 1, sizeof pre - 1);
     QTIP_RETURN_ERROR_IF(!pre[0], QTIP_E_FORMAT, "layer %zu names no tensor", i + 1);
     for (size_t j = 0; j < i; j++) {
-        module_prefix(layers[j].tensor, p0, sizeof p0);
+        qtip_module_prefix_(layers[j].tensor, p0, sizeof p0);
         QTIP_RETURN_ERROR_IF(strcmp(p0, pre) == 0, QTIP_E_PARAM,
                              "two artifacts for layer '%s' (inputs %zu and %zu)", pre, j + 1, i + 1);
     }
@@ -89,7 +98,7 @@ static qtip_status check_layer(const qtip_model_dir *src, const qtip_layer_info 
     QTIP_RETURN_ERROR_IF(!(fmt->methods & (1u << l->params.method)), QTIP_E_UNSUPPORTED,
                          "layer '%s': the %s export holds %s layers only", pre, fmt->name, fmt->holds);
     if (i == 0 || same_settings(&layers[0], l)) return QTIP_OK;
-    module_prefix(layers[0].tensor, p0, sizeof p0);
+    qtip_module_prefix_(layers[0].tensor, p0, sizeof p0);
     QTIP_RETURN_ERROR_IF(!opt->allow_mixed, QTIP_E_PARAM,
                          "artifacts for '%s' and '%s' were made with different settings "
                          "(use --allow-mixed for mixed precision)", p0, pre);
@@ -109,7 +118,7 @@ static qtip_status check_layers(const qtip_model_dir *src, const qtip_layer_info
         int found = 0;
         for (size_t j = 0; j < nl && !found; j++) {
             char pj[1024];
-            module_prefix(layers[j].tensor, pj, sizeof pj);
+            qtip_module_prefix_(layers[j].tensor, pj, sizeof pj);
             found = strcmp(pj, want) == 0;
         }
         QTIP_RETURN_ERROR_IF(!found, QTIP_E_NOT_FOUND, "no artifact for layer '%s' of '%s'", want,
@@ -123,7 +132,7 @@ static const qtip_layer_info *layer_of(const char *name, const qtip_layer_info *
                                        char pre[1024])
 {
     for (size_t j = 0; j < nl; j++) {
-        module_prefix(layers[j].tensor, pre, 1024);
+        qtip_module_prefix_(layers[j].tensor, pre, 1024);
         size_t pl = strlen(pre);
         if (strncmp(name, pre, pl) == 0 && strcmp(name + pl, ".weight") == 0) return &layers[j];
     }
@@ -169,7 +178,7 @@ static json_t *full_config(const json_t *qc, const qtip_layer_info *layers, size
     json_t *lays = json_object();
     char pre[1024];
     for (size_t i = 0; i < nl; i++) {
-        module_prefix(layers[i].tensor, pre, sizeof pre);
+        qtip_module_prefix_(layers[i].tensor, pre, sizeof pre);
         json_object_set_new(lays, pre, layer_record(&layers[i]));
     }
     json_object_set_new(full, "layers", lays);

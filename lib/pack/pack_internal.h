@@ -47,6 +47,13 @@ qtip_status qtip_model_writer_commit(qtip_model_writer *w);
 /* Remove the temporary and free w (NULL is fine). */
 void qtip_model_writer_abort(qtip_model_writer *w);
 
+/* A linear's module prefix: `name` without a trailing ".weight", into `out` (cap
+ * bytes). Returns 1 when `name` ended in ".weight", 0 when not, -1 (out empty)
+ * when the prefix does not fit. Artifacts may name the weight or the module;
+ * packed layers, quantization configs and checksums all key on the prefix
+ * (lib/pack/pack.c). */
+int qtip_module_prefix_(const char *name, char *out, size_t cap);
+
 /* One export format (lib/pack/export_formats.c). Adding a format is one row. */
 typedef struct {
     qtip_export_format format;

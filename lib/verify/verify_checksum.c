@@ -6,6 +6,7 @@
  * against the original's files.
  */
 #include "verify/verify_internal.h"
+#include "pack/pack_internal.h"
 
 #include <errno.h>
 #include <string.h>
@@ -45,12 +46,8 @@ qtip_status verify_tensor_checksum(const vdir *d, const qtip_tensor_view *v)
 /* Whether the original's tensor `name` is the weight of a quantized layer. */
 static int is_quantized_weight(const vdir *d, const char *name)
 {
-    size_t l = strlen(name);
     char pre[1024];
-    if (l <= 7 || l - 7 >= sizeof pre || strcmp(name + l - 7, ".weight") != 0) return 0;
-    memcpy(pre, name, l - 7);
-    pre[l - 7] = 0;
-    return json_object_get(d->layers, pre) != NULL;
+    return qtip_module_prefix_(name, pre, sizeof pre) == 1 && json_object_get(d->layers, pre) != NULL;
 }
 
 qtip_status verify_copied_tensors(const vdir *d)

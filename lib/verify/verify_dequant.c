@@ -136,10 +136,10 @@ static qtip_status write_weight(const qtip_layer_artifact *a, const char *out, q
     qtip_status s = Wr && W && h ? decode_layer(a, Wr, W) : QTIP_E_NOMEM;
     if (!s) s = qtip_convert_from_f32(dt, W, mn, h);
     if (!s) s = qtip_st_writer_create(&w);
-    char name[1200];
-    size_t tl = strlen(l.tensor);
-    int has_suffix = tl > 7 && strcmp(l.tensor + tl - 7, ".weight") == 0;
-    snprintf(name, sizeof name, "%s%s", l.tensor, has_suffix ? "" : ".weight");
+    char pre[1024], name[1100];
+    if (qtip_module_prefix_(l.tensor, pre, sizeof pre) < 0 && !s)
+        s = qtip_error(QTIP_E_FORMAT, "layer artifact's tensor name is longer than %zu bytes", sizeof pre);
+    snprintf(name, sizeof name, "%s.weight", pre);
     int64_t shape[2] = {l.m, l.n};
     if (!s) s = qtip_st_writer_add_ref(w, name, dt, 2, shape, h);
     if (!s) s = qtip_st_writer_write(w, out, 0);

@@ -5,6 +5,7 @@
  * activations, never to the weights).
  */
 #include "verify/verify_internal.h"
+#include "core/rng.h"
 
 #include <math.h>
 #include <string.h>
@@ -37,11 +38,8 @@ static qtip_status forward_check(const qtip_layer_info *l, const float *Wr, cons
     float *x = qtip_alloc((size_t)(B * n), 4, "x"), *x2 = qtip_alloc((size_t)(B * n), 4, "x2");
     float *y = qtip_alloc((size_t)(B * m), 4, "y");
     if (!x || !x2 || !y) { free(x); free(x2); free(y); return QTIP_E_NOMEM; }
-    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
-    for (int64_t i = 0; i < B * n; i++) {
-        s ^= s << 13; s ^= s >> 7; s ^= s << 17;
-        x[i] = (float)((double)(s >> 11) / 9007199254740992.0 * 2 - 1);
-    }
+    uint64_t s = seed; /* the project's one generator: uniform in [-1, 1) */
+    for (int64_t i = 0; i < B * n; i++) x[i] = (float)qtip_rng_symmetric(&s);
     for (int b = 0; b < B; b++)
         for (int64_t j = 0; j < n; j++) x2[b * n + j] = l->SU[j] * x[b * n + j];
     qtip_status st = qtip_had_transform_f32(x2, B, n, 1);          /* U_n^T (SU x) */
@@ -99,15 +97,11 @@ static qtip_status proxy_from_hessian(const char *dir, const qtip_layer_info *l,
                              "Hessian '%s' has checksum %s, the layer '%s' was quantized with %s", p,
                              ck, l->tensor, l->hessian_checksum);
     }
-    qtip_hessian *h = NULL;
-    QTIP_FORWARD_IF_ERROR(qtip_hessian_load(p, &h));
-    double *H = qtip_alloc((size_t)(l->n * l->n), 8, "Hessian");
-    qtip_status s = H ? qtip_hessian_expectation(h, H, NULL) : QTIP_E_NOMEM;
-    double err = 0, ref = 0;
-    if (!s) s = qtip_quant_proxy_terms(W0, W, l->m, l->n, H, &err, &ref);
+    double *H = NULL, err = 0, ref = 0;
+    QTIP_FORWARD_IF_ERROR(qtip_hessian_load_expectation(p, l->n, &H)); /* as qtip-quantize loads it */
+    qtip_status s = qtip_quant_proxy_terms(W0, W, l->m, l->n, H, &err, &ref);
     *proxy = ref > 0 ? err / ref : NAN;
     free(H);
-    qtip_hessian_free(h);
     return s;
 }
 

@@ -85,6 +85,33 @@ err=$("$Q" "${SMALL[@]}" --tensor no.such.layer "${HESS[@]}" -o "$T/a.safetensor
 check "missing tensor: rc $rc, '$err'" '[ $rc -eq 1 ] && grep -q "no.such.layer" <<<"$err"'
 err=$("$Q" "${SMALL[@]}" --tensor other "${HESS[@]}" -o "$T/a.safetensors" "$W" 2>&1); rc=$?
 check "1-D tensor: rc $rc, '$err'" '[ $rc -eq 1 ] && grep -q "other" <<<"$err"'
+# a qtip Hessian file whose count is negative: the message names the count (the real
+# defect), not the reference layout's tensors it was never meant to hold (issue 13)
+if [ "${HESS[0]}" = --hessian ]; then
+  python3 - "$T/h.safetensors" "$T/hbad.safetensors" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], 'rb').read(); hl = struct.unpack('<Q', b[:8])[0]
+h = json.loads(b[8:8 + hl]); data = bytearray(b[8 + hl:])
+t = h['count']; assert t['dtype'] in ('I64', 'U64'), t
+o = t['data_offsets'][0]; data[o:o + 8] = struct.pack('<q', -5)
+open(sys.argv[2], 'wb').write(b[:8 + hl] + bytes(data))
+PY
+  err=$("$Q" "${SMALL[@]}" --tensor layers.0.mlp.down_proj --hessian "$T/hbad.safetensors" -o "$T/a.safetensors" "$W" 2>&1); rc=$?
+  check "hessian with a negative count: rc $rc, '$err'" \
+    '[ $rc -eq 1 ] && grep -q "hbad.safetensors" <<<"$err" && grep -q "count" <<<"$err" && ! grep -q "neither" <<<"$err"'
+fi
+# an order without a Hadamard transform: the one wording, with the nearest orders
+python3 - "$T/odd.safetensors" <<'PY'
+import json, struct, sys
+m, n = 16, 376
+data = struct.pack('<%df' % (m * n), *[0.01 * (i % 7) for i in range(m * n)])
+hdr = json.dumps({"odd.weight": {"dtype": "F32", "shape": [m, n], "data_offsets": [0, len(data)]}}).encode()
+hdr += b' ' * (-len(hdr) % 8)
+open(sys.argv[1], 'wb').write(struct.pack('<Q', len(hdr)) + hdr + data)
+PY
+err=$("$Q" --codebook e8p12 --tensor odd --identity-hessian -o "$T/a.safetensors" "$T/odd.safetensors" 2>&1); rc=$?
+check "unsupported order: rc $rc, '$err'" \
+  '[ $rc -eq 1 ] && grep -q "no hadamard transform of order 376: nearest supported orders are" <<<"$err"'
 check "failed runs leave the output untouched" 'cmp -s "$T/a.safetensors" "$T/keep.safetensors"'
 check "no temporary files left" '[ -z "$(ls "$T" | grep tmp)" ]'
 

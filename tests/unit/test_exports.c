@@ -155,7 +155,7 @@ TEST(kernel_layout_decodes_like_canonical)
     for (int K = 2; K <= 4; K++)
         for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
             int64_t m = shapes[si][0], n = shapes[si][1], words = m * n * K / 16;
-            uint16_t *codes = malloc(words * 2), *tiles = malloc(words * 2), *back = malloc(words * 2);
+            uint16_t *codes = malloc(words * 2), *tiles = malloc(words * 2);
             int16_t *kern = malloc(words * 2);
             float *Wc = malloc(m * n * 4), *Wk = malloc(m * n * 4);
             random_words(&r, codes, (size_t)words);
@@ -165,12 +165,7 @@ TEST(kernel_layout_decodes_like_canonical)
             ref_kernel_decode(kern, m, n, K, tlut, Wk);
             CHECK(memcmp(Wc, Wk, m * n * 4) == 0, "K=%d %lldx%lld: kernel layout decodes differently",
                   K, (long long)m, (long long)n);
-            /* inverse transforms recover the canonical words */
-            memset(back, 0, words * 2);
-            CHECK_OK(qtip_pack_trellis_kernel_unswizzle(kern, m, n, K, tiles));
-            CHECK_OK(qtip_pack_trellis_from_tiles(tiles, m, n, K, back));
-            CHECK(memcmp(back, codes, words * 2) == 0, "K=%d: round trip differs", K);
-            free(codes); free(tiles); free(back); free(kern); free(Wc); free(Wk);
+            free(codes); free(tiles); free(kern); free(Wc); free(Wk);
         }
 }
 
