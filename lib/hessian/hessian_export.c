@@ -232,7 +232,9 @@ qtip_status qtip_hessian_open_any(const char *path, qtip_hessian_centering c, qt
     qtip_st_file *f = NULL;
     QTIP_FORWARD_IF_ERROR(qtip_st_open(path, &f));
     const char *fmt = qtip_st_metadata(f, "format");
-    int native = fmt && !strcmp(fmt, "qtip.hessian");
+    /* ours by its format name, or by our tensor (then the loader names what is wrong
+     * with the format metadata, instead of the importer saying 'no flatH') */
+    int native = (fmt && !strcmp(fmt, "qtip.hessian")) || qtip_st_find(f, "sum_xxT_tril");
     qtip_st_close(f);
     QTIP_RETURN_ERROR_IF(native && c != QTIP_HESSIAN_CENTERING_AUTO, QTIP_E_PARAM,
                          "'%s': is a qtip hessian file (sums, not a centred or uncentred "
@@ -245,8 +247,8 @@ qtip_status qtip_hessian_load_expectation(const char *path, int64_t n, double **
     *out = NULL;
     qtip_hessian *h = NULL;
     QTIP_FORWARD_IF_ERROR(qtip_hessian_open_any(path, QTIP_HESSIAN_CENTERING_AUTO, &h));
-    qtip_status s = QTIP_OK;
-    if (qtip_hessian_dim(h) != n)
+    qtip_status s = qtip_hessian_check_finite(h, path);
+    if (s == QTIP_OK && qtip_hessian_dim(h) != n)
         s = qtip_error(QTIP_E_SHAPE, "hessian '%s' has dimension %lld, expected %lld (in features)",
                        path, (long long)qtip_hessian_dim(h), (long long)n);
     double *H = s ? NULL : qtip_alloc((size_t)n * (size_t)n, sizeof(double), "the hessian");

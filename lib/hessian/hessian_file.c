@@ -207,6 +207,10 @@ static qtip_status check_header(const char *path, const qtip_st_file *f)
     const char *hm = qtip_st_metadata(f, "has_mean");
     QTIP_RETURN_ERROR_IF(hm && strcmp(hm, "true") && strcmp(hm, "false"), QTIP_E_FORMAT,
                          "'%s': metadata 'has_mean' is '%s', expected 'true' or 'false'", path, hm);
+    const char *lay = qtip_st_metadata(f, "layout");
+    QTIP_RETURN_ERROR_IF(!lay || strcmp(lay, "tril-row-major"), QTIP_E_FORMAT,
+                         "'%s': metadata 'layout' is %s%s%s, expected 'tril-row-major'", path,
+                         lay ? "'" : "", lay ? lay : "missing", lay ? "'" : "");
     return QTIP_OK;
 }
 
@@ -236,7 +240,7 @@ static qtip_status hessian_load_st(const char *path, const qtip_st_file *f, qtip
     long long n = 0, mcount = -1, skipped = 0;
     /* n bounded so that n(n+1)/2 below cannot overflow */
     QTIP_FORWARD_IF_ERROR(meta_int(f, path, "n", 1, (long long)1 << 31, 1, &n));
-    QTIP_FORWARD_IF_ERROR(meta_int(f, path, "count", 0, INT64_MAX, 0, &mcount));
+    QTIP_FORWARD_IF_ERROR(meta_int(f, path, "count", 0, INT64_MAX, 1, &mcount));
     QTIP_FORWARD_IF_ERROR(meta_int(f, path, "skipped", 0, INT64_MAX, 0, &skipped));
     char why[64];
     snprintf(why, sizeof why, "metadata 'n' is %lld", n);
@@ -248,7 +252,7 @@ static qtip_status hessian_load_st(const char *path, const qtip_st_file *f, qtip
     memcpy(&count, tc->data, 8);
     QTIP_RETURN_ERROR_IF(count < 0, QTIP_E_FORMAT, "'%s': tensor 'count' is %lld, expected >= 0",
                          path, (long long)count);
-    QTIP_RETURN_ERROR_IF(mcount >= 0 && mcount != count, QTIP_E_FORMAT,
+    QTIP_RETURN_ERROR_IF(mcount != count, QTIP_E_FORMAT,
                          "'%s': tensor 'count' is %lld, but metadata 'count' is %lld", path,
                          (long long)count, mcount);
     qtip_hessian *h = NULL;

@@ -71,7 +71,8 @@ qtip_status qtip_incoherence_run(const char *weights_path, const char *tensor,
     r->mu_h_before = r->mu_h_after = NAN;
     qtip_status s = read_weight(weights_path, tensor, r);
     if (s == QTIP_OK && hessian_path) s = qtip_hessian_load_expectation(hessian_path, r->n, &r->H);
-    if (s == QTIP_OK) s = rotate(r, seed);
+    if (s == QTIP_OK && (s = rotate(r, seed)) != QTIP_OK)
+        qtip_error_prefix("cannot rotate tensor '%s' of '%s'", r->tensor, weights_path);
     if (s != QTIP_OK) {
         qtip_incoherence_free(r);
         return s;

@@ -27,9 +27,17 @@ void io_note_input(const struct stat *st, const char *path);
  * `path` exists and is (a link to) a recorded input; else QTIP_OK. */
 qtip_status io_refuse_input(const char *path);
 
+/* QTIP_E_IO, "'out' is inside the input directory 'dir'; ...", when the output
+ * directory `out` (which need not exist) resolves to `dir` or below it. */
+qtip_status io_refuse_inside(const char *out, const char *dir);
+
 /* fsync the directory `dir` (what makes a rename inside it durable). File systems
  * that cannot sync directories (EINVAL, EROFS) are not an error. */
 qtip_status io_fsync_dir(const char *dir);
+
+/* A JSON object from a file (qtip_read_file, duplicate keys refused): QTIP_E_FORMAT
+ * naming the file and the line for bad JSON or a non-object. */
+qtip_status io_read_json_object(const char *path, json_t **out);
 
 /* Read the rest of `r` into a malloc'd buffer, after `lead` bytes left for the
  * caller to fill, plus one NUL after them: *len bytes are read. More than `limit`

@@ -15,6 +15,9 @@
 #include "io/io_internal.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
@@ -132,4 +135,41 @@ qtip_status io_fsync_dir(const char *dir)
         s = qtip_error(QTIP_E_IO, "cannot sync directory '%s': %s", dir, strerror(errno));
     close(fd);
     return s;
+}
+
+/* dirname(path) resolved, then basename appended: the absolute path `path` would
+ * have (it need not exist yet). 0 when the parent cannot be resolved. */
+static int resolve_target(const char *path, char out[PATH_MAX])
+{
+    char parent[PATH_MAX];
+    size_t l = strlen(path);
+    while (l > 1 && path[l - 1] == '/') l--; /* "out/" names out */
+    if (l >= sizeof parent) return 0;
+    memcpy(parent, path, l);
+    parent[l] = 0;
+    char *slash = strrchr(parent, '/');
+    const char *base = slash ? slash + 1 : parent;
+    char base_copy[PATH_MAX];
+    snprintf(base_copy, sizeof base_copy, "%s", base);
+    if (slash == parent) parent[1] = 0;
+    else if (slash) *slash = 0;
+    else snprintf(parent, sizeof parent, ".");
+    char rp[PATH_MAX];
+    if (!realpath(parent, rp)) return 0;
+    return snprintf(out, PATH_MAX, "%s/%s", strcmp(rp, "/") ? rp : "", base_copy) < PATH_MAX;
+}
+
+qtip_status io_refuse_inside(const char *out, const char *dir)
+{
+    char o[PATH_MAX], d[PATH_MAX];
+    if (!dir || !realpath(dir, d) || !resolve_target(out, o)) return QTIP_OK;
+    size_t dl = strlen(d);
+    QTIP_RETURN_ERROR_IF(!strcmp(o, d), QTIP_E_IO,
+                         "'%s' is also an input (the directory '%s'); refusing to overwrite an input",
+                         out, dir);
+    int inside = !strncmp(o, d, dl) && (o[dl] == '/' || !strcmp(d, "/"));
+    QTIP_RETURN_ERROR_IF(inside, QTIP_E_IO,
+                         "'%s' is inside the input directory '%s'; refusing to write into an input",
+                         out, dir);
+    return QTIP_OK;
 }

@@ -3,6 +3,7 @@
  * table's lookups, and parameters from a quantize_config.json, table driven
  * (one row per field: key, type, range, documentation).
  */
+#include "io/io_internal.h"
 #include "ldlq/quant_internal.h"
 
 #include <math.h>
@@ -253,10 +254,8 @@ qtip_status qtip_quant_params_from_json(const char *path, qtip_quant_params *p)
 {
     char where[600];
     snprintf(where, sizeof where, "config '%s'", path);
-    json_error_t err;
-    json_t *root = json_load_file(path, 0, &err);
-    QTIP_RETURN_ERROR_IF(!root, QTIP_E_FORMAT, "cannot read config '%s': %s (line %d)", path,
-                         err.text, err.line);
+    json_t *root;
+    QTIP_FORWARD_IF_ERROR(io_read_json_object(path, &root));
     qtip_status st = apply_config(root, where, p);
     json_decref(root);
     return st;

@@ -4,6 +4,7 @@
  * docs/formats/exports.md). The formats are rows of lib/pack/export_formats.c;
  * the directory is written by lib/pack/model_writer.c.
  */
+#include "io/io_internal.h"
 #include "pack/pack_internal.h"
 #include "io/model_dir_internal.h"
 
@@ -222,6 +223,7 @@ qtip_status qtip_pack_model(const qtip_model_dir *src, const qtip_layer_info *la
     const qtip_export_row *fmt = qtip_export_row_(opt->format);
     QTIP_RETURN_ERROR_IF(!fmt, QTIP_E_PARAM, "unknown export format %d", (int)opt->format);
     QTIP_FORWARD_IF_ERROR(check_layers(src, layers, nlayers, opt, fmt));
+    QTIP_FORWARD_IF_ERROR(io_refuse_inside(out_dir, qtip_model_dir_path(src)));
     qtip_model_writer *w = NULL;
     QTIP_FORWARD_IF_ERROR(qtip_model_writer_open(out_dir, opt->max_shard_size, &w));
     qtip_status s = write_tensors(w, src, layers, nlayers, fmt);

@@ -3,6 +3,7 @@
  * (verify_config.c), checksums and copied tensors (verify_checksum.c), each layer
  * (verify_layer.c), then the dequantized model (verify_dequant.c).
  */
+#include "io/io_internal.h"
 #include "verify/verify_internal.h"
 #include "pack/pack_internal.h"
 
@@ -58,6 +59,8 @@ static qtip_status verify_all(const vdir *d, const qtip_verify_options *opt, qti
     QTIP_FORWARD_IF_ERROR(verify_copied_tensors(d));
     if (!opt->dequantize_dir) return verify_layers(d, opt, rep, NULL);
     /* opened first: an existing output is refused before the long part */
+    QTIP_FORWARD_IF_ERROR(io_refuse_inside(opt->dequantize_dir, d->dir));
+    QTIP_FORWARD_IF_ERROR(io_refuse_inside(opt->dequantize_dir, opt->original_dir));
     qtip_model_writer *w = NULL;
     QTIP_FORWARD_IF_ERROR(qtip_model_writer_open(opt->dequantize_dir, opt->dequantize_max_shard_size, &w));
     deq_set *deq = deq_set_new(opt->dequantize_dtype);

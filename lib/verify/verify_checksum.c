@@ -5,6 +5,7 @@
  * tensors against the original, and each layer's recorded weights checksum
  * against the original's files.
  */
+#include "io/io_internal.h"
 #include "verify/verify_internal.h"
 #include "pack/pack_internal.h"
 
@@ -38,8 +39,8 @@ qtip_status verify_tensor_checksum(const vdir *d, const qtip_tensor_view *v)
     char ck[QTIP_CHECKSUM_STRLEN];
     qtip_checksum_buffer(v->data, v->nbytes, ck);
     QTIP_RETURN_ERROR_IF(!want || strcmp(ck, want) != 0, QTIP_E_MISMATCH,
-                         "'%s': tensor '%s' has checksum %s, recorded at pack time %s", d->dir,
-                         v->name, ck, want ? want : "none");
+                         "'%s': tensor '%s': checksum mismatch: %s, recorded at pack time %s",
+                         d->dir, v->name, ck, want ? want : "none");
     return QTIP_OK;
 }
 
@@ -120,11 +121,8 @@ static qtip_status cached_checksum(ck_cache *c, const char *path, const char **o
 static qtip_status load_index(ck_cache *c, const char *idx)
 {
     if (c->index) return QTIP_OK;
-    void *buf;
-    size_t len;
-    QTIP_FORWARD_IF_ERROR(qtip_read_file(idx, &buf, &len));
-    json_t *j = json_loadb(buf, len, 0, NULL);
-    free(buf);
+    json_t *j;
+    QTIP_FORWARD_IF_ERROR(io_read_json_object(idx, &j));
     c->index = json_incref(json_object_get(j, "weight_map"));
     json_decref(j);
     QTIP_RETURN_ERROR_IF(!json_is_object(c->index), QTIP_E_FORMAT, "'%s' has no 'weight_map' object", idx);

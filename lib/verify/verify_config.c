@@ -4,6 +4,7 @@
  * (dtypes, shapes, finite scales) are what the settings need. A layer read back
  * becomes an artifact so that the library's one decoder decodes it.
  */
+#include "io/io_internal.h"
 #include "verify/verify_internal.h"
 
 #include <math.h>
@@ -15,21 +16,8 @@ static qtip_status load_json(const char *dir, const char *name, json_t **out)
 {
     char p[4096];
     snprintf(p, sizeof p, "%s/%s", dir, name);
-    void *buf;
-    size_t len;
-    *out = NULL;
-    qtip_status s = qtip_read_file(p, &buf, &len);
-    if (s) return s == QTIP_E_NOMEM ? s : QTIP_E_IO;
-    json_error_t e;
-    json_t *j = json_loadb(buf, len, 0, &e);
-    free(buf);
-    QTIP_RETURN_ERROR_IF(!j, QTIP_E_FORMAT, "cannot parse '%s': %s (line %d)", p, e.text, e.line);
-    if (!json_is_object(j)) {
-        json_decref(j);
-        return qtip_error(QTIP_E_FORMAT, "'%s' is not a JSON object", p);
-    }
-    *out = j;
-    return QTIP_OK;
+    qtip_status s = io_read_json_object(p, out);
+    return s == QTIP_E_NOMEM || s == QTIP_E_FORMAT ? s : s ? QTIP_E_IO : QTIP_OK;
 }
 
 /* The canonical format, its layout version, and config.json's quantization_config

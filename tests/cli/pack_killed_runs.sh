@@ -55,9 +55,11 @@ check "qtip-verify kept the others" 'kept "$T/deq"'
 sum0=$(cat "$T"/packed/* | sha256sum)
 "$B/qtip-verify" --dequantize "$T/packed" "$T/packed" >/dev/null 2>"$T/err"; rc=$?
 check "--dequantize onto the packed input is refused, input untouched (rc $rc)" \
-  '[ $rc -eq 1 ] && grep -q "already exists" "$T/err" && [ "$(cat "$T"/packed/* | sha256sum)" = "$sum0" ]'
+  '[ $rc -eq 1 ] && grep -q "is also an input" "$T/err" && [ "$(cat "$T"/packed/* | sha256sum)" = "$sum0" ]'
 "$B/qtip-pack" -o "$T/model" "$T/model" "$T/art.safetensors" >/dev/null 2>"$T/err"; rc=$?
-check "qtip-pack -o onto its model directory is refused (rc $rc)" '[ $rc -eq 1 ] && grep -q "already exists" "$T/err"'
+check "qtip-pack -o onto its model directory is refused (rc $rc)" '[ $rc -eq 1 ] && grep -q "is also an input" "$T/err"'
+"$B/qtip-pack" -o "$T/model/sub" "$T/model" "$T/art.safetensors" >/dev/null 2>"$T/err"; rc=$?
+check "qtip-pack -o inside its model directory is refused (rc $rc)" '[ $rc -eq 1 ] && grep -q "inside the input directory" "$T/err" && [ ! -e "$T/model/sub" ]'
 
 # a real qtip-pack killed with kill -9 wherever it is (it may not have started, or
 # may have finished: then its output goes), then rerun: nothing of it is left

@@ -635,11 +635,11 @@ def stdin_cases():
     A = seed('raw.f32'); good = seed('a1.npy')
     acc = '$B/qtip-hessian accumulate -q -o out.safetensors'
     sw = [r'stdin|<stdin>|\B-\B|standard input']
-    cs = [('empty', acc + ' - < /dev/null', [r'empty|no data|0 bytes|truncat|no rows|nothing']),
+    cs = [('empty', acc + ' - < /dev/null', [r'empty|no data|0 bytes|truncat|no (activation )?rows|nothing']),
           ('closed', acc + ' - <&-', [r'stdin|closed|read|bad file']),
           ('npy-header-cut', 'head -c 30 $S/a1.npy | ' + acc + ' -', [TRUNC]),
           ('npy-data-cut', 'head -c %d $S/a1.npy | ' % (len(good) - 100) + acc + ' -', [TRUNC]),
-          ('raw-empty', acc + ' --dim %d --dtype f32 - < /dev/null' % N, [r'empty|no data|0 bytes|no rows|nothing|0 rows']),
+          ('raw-empty', acc + ' --dim %d --dtype f32 - < /dev/null' % N, [r'empty|no data|0 bytes|no (activation )?rows|nothing|0 rows']),
           ('raw-partial-row', 'head -c %d $S/raw.f32 | ' % (4 * N + 100) + acc + ' --dim %d --dtype f32 -' % N, [r'partial|truncat|row|multiple']),
           ('raw-closed', acc + ' --dim %d --dtype f32 - <&-' % N, [r'stdin|closed|read|bad file']),
           ('zstd-cut', 'head -c 200 z.npy.zst | ' + acc + ' -', [TRUNC + '|zstd|frame']),

@@ -8,6 +8,13 @@
 set -euo pipefail
 B=$1 T=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
+# OpenBLAS picks its kernels by CPU (AVX-512 and AVX2 kernels round differently), so
+# the recorded bytes hold for one kernel family: pin the AVX2 one (Debian's OpenBLAS is
+# built with DYNAMIC_ARCH, which honours OPENBLAS_CORETYPE). Our own SIMD paths
+# (hadamard_simd.c, viterbi_fast.c) also take their AVX2 branch on such a CPU.
+grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo ||
+  { echo "run.sh: the manifest was recorded with AVX2+FMA kernels; this CPU lacks them" >&2; exit 1; }
+export OPENBLAS_CORETYPE=Haswell
 python3 "$HERE/gen_inputs.py" "$T"
 cd "$T"
 q() { "$B/qtip-quantize" --threads 2 "$@"; }

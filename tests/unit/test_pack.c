@@ -368,7 +368,7 @@ TEST(verify_catches_corruption)
     patch_file(p, off, 3, -1);
     qtip_verify_report *rep = NULL;
     CHECK_STATUS(qtip_verify_model(d, NULL, &rep), QTIP_E_MISMATCH);
-    CHECK(strstr(qtip_last_error(), "'model.layers.0.mlp.down_proj.qtip_codes' has checksum") != NULL,
+    CHECK(strstr(qtip_last_error(), "'model.layers.0.mlp.down_proj.qtip_codes': checksum mismatch") != NULL,
           "message: %s", qtip_last_error());
     fprintf(stderr, "  flipped bit -> %s\n", qtip_last_error());
     /*    ... and with the checksum rewritten, it decodes to other weights, and the

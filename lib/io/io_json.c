@@ -1,0 +1,27 @@
+/*
+ * io_json.c — a JSON object from a file: the one way configuration files
+ * (quantize_config.json, config.json of a packed directory, shard indexes read for
+ * checksums) are read, so each goes through the opening policy (no FIFO, recorded
+ * as an input) and the bounded read, and each defect is worded once.
+ */
+#include "io/io_internal.h"
+
+#include <stdlib.h>
+
+qtip_status io_read_json_object(const char *path, json_t **out)
+{
+    *out = NULL;
+    void *buf;
+    size_t len;
+    QTIP_FORWARD_IF_ERROR(qtip_read_file(path, &buf, &len));
+    json_error_t e;
+    json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &e);
+    free(buf);
+    QTIP_RETURN_ERROR_IF(!j, QTIP_E_FORMAT, "cannot parse '%s': %s (line %d)", path, e.text, e.line);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return qtip_error(QTIP_E_FORMAT, "'%s' is not a JSON object", path);
+    }
+    *out = j;
+    return QTIP_OK;
+}
