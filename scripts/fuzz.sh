@@ -54,7 +54,8 @@ for t in "${TARGETS[@]}"; do
     -timeout=25 ${FUZZ_ARGS:-} "$out" "$corpus" >"$log" 2>&1 &
   pid=$!
   wait $pid || true
-  rm -rf "/tmp/qtip-fuzz-index-$pid" # fuzz_st_index's link directory (libFuzzer skips atexit)
+  # the scratch directories of fuzz_st_index and fuzz_packed_config (a timed run exits without atexit)
+  rm -rf "/tmp/qtip-fuzz-index-$pid" "/tmp/qtip-fuzz-packed-$pid"
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   crashes=0
   for c in "$art"*; do

@@ -25,6 +25,12 @@
 #define LLVMFuzzerTestOneInput fuzz_layer_artifact_one
 #include "../fuzz/fuzz_layer_artifact.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_quant_params_one
+#include "../fuzz/fuzz_quant_params.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_packed_config_one
+#include "../fuzz/fuzz_packed_config.c"
+#undef LLVMFuzzerTestOneInput
 
 typedef int (*fuzz_fn)(const uint8_t *, size_t);
 
@@ -98,6 +104,8 @@ TEST(test_corpora_and_mutations)
     CHECK(replay("fuzz_st_index", fuzz_st_index_one, 200 / div, 424244) >= 4, "index seeds");
     CHECK(replay("fuzz_hessian_file", fuzz_hessian_file_one, 200 / div, 424245) >= 3, "hessian seeds");
     CHECK(replay("fuzz_layer_artifact", fuzz_layer_artifact_one, 40 / div, 424246) >= 3, "artifact seeds");
+    CHECK(replay("fuzz_quant_params", fuzz_quant_params_one, 300 / div, 424247) >= 4, "quantize_config seeds");
+    CHECK(replay("fuzz_packed_config", fuzz_packed_config_one, 100 / div, 424248) >= 2, "packed config seeds");
 }
 
 int main(void)
