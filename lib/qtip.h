@@ -41,7 +41,6 @@ extern "C" {
 #define QTIP_VERSION_STRING \
     QTIP_STR(QTIP_VERSION_MAJOR) "." QTIP_STR(QTIP_VERSION_MINOR) "." QTIP_STR(QTIP_VERSION_PATCH)
 
-unsigned qtip_version_number(void);
 const char *qtip_version_string(void);
 
 /* ---------------------------------------------------------------------------
