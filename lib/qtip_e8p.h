@@ -2,6 +2,8 @@
  * qtip_e8p.h — QuIP#'s E8P12 lattice codebook (2 bits/weight) and its residual
  * variants E8P12RVQ3B (3 bits) and E8P12RVQ4B (4 bits), QuIP-for-all bit layouts.
  * Part of the public API; include "qtip.h", not this file.
+ * Declarations inside `#ifdef QTIP_EXPERIMENTAL` are building blocks whose
+ * signatures may change (qtip.h, "Stable and experimental").
  * Algorithms and layouts: docs/algorithms-e8p.md.
  *
  * Units. The codebooks work on "normalized weights": 8 consecutive input columns

@@ -2,6 +2,8 @@
  * qtip_hadamard.h — Hadamard matrices of order N = K * 2^p and the randomized
  * Hadamard transform (RHT) used for incoherence processing.
  * Part of the public API; include "qtip.h", not this file.
+ * Declarations inside `#ifdef QTIP_EXPERIMENTAL` are building blocks whose
+ * signatures may change (qtip.h, "Stable and experimental").
  *
  * Had_N = H_K (x) S_M (Kronecker, H_K on the OUTER index): element x[a*M + b],
  * a < K, b < M = 2^p; S_M is Sylvester in natural order, S[i][j] = (-1)^popcount(i&j);

@@ -1,6 +1,8 @@
 /*
  * qtip_hessian.h — Hessians H = E[x x^T] of one linear layer's inputs.
  * Part of the public API; include "qtip.h", not this file.
+ * Declarations inside `#ifdef QTIP_EXPERIMENTAL` are building blocks whose
+ * signatures may change (qtip.h, "Stable and experimental").
  *
  * An accumulator holds, in float64, S = sum x x^T (lower triangle), the column
  * sums mu_sum = sum x and the row count; partial accumulators from many jobs

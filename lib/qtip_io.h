@@ -1,6 +1,8 @@
 /*
  * qtip_io.h — files: atomic writes, transparent zstd streams, checksums.
  * Part of the public API; include "qtip.h", not this file.
+ * Declarations inside `#ifdef QTIP_EXPERIMENTAL` are building blocks whose
+ * signatures may change (qtip.h, "Stable and experimental").
  */
 #ifndef QTIP_IO_H
 #define QTIP_IO_H

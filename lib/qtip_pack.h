@@ -1,6 +1,8 @@
 /*
  * qtip_pack.h — packed model directories, exports for existing loaders, and their
  * verification. Part of the public API; include "qtip.h", not this file.
+ * Declarations inside `#ifdef QTIP_EXPERIMENTAL` are building blocks whose
+ * signatures may change (qtip.h, "Stable and experimental").
  *
  * Formats: docs/formats/model-dir.md (our canonical packed directory) and
  * docs/formats/exports.md (the QTIP reference layout and QuIP-for-all).

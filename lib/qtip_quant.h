@@ -2,6 +2,8 @@
  * qtip_quant.h — BlockLDLQ and the quantization of one linear layer, for both
  * methods: QTIP bitshift trellis codes and QuIP# E8P12 lattice codes.
  * Part of the public API; include "qtip.h", not this file.
+ * Declarations inside `#ifdef QTIP_EXPERIMENTAL` are building blocks whose
+ * signatures may change (qtip.h, "Stable and experimental").
  *
  * Pipeline of one layer (docs/cmd/qtip-quantize.md, docs/formats/layer-artifact.md):
  *   W (m x n) and H = E[x x^T] (n x n)

@@ -1,6 +1,8 @@
 /*
  * qtip_tensor.h — tensors in files: dtypes, safetensors (read/write, sharded),
  * .npy. Part of the public API; include "qtip.h", not this file.
+ * Declarations inside `#ifdef QTIP_EXPERIMENTAL` are building blocks whose
+ * signatures may change (qtip.h, "Stable and experimental").
  */
 #ifndef QTIP_TENSOR_H
 #define QTIP_TENSOR_H

@@ -1,6 +1,8 @@
 /*
  * qtip_trellis.h — QTIP's bitshift trellis codes and the tail-biting Viterbi search.
  * Part of the public API; include "qtip.h", not this file.
+ * Declarations inside `#ifdef QTIP_EXPERIMENTAL` are building blocks whose
+ * signatures may change (qtip.h, "Stable and experimental").
  *
  * A sequence of T values (one td_x x td_y tile, T = td_x * td_y) is coded by a
  * circular bitstream of N = T*K bits. Step i (i = 0 .. S-1, S = T/V) reads the
