@@ -128,7 +128,7 @@ int main(int argc, char **argv)
             size_t T = (size_t)(tp.td_x * tp.td_y), nseq = mn / T;
             uint16_t *bits = malloc(nseq * qtip_trellis_words_per_tile(&tp) * sizeof *bits);
             double t0 = now();
-            if (qtip_trellis_quantize(tr, x, nseq, bits, rec) != QTIP_OK) die("viterbi");
+            if (qtip_trellis_quantize_work(tr, NULL, x, nseq, bits, rec) != QTIP_OK) die("viterbi");
             t_vit = now() - t0;
             printf("baseline viterbi (HYB L16 K2 V2) on %zu tiles: %.3f s\n", nseq, t_vit);
             free(bits);

@@ -43,7 +43,7 @@ int main(int argc, char **argv)
     const double rms = qtip_trellis_rms(t);
     for (size_t i = 0; i < T * n; i++) x[i] = (float)(x[i] * rms);
     uint16_t *bits = malloc(sizeof(uint16_t) * qtip_trellis_words_per_tile(&p) * n);
-    if (!bits || qtip_trellis_quantize(t, x, n, bits, r)) {
+    if (!bits || qtip_trellis_quantize_work(t, NULL, x, n, bits, r)) {
         fprintf(stderr, "bench_viterbi_crosscheck: %s\n", qtip_last_error());
         return 1;
     }

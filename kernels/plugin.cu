@@ -21,8 +21,6 @@
 
 #include "common.cuh"
 #include "hessian.cuh"
-#include "rht.cuh"
-#include "trellis_decode.cuh"
 
 #include "core/cuda_plugin.h"
 
@@ -199,26 +197,6 @@ static qtip_status plugin_hessian_sync(qtip_cuda_hessian_acc *a, double *S, int 
     return QTIP_OK;
 }
 
-static qtip_status plugin_dev_alloc(void **p, size_t bytes)
-{
-    *p = NULL;
-    QTIP_CUDA_CHECK(cudaMalloc(p, bytes));
-    return QTIP_OK;
-}
-
-static void plugin_dev_free(void *p) { cudaFree(p); }
-
-static qtip_status plugin_dev_copy(void *dst, const void *src, size_t bytes, int kind)
-{
-    QTIP_RETURN_ERROR_IF(kind < 1 || kind > 3, QTIP_E_PARAM,
-                         "copy kind %d, expected 1 (to device), 2 (to host) or 3", kind);
-    const cudaMemcpyKind k = kind == 1   ? cudaMemcpyHostToDevice
-                             : kind == 2 ? cudaMemcpyDeviceToHost
-                                         : cudaMemcpyDeviceToDevice;
-    QTIP_CUDA_CHECK(cudaMemcpy(dst, src, bytes, k));
-    return QTIP_OK;
-}
-
 #define QTIP_PLUGIN_STR2_(x) #x
 #define QTIP_PLUGIN_STR_(x) QTIP_PLUGIN_STR2_(x)
 
@@ -235,12 +213,6 @@ extern "C" __attribute__((visibility("default"))) const qtip_cuda_plugin *qtip_c
         plugin_hessian_add,
         plugin_hessian_sync,
         plugin_hessian_free,
-        plugin_dev_alloc,
-        plugin_dev_free,
-        plugin_dev_copy,
-        qtip_cuda_had_transform_f32,
-        qtip_cuda_trellis_decode,
-        qtip_cuda_hessian_accumulate,
     };
     return &table;
 }

@@ -14,6 +14,11 @@
  *    callback set by `qtip_log_set()`; QTIP_ASSERT (abort) is reserved for broken
  *    invariants, i.e. bugs in libqtip itself.
  *  - Objects are opaque: `qtip_x_create()` / `qtip_x_free()` pairs; free accepts NULL.
+ *  - Stable and experimental: functions inside `#ifdef QTIP_EXPERIMENTAL` blocks are
+ *    building blocks (shared by lib/'s stages, exercised by the tests) whose
+ *    signatures may change; define QTIP_EXPERIMENTAL (CMake: link qtip_experimental)
+ *    to see them. Everything else is the stable API (docs/contributing.md,
+ *    "Public API: stable and experimental").
  *  - Shape letters used in comments across lib/ and kernels/ (docs/shapes.md):
  *    m = out features, n = in features, T = tokens, K = bits per weight,
  *    L = trellis state bits, V = values per trellis step.
@@ -41,7 +46,6 @@ extern "C" {
 #define QTIP_VERSION_STRING \
     QTIP_STR(QTIP_VERSION_MAJOR) "." QTIP_STR(QTIP_VERSION_MINOR) "." QTIP_STR(QTIP_VERSION_PATCH)
 
-unsigned qtip_version_number(void);
 const char *qtip_version_string(void);
 
 /* ---------------------------------------------------------------------------

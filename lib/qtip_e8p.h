@@ -2,6 +2,8 @@
  * qtip_e8p.h — QuIP#'s E8P12 lattice codebook (2 bits/weight) and its residual
  * variants E8P12RVQ3B (3 bits) and E8P12RVQ4B (4 bits), QuIP-for-all bit layouts.
  * Part of the public API; include "qtip.h", not this file.
+ * Declarations inside `#ifdef QTIP_EXPERIMENTAL` are building blocks whose
+ * signatures may change (qtip.h, "Stable and experimental").
  * Algorithms and layouts: docs/algorithms-e8p.md.
  *
  * Units. The codebooks work on "normalized weights": 8 consecutive input columns
@@ -58,10 +60,13 @@ typedef enum {
 
 /* "e8p12", "e8p12-rvq3", "e8p12-rvq4"; NULL for an unknown kind. */
 const char *qtip_e8p_name(qtip_e8p_kind k);
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 /* QuIP-for-all's `codebook` config value: "E8P12", "E8P12RVQ3B", "E8P12RVQ4B". */
 const char *qtip_e8p_config_name(qtip_e8p_kind k);
+#endif /* QTIP_EXPERIMENTAL */
 /* Parses both spellings above, ignoring case; -1 if unknown or NULL. */
 int qtip_e8p_from_name(const char *name);
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 int qtip_e8p_bits(qtip_e8p_kind k);            /* bits per weight: 2, 3, 4 (0 if unknown) */
 int qtip_e8p_code_bits(qtip_e8p_kind k);       /* bits per code: 16, 24, 32 */
 float qtip_e8p_opt_scale(qtip_e8p_kind k);     /* target RMS of the inputs: 1.03, 0.98, 1.03 */
@@ -120,6 +125,7 @@ const uint64_t *qtip_e8p_packed_abs_table(void);
 const uint32_t *qtip_e8p_e81b_packed_table(void);
 /* Source vector S[a] (a < 256; all entries positive: 0.5, 1.5 or 2.5) into out[8]. */
 void qtip_e8p_source_vector(unsigned a, float out[8]);
+#endif /* QTIP_EXPERIMENTAL */
 
 #ifdef __cplusplus
 }

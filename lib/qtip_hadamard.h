@@ -2,6 +2,8 @@
  * qtip_hadamard.h — Hadamard matrices of order N = K * 2^p and the randomized
  * Hadamard transform (RHT) used for incoherence processing.
  * Part of the public API; include "qtip.h", not this file.
+ * Declarations inside `#ifdef QTIP_EXPERIMENTAL` are building blocks whose
+ * signatures may change (qtip.h, "Stable and experimental").
  *
  * Had_N = H_K (x) S_M (Kronecker, H_K on the OUTER index): element x[a*M + b],
  * a < K, b < M = 2^p; S_M is Sylvester in natural order, S[i][j] = (-1)^popcount(i&j);
@@ -33,6 +35,7 @@ extern "C" {
  * reference tools support this gives their K (12, 20, ..., 172). K, p may be NULL. */
 int qtip_had_supported(int64_t N, int64_t *K, int *p);
 
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 /* Nearest supported orders below and above N (0 when there is none below; the
  * search above is bounded by 4 N). Either pointer may be NULL. */
 void qtip_had_nearest(int64_t N, int64_t *below, int64_t *above);
@@ -40,12 +43,14 @@ void qtip_had_nearest(int64_t N, int64_t *below, int64_t *above);
 /* Whether a special matrix of order K is constructible (K = 1, 2, or a multiple
  * of 4 reached by a construction, K <= QTIP_HAD_MAX_K). */
 int qtip_had_special_supported(int64_t K);
+#endif /* QTIP_EXPERIMENTAL */
 
 /* Name of the construction used for order K, e.g. "paley1 q=107",
  * "paley2 q=7^2", "williamson k=43", "kronecker 12 x 12", "sylvester"; "" when
  * unsupported. Static storage per call thread; valid until the next call. */
 const char *qtip_had_construction(int64_t K);
 
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 /* The unnormalized +-1 matrix H_K, row-major K x K int8 (caller's buffer of K*K).
  * Every constructed matrix is checked H H^T = K I exactly (integer arithmetic)
  * before it is used. For the 12 orders the reference tools ship (12, 20, 28, 36,
@@ -106,6 +111,7 @@ qtip_status qtip_rht_hessian(double *H, int64_t n, const float *SU);
  * O(n^3)). QTIP_E_NONFINITE for non-finite input, QTIP_E_PARAM for an all-zero W. */
 qtip_status qtip_rht_mu_weight(const float *W, int64_t m, int64_t n, double *mu);
 qtip_status qtip_rht_mu_hessian(const double *H, int64_t n, double *mu);
+#endif /* QTIP_EXPERIMENTAL */
 
 /* --- One layer's incoherence step on its own (lib/incoherence/incoherence.c) -----
  * What qtip-incoherence runs: the weight `tensor` (or `tensor`.weight) of a

@@ -1,6 +1,8 @@
 /*
  * qtip_hessian.h — Hessians H = E[x x^T] of one linear layer's inputs.
  * Part of the public API; include "qtip.h", not this file.
+ * Declarations inside `#ifdef QTIP_EXPERIMENTAL` are building blocks whose
+ * signatures may change (qtip.h, "Stable and experimental").
  *
  * An accumulator holds, in float64, S = sum x x^T (lower triangle), the column
  * sums mu_sum = sum x and the row count; partial accumulators from many jobs
@@ -40,23 +42,30 @@ void qtip_hessian_free(qtip_hessian *h);
 int64_t qtip_hessian_dim(const qtip_hessian *h);
 uint64_t qtip_hessian_count(const qtip_hessian *h);   /* rows (tokens) accumulated */
 const char *qtip_hessian_site(const qtip_hessian *h); /* "" when unnamed */
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 /* Rows per internal block (fixed for a given n; at most 4096 rows / 64 MiB). */
 size_t qtip_hessian_block_rows(const qtip_hessian *h);
+#endif /* QTIP_EXPERIMENTAL */
 
 /* --- Non-finite rows -----------------------------------------------------------
  * ERROR (default): add_rows fails with QTIP_E_NONFINITE naming the source, the
  * row (0-based, counted from the last set_source) and the column. The rows before
  * it in the same call are kept. SKIP: such rows are dropped and counted. */
 typedef enum { QTIP_NONFINITE_ERROR = 0, QTIP_NONFINITE_SKIP = 1 } qtip_nonfinite_policy;
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 void qtip_hessian_set_nonfinite(qtip_hessian *h, qtip_nonfinite_policy p);
+#endif /* QTIP_EXPERIMENTAL */
 uint64_t qtip_hessian_skipped(const qtip_hessian *h); /* rows skipped so far */
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 /* Name used in messages for the rows that follow (a file name; copied). Resets the
  * per-source row counter. */
 qtip_status qtip_hessian_set_source(qtip_hessian *h, const char *name);
+#endif /* QTIP_EXPERIMENTAL */
 
 /* Add `rows` rows of n values (dtype F32, F16, BF16 or F64), row-major. */
 qtip_status qtip_hessian_add_rows(qtip_hessian *h, qtip_dtype dt, const void *x, size_t rows);
 
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 /* Add the buffered partial block to S. Called by every function below that reads
  * S; callers need it only before reading qtip_hessian_sum_xx directly. */
 qtip_status qtip_hessian_flush(qtip_hessian *h);
@@ -73,10 +82,13 @@ int qtip_hessian_has_mean(const qtip_hessian *h);
  * (mean unknown), count rows. Pending rows are discarded. */
 qtip_status qtip_hessian_set_sums(qtip_hessian *h, const double *S_lower, const double *sum_x,
                                   uint64_t count);
+#endif /* QTIP_EXPERIMENTAL */
 
 /* Provenance: input files and their checksums (qtip_checksum_file strings).
  * merge concatenates the lists. */
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 qtip_status qtip_hessian_add_input(qtip_hessian *h, const char *name, const char *checksum);
+#endif /* QTIP_EXPERIMENTAL */
 size_t qtip_hessian_input_count(const qtip_hessian *h);
 const char *qtip_hessian_input_name(const qtip_hessian *h, size_t i);
 const char *qtip_hessian_input_checksum(const qtip_hessian *h, size_t i);
@@ -85,10 +97,12 @@ const char *qtip_hessian_input_checksum(const qtip_hessian *h, size_t i);
  * force_site). src's pending rows are flushed first (src is logically const). */
 qtip_status qtip_hessian_merge(qtip_hessian *dst, const qtip_hessian *src, int force_site);
 
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 /* E[x x^T] as a full symmetric n x n row-major matrix (double). If `mu` is not
  * NULL it receives E[x] (n values; zeros when the mean is unknown). Fails when no
  * rows were added. */
 qtip_status qtip_hessian_expectation(const qtip_hessian *h, double *H, double *mu);
+#endif /* QTIP_EXPERIMENTAL */
 
 /* --- Device (lib/hessian/hessian_device.c; docs/kernels.md, "GPU backend") ---
  * Where full blocks go: "cpu" (the default: OpenBLAS dsyrk),
@@ -103,7 +117,9 @@ qtip_status qtip_hessian_expectation(const qtip_hessian *h, double *H, double *m
  * "cuda" without the plugin QTIP_E_UNSUPPORTED ("libqtip_cuda.so not found ..."),
  * without a device QTIP_E_CUDA ("no CUDA device: ..."); QTIP_E_NOMEM when the
  * device cannot hold the sum. On error the accumulator keeps its device. */
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 qtip_status qtip_hessian_set_device(qtip_hessian *h, const char *device);
+#endif /* QTIP_EXPERIMENTAL */
 /* The device in use: "cpu" or "cuda:<k> (<name>)". Owned by h. */
 const char *qtip_hessian_device(const qtip_hessian *h);
 /* The device that qtip_hessian_add_file gives the accumulators it creates (NULL
@@ -199,8 +215,6 @@ typedef enum {
  * qtip_hessian_save writes (metadata "import_centering"). */
 qtip_status qtip_hessian_import_ex(const char *path, const char *site, qtip_hessian_centering c,
                                    qtip_hessian **out);
-/* qtip_hessian_import_ex with QTIP_HESSIAN_CENTERING_AUTO. */
-qtip_status qtip_hessian_import(const char *path, const char *site, qtip_hessian **out);
 /* The convention an import applied: "centered" or "uncentered"; "" when h was
  * not imported. Owned by h. */
 const char *qtip_hessian_import_centering(const qtip_hessian *h);
@@ -210,11 +224,13 @@ const char *qtip_hessian_import_centering(const qtip_hessian *h);
  * defect of the format the file claims, not the other one's. */
 qtip_status qtip_hessian_open_any(const char *path, qtip_hessian_centering c, qtip_hessian **out);
 
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 /* E[x x^T] as a full n x n matrix (qtip_alloc'd, caller frees) of the Hessian file
  * `path` opened by qtip_hessian_open_any (AUTO), which must have dimension n
  * (QTIP_E_SHAPE naming the file otherwise). What a quantizer or the incoherence
  * step reads. */
 qtip_status qtip_hessian_load_expectation(const char *path, int64_t n, double **out);
+#endif /* QTIP_EXPERIMENTAL */
 
 #ifdef __cplusplus
 }

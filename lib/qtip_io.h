@@ -1,6 +1,8 @@
 /*
  * qtip_io.h — files: atomic writes, transparent zstd streams, checksums.
  * Part of the public API; include "qtip.h", not this file.
+ * Declarations inside `#ifdef QTIP_EXPERIMENTAL` are building blocks whose
+ * signatures may change (qtip.h, "Stable and experimental").
  */
 #ifndef QTIP_IO_H
 #define QTIP_IO_H
@@ -28,6 +30,7 @@ extern "C" {
  * Errors are QTIP_E_IO naming the path and the system's reason. */
 typedef struct qtip_atomic_file qtip_atomic_file;
 
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 qtip_status qtip_atomic_open(const char *path, int compress_level, qtip_atomic_file **out);
 qtip_status qtip_atomic_write(qtip_atomic_file *f, const void *buf, size_t len);
 /* Finish: flush, fsync, rename. `f` is freed whether or not it succeeds. */
@@ -43,6 +46,7 @@ void qtip_io_forget_inputs(void);
 /* Write a whole buffer to `path` atomically. */
 qtip_status qtip_write_file_atomic(const char *path, const void *buf, size_t len,
                                    int compress_level);
+#endif /* QTIP_EXPERIMENTAL */
 
 /* --- Input streams ---------------------------------------------------------
  * A sequential reader over a file or stdin ("-"). Only regular files (or links to
@@ -52,14 +56,13 @@ qtip_status qtip_write_file_atomic(const char *path, const void *buf, size_t len
  * included. Memory is bounded (a fixed buffer), whatever the input size. */
 typedef struct qtip_reader qtip_reader;
 
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 qtip_status qtip_reader_open(const char *path, qtip_reader **out);
 /* Read up to `len` bytes; *got = 0 means end of input. Short reads happen (pipes,
  * frame ends): loop, or use _read_exact. Corrupt or truncated zstd: QTIP_E_FORMAT. */
 qtip_status qtip_reader_read(qtip_reader *r, void *buf, size_t len, size_t *got);
 /* Read exactly `len` bytes or fail with a message naming the file (truncation). */
 qtip_status qtip_reader_read_exact(qtip_reader *r, void *buf, size_t len);
-/* Whether the input was zstd-compressed. */
-int qtip_reader_is_compressed(const qtip_reader *r);
 /* Name used in messages ("<stdin>" for "-"). */
 const char *qtip_reader_name(const qtip_reader *r);
 /* Running checksum of all bytes read so far (of the stored, possibly compressed, bytes). */
@@ -94,6 +97,7 @@ typedef struct {
 } qtip_mmap;
 qtip_status qtip_mmap_open(const char *path, qtip_mmap *out);
 void qtip_mmap_close(qtip_mmap *m);
+#endif /* QTIP_EXPERIMENTAL */
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,8 @@
 /*
  * qtip_pack.h — packed model directories, exports for existing loaders, and their
  * verification. Part of the public API; include "qtip.h", not this file.
+ * Declarations inside `#ifdef QTIP_EXPERIMENTAL` are building blocks whose
+ * signatures may change (qtip.h, "Stable and experimental").
  *
  * Formats: docs/formats/model-dir.md (our canonical packed directory) and
  * docs/formats/exports.md (the QTIP reference layout and QuIP-for-all).
@@ -36,6 +38,7 @@ extern "C" {
  * the reference then stores tiles in the tensor-core fragment value order
  * (qtip_trellis_tile_order) and the swizzled byte layout of qtip.md 6.2. */
 
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 /* canonical (m, n*K/16) words -> per-tile streams ((m/16)*(n/16), 16*K), tiles
  * row-major: this is the reference's generic `trellis` tensor (qtip.md 6.1).
  * QTIP_E_SHAPE when m or n is not a multiple of 16, QTIP_E_PARAM for K outside 1..8. */
@@ -53,6 +56,7 @@ qtip_status qtip_pack_trellis_kernel_swizzle(const uint16_t *tiles, int64_t m, i
  * qtip_e8p_pack_qidxs writes its bytes. */
 qtip_status qtip_pack_qidxs_shape(qtip_e8p_kind k, int64_t m, int64_t n, int64_t shape[2],
                                   qtip_dtype *dt);
+#endif /* QTIP_EXPERIMENTAL */
 
 /* ---------------------------------------------------------------------------
  * Model directories (lib/io/model_dir.c)
@@ -72,6 +76,7 @@ typedef struct qtip_model_dir qtip_model_dir;
  * dangling link among them is refused (QTIP_E_IO naming it). */
 qtip_status qtip_model_dir_open(const char *dir, unsigned flags, qtip_model_dir **out);
 void qtip_model_dir_close(qtip_model_dir *d);
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 const char *qtip_model_dir_path(const qtip_model_dir *d);
 /* The opened weights (owned by d). */
 qtip_st_file *qtip_model_dir_weights(const qtip_model_dir *d);
@@ -90,6 +95,7 @@ int qtip_is_quantizable_linear(const char *prefix);
  * to the directory, sorted; owned by d. */
 size_t qtip_model_dir_extra_count(const qtip_model_dir *d);
 const char *qtip_model_dir_extra(const qtip_model_dir *d, size_t i);
+#endif /* QTIP_EXPERIMENTAL */
 
 /* ---------------------------------------------------------------------------
  * Packing (lib/pack/pack.c) and exports (lib/pack/export_*.c)

@@ -2,6 +2,8 @@
  * qtip_quant.h — BlockLDLQ and the quantization of one linear layer, for both
  * methods: QTIP bitshift trellis codes and QuIP# E8P12 lattice codes.
  * Part of the public API; include "qtip.h", not this file.
+ * Declarations inside `#ifdef QTIP_EXPERIMENTAL` are building blocks whose
+ * signatures may change (qtip.h, "Stable and experimental").
  *
  * Pipeline of one layer (docs/cmd/qtip-quantize.md, docs/formats/layer-artifact.md):
  *   W (m x n) and H = E[x x^T] (n x n)
@@ -56,10 +58,12 @@ qtip_quant_params qtip_quant_default_params(qtip_quant_method method);
  * a tile row of td_y*K bits is a whole number of 16-bit words). */
 qtip_status qtip_quant_check_params(const qtip_quant_params *p);
 
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 /* Method names: "trellis", "e8p" (NULL if unknown); from_name also takes the
  * aliases qtip, bitshift / quip, quip#, any case; -1 if unknown. */
 const char *qtip_quant_method_name(qtip_quant_method m);
 int qtip_quant_method_from_name(const char *name);
+#endif /* QTIP_EXPERIMENTAL */
 
 /* p with another method: the method's defaults, keeping sigma_reg and seed
  * (a copy of p when the method is the same). */
@@ -75,6 +79,7 @@ qtip_quant_params qtip_quant_switch_method(const qtip_quant_params *p, qtip_quan
  * code or codebook name). Values are checked by qtip_quant_check_params. */
 qtip_status qtip_quant_params_from_json(const char *path, qtip_quant_params *p);
 
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 /* Column block size of the block LDL: td_y (trellis) or 8 (E8P). */
 int qtip_quant_block_cols(const qtip_quant_params *p);
 
@@ -100,6 +105,7 @@ qtip_status qtip_ldl_regularize(double *H, int64_t n, double sigma, int tries, d
  * upper part 0), D block diagonal stored as n/b blocks of b x b (n*b doubles, block k
  * at D + k*b*b). QTIP_E_NONFINITE if a diagonal block is singular. */
 qtip_status qtip_ldl_block(const double *Lc, int64_t n, int b, double *Lu, double *D);
+#endif /* QTIP_EXPERIMENTAL */
 
 /* ---------------------------------------------------------------------------
  * LDLQ over column blocks (method independent)
@@ -141,6 +147,7 @@ typedef struct {
     qtip_units_commit_fn commit_units; /* required with quant_units */
 } qtip_ldlq_config;
 
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 /* Run LDLQ on W (m x n, row-major, already rotated and scaled) with the unit block
  * lower factor Lu (n x n) of the regularized Hessian Hr (n x n; used by the
  * refinement passes only, may be NULL when refine_passes = 0). What (m x n)
@@ -161,6 +168,7 @@ qtip_status qtip_ldlq_run(const qtip_ldlq_config *cfg, const float *W, int64_t m
  * NULL for the identity. err or ref may be NULL. */
 qtip_status qtip_quant_proxy_terms(const float *W, const float *What, int64_t m, int64_t n,
                                    const double *H, double *err, double *ref);
+#endif /* QTIP_EXPERIMENTAL */
 
 /* ---------------------------------------------------------------------------
  * One layer
@@ -214,21 +222,25 @@ qtip_status qtip_quantize_layer_file(qtip_quantizer *q, const char *weights_path
                                      const char *tensor, const char *hessian_path,
                                      qtip_layer_artifact **out);
 
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 /* Provenance recorded in the artifact (strings copied; NULL leaves a field). */
 qtip_status qtip_layer_artifact_set_source(qtip_layer_artifact *a, const char *weights_checksum,
                                            const char *hessian_checksum);
+#endif /* QTIP_EXPERIMENTAL */
 
 /* Read-only view, valid while `a` lives. qtip_layer_info is the one description
  * of a quantized layer: the packer takes it, the verifier reads it back from a
  * packed directory. */
 void qtip_layer_artifact_info(const qtip_layer_artifact *a, qtip_layer_info *info);
 
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 /* A new artifact holding copies of a description's arrays (params, m, n, tensor,
  * codes, SU, SV, wscale, tlut, proxy_loss and checksums; the rest default), so the
  * artifact's decoder can decode a layer that was not loaded from an artifact file.
  * Checks the parameters, that codes and table have the shapes the parameters need
  * (QTIP_E_PARAM / QTIP_E_SHAPE naming the tensor); the values are not checked. */
 qtip_status qtip_layer_artifact_from_info(const qtip_layer_info *info, qtip_layer_artifact **out);
+#endif /* QTIP_EXPERIMENTAL */
 
 /* Rebuild W_hat (m x n floats, original space) from the codes alone: decode,
  * times Wscale, inverse RHT. Gives exactly the reconstruction the quantizer
@@ -236,6 +248,7 @@ qtip_status qtip_layer_artifact_from_info(const qtip_layer_info *info, qtip_laye
  * parameters and stored table. */
 qtip_status qtip_layer_artifact_decode(const qtip_layer_artifact *a, float *What);
 
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 /* Decode in the rotated, scaled space (what LDLQ produced, before Wscale). */
 qtip_status qtip_layer_artifact_decode_rotated(const qtip_layer_artifact *a, float *Wr_hat);
 
@@ -250,6 +263,7 @@ qtip_status qtip_layer_artifact_decode_rotated(const qtip_layer_artifact *a, flo
  * the kind. */
 qtip_status qtip_layer_codes_decode(const qtip_quant_params *p, const float *tlut,
                                     const void *codes, int64_t m, int64_t n, float *Wr);
+#endif /* QTIP_EXPERIMENTAL */
 
 /* The layer's settings and results as one JSON object (text, compact; free it):
  * tensor, shape, method and the method's fields, bits_per_weight, proxy losses,

@@ -1,6 +1,8 @@
 /*
  * qtip_tensor.h — tensors in files: dtypes, safetensors (read/write, sharded),
  * .npy. Part of the public API; include "qtip.h", not this file.
+ * Declarations inside `#ifdef QTIP_EXPERIMENTAL` are building blocks whose
+ * signatures may change (qtip.h, "Stable and experimental").
  */
 #ifndef QTIP_TENSOR_H
 #define QTIP_TENSOR_H
@@ -23,6 +25,7 @@ typedef enum {
 
 #define QTIP_MAX_DIMS 8
 
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 /* Size in bytes of one element; name as safetensors spells it ("F32", "BF16"). */
 size_t qtip_dtype_size(qtip_dtype dt);
 const char *qtip_dtype_name(qtip_dtype dt);
@@ -34,16 +37,14 @@ float qtip_f16_to_f32(uint16_t h);
 uint16_t qtip_f32_to_f16(float f);
 float qtip_bf16_to_f32(uint16_t h);
 uint16_t qtip_f32_to_bf16(float f);
-/* Convert `count` elements of any dtype (floats, integers, BOOL as 0/1) to float /
- * double. `src` need not be aligned (mapped tensors may not be). src == dst is
- * allowed only for the identity conversion. */
+/* Convert `count` elements of any dtype (floats, integers, BOOL as 0/1) to float.
+ * `src` need not be aligned (mapped tensors may not be). src == dst is allowed
+ * only for the identity conversion. */
 qtip_status qtip_convert_to_f32(qtip_dtype dt, const void *src, size_t count, float *dst);
-qtip_status qtip_convert_to_f64(qtip_dtype dt, const void *src, size_t count, double *dst);
 /* Narrow `count` floats to F64/F32/F16/BF16 (round to nearest even); `dst` need not
  * be aligned. QTIP_E_UNSUPPORTED for integer dtypes. */
 qtip_status qtip_convert_from_f32(qtip_dtype dt, const float *src, size_t count, void *dst);
-/* 1 for F64/F32/F16/BF16, else 0. */
-int qtip_dtype_is_float(qtip_dtype dt);
+#endif /* QTIP_EXPERIMENTAL */
 
 /* A tensor's description inside a file; `data` points into the mapping. */
 typedef struct {
@@ -73,6 +74,7 @@ typedef struct {
  * Rules in full: docs/formats/safetensors.md. */
 typedef struct qtip_st_file qtip_st_file;
 
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 qtip_status qtip_st_open(const char *path, qtip_st_file **out);
 size_t qtip_st_count(const qtip_st_file *f);
 /* Tensors in file order (sharded: shard order, then file order). */
@@ -84,6 +86,7 @@ const char *qtip_st_metadata(const qtip_st_file *f, const char *key);
 /* Path of the file (or index) opened. */
 const char *qtip_st_path(const qtip_st_file *f);
 void qtip_st_close(qtip_st_file *f);
+#endif /* QTIP_EXPERIMENTAL */
 
 /* --- safetensors writing ------------------------------------------------------
  * Collects tensors (data copied, or referenced with _ref), then writes the file
@@ -97,6 +100,7 @@ void qtip_st_close(qtip_st_file *f);
  * shape or dtype), QTIP_E_IO from the atomic writer. */
 typedef struct qtip_st_writer qtip_st_writer;
 
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 qtip_status qtip_st_writer_create(qtip_st_writer **out);
 qtip_status qtip_st_writer_add(qtip_st_writer *w, const char *name, qtip_dtype dt, int ndim,
                                const int64_t *shape, const void *data);
@@ -107,6 +111,7 @@ qtip_status qtip_st_writer_set_metadata(qtip_st_writer *w, const char *key, cons
 /* compress_level > 0 writes the whole file as zstd (readers detect it). */
 qtip_status qtip_st_writer_write(qtip_st_writer *w, const char *path, int compress_level);
 void qtip_st_writer_free(qtip_st_writer *w);
+#endif /* QTIP_EXPERIMENTAL */
 
 /* --- .npy reading --------------------------------------------------------------
  * Versions 1.0–3.0, little-endian, C order, dtypes f2/f4/f8/i*, u*, bool.
@@ -114,6 +119,7 @@ void qtip_st_writer_free(qtip_st_writer *w);
  * file is read with bounded memory. Works on stdin and zstd input. */
 typedef struct qtip_npy_reader qtip_npy_reader;
 
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 qtip_status qtip_npy_open(const char *path, qtip_npy_reader **out);
 /* Header errors are QTIP_E_FORMAT (bad magic, version, dict, shape) or
  * QTIP_E_UNSUPPORTED (fortran_order True, big-endian, structured or unknown
@@ -121,8 +127,6 @@ qtip_status qtip_npy_open(const char *path, qtip_npy_reader **out);
 qtip_dtype qtip_npy_dtype(const qtip_npy_reader *r);
 int qtip_npy_ndim(const qtip_npy_reader *r);
 const int64_t *qtip_npy_shape(const qtip_npy_reader *r);
-/* Product of the shape: the number of elements in the file. */
-uint64_t qtip_npy_count(const qtip_npy_reader *r);
 /* Read up to `max_elems` elements (raw little-endian bytes of the file's dtype);
  * *got elements, 0 once all are read. Reads whole elements only. Data ending before
  * the shape's count, or bytes after it, are QTIP_E_FORMAT. */
@@ -134,6 +138,7 @@ void qtip_npy_close(qtip_npy_reader *r);
  * descr: QTIP_E_UNSUPPORTED. */
 qtip_status qtip_npy_write(const char *path, qtip_dtype dt, int ndim, const int64_t *shape,
                            const void *data);
+#endif /* QTIP_EXPERIMENTAL */
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,8 @@
 /*
  * qtip_trellis.h — QTIP's bitshift trellis codes and the tail-biting Viterbi search.
  * Part of the public API; include "qtip.h", not this file.
+ * Declarations inside `#ifdef QTIP_EXPERIMENTAL` are building blocks whose
+ * signatures may change (qtip.h, "Stable and experimental").
  *
  * A sequence of T values (one td_x x td_y tile, T = td_x * td_y) is coded by a
  * circular bitstream of N = T*K bits. Step i (i = 0 .. S-1, S = T/V) reads the
@@ -77,9 +79,12 @@ const qtip_code_traits *qtip_code_get_traits(int c);
 /* Name as the reference's decode_mode spells it ("1mad", "2mad", "3inst", "lut",
  * "quantlut_sym"); "unknown" for values out of range. qtip_code_from_name accepts
  * a row's name or alias; returns -1 if unknown. */
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 const char *qtip_code_name(qtip_code c);
+#endif /* QTIP_EXPERIMENTAL */
 int qtip_code_from_name(const char *name);
 
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 /* Defaults: L=16, K=2, V=2, Q=9, HYB, 16 x 16 (the released models' setting). */
 qtip_trellis_params qtip_trellis_default_params(void);
 
@@ -89,9 +94,11 @@ qtip_trellis_params qtip_trellis_default_params(void);
  * td_x or td_y < 1, T*K not a multiple of 16, T not a multiple of V, T*K < L
  * (the circular stream must hold one state), or T > 65536. */
 qtip_status qtip_trellis_check_params(const qtip_trellis_params *p);
+#endif /* QTIP_EXPERIMENTAL */
 
 typedef struct qtip_trellis qtip_trellis;
 
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 /* Build the codebook: the value table of all 2^L states (and, for HYB and LUT,
  * the table `tlut`). HYB: 2^Q x 2 k-means centroids of 2-D standard normal
  * samples drawn from a fixed seed, scaled to element std sqrt(15/16) (the
@@ -124,12 +131,14 @@ double qtip_trellis_rms(const qtip_trellis *t);
  * Returns rows * cols. rows, cols may be NULL. The one place that says whether
  * a code has a table and of what shape. */
 size_t qtip_trellis_tlut_shape(const qtip_trellis_params *p, size_t *rows, size_t *cols);
+#endif /* QTIP_EXPERIMENTAL */
 
 /* Select `code` in p: sets p->code and, unless given (v_given, q_given), the
  * only V the code allows and its tlut bits rule (LUT: L, none: 0; HYB keeps
  * p->Q). QTIP_E_PARAM for an unknown code. */
 qtip_status qtip_trellis_set_code(qtip_trellis_params *p, int code, int v_given, int q_given);
 
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 /* Words of one tile's bitstream: T*K/16. */
 size_t qtip_trellis_words_per_tile(const qtip_trellis_params *p);
 
@@ -177,12 +186,14 @@ typedef struct qtip_trellis_work qtip_trellis_work;
 qtip_status qtip_trellis_work_create(const qtip_trellis *t, int nthreads,
                                      qtip_trellis_work **out);
 void qtip_trellis_work_free(qtip_trellis_work *w);
+#endif /* QTIP_EXPERIMENTAL */
 
 typedef enum {
     QTIP_VITERBI_FAST = 0,      /* group-minimum, compact back-pointers, AVX2 when present */
     QTIP_VITERBI_REFERENCE = 1, /* plain loops, full back-pointers (slow; for tests) */
 } qtip_viterbi_impl;
 
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 /* One Viterbi pass over one sequence `seq` (T floats), minimizing the squared
  * error sum over the S steps, costs in fp32. overlap < 0: unconstrained
  * (not tail-biting). overlap >= 0 (< 2^(L-KV)): the first state's high L-KV bits
@@ -204,6 +215,7 @@ qtip_status qtip_trellis_viterbi(const qtip_trellis *t, qtip_trellis_work *w,
 qtip_status qtip_trellis_quantize_seq(const qtip_trellis *t, qtip_trellis_work *w,
                                       qtip_viterbi_impl impl, const float *seq,
                                       uint16_t *bits, float *recon, uint32_t *states);
+#endif /* QTIP_EXPERIMENTAL */
 
 /* Tail-biting search of a work object (default 1: the reference's two passes,
  * as qtip_trellis_quantize_seq describes). n >= 2: best of n overlaps, a
@@ -220,12 +232,13 @@ qtip_status qtip_trellis_quantize_seq(const qtip_trellis *t, qtip_trellis_work *
  * the codebook the work was made for (its values build the table of the
  * backward pass). Errors: QTIP_E_PARAM (n < 1 or above 65536, params of w
  * differ), QTIP_E_NOMEM. */
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 qtip_status qtip_trellis_work_set_tail_biting(qtip_trellis_work *w, const qtip_trellis *t, int n);
-/* The work object's n (1 = two-pass). */
-int qtip_trellis_work_tail_biting(const qtip_trellis_work *w);
+#endif /* QTIP_EXPERIMENTAL */
 /* Parse "two-pass" (1) or "best-of-<n>" (n, 1..65536); -1 if neither. name
  * writes n's name ("two-pass" for n <= 1) into buf (32 bytes suffice). */
 int qtip_trellis_tail_biting_from_name(const char *name);
+#ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 void qtip_trellis_tail_biting_name(int n, char *buf, size_t size);
 
 /* Quantize `nseq` sequences of T values each (row-major, nseq x T) with the fast
@@ -236,9 +249,6 @@ void qtip_trellis_tail_biting_name(int n, char *buf, size_t size);
 qtip_status qtip_trellis_quantize_work(const qtip_trellis *t, qtip_trellis_work *w,
                                        const float *seq, size_t nseq, uint16_t *bits,
                                        float *recon);
-/* qtip_trellis_quantize_work with a temporary work object. */
-qtip_status qtip_trellis_quantize(const qtip_trellis *t, const float *seq, size_t nseq,
-                                  uint16_t *bits, float *recon);
 
 /* Decode nseq bitstreams into nseq x T values. */
 qtip_status qtip_trellis_decode(const qtip_trellis *t, const uint16_t *bits, size_t nseq,
@@ -246,6 +256,7 @@ qtip_status qtip_trellis_decode(const qtip_trellis *t, const uint16_t *bits, siz
 
 /* Which fast kernel this build and CPU use: "avx2" or "portable". */
 const char *qtip_trellis_simd(void);
+#endif /* QTIP_EXPERIMENTAL */
 
 #ifdef __cplusplus
 }

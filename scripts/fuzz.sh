@@ -43,7 +43,7 @@ for t in "${TARGETS[@]}"; do
   bin="$BUILD/$t"
   # shellcheck disable=SC2086
   "$CC" -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
-    -fno-sanitize-recover=all -D_GNU_SOURCE -I "$ROOT/lib" "$src" -o "$bin" $LIBS \
+    -fno-sanitize-recover=all -D_GNU_SOURCE -DQTIP_EXPERIMENTAL -I "$ROOT/lib" "$src" -o "$bin" $LIBS \
     || { echo "$t: build failed"; status=1; continue; }
   corpus="$ROOT/tests/fuzz/corpus/$t" out="$BUILD/out/$t" art="$BUILD/crashes/$t/"
   rm -rf "$art"

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-unsigned qtip_version_number(void) { return QTIP_VERSION_NUMBER; }
 const char *qtip_version_string(void) { return QTIP_VERSION_STRING; }
 
 /* One table of names, indexed by the pinned status values. */

@@ -62,19 +62,6 @@ typedef struct qtip_cuda_plugin {
     qtip_status (*hessian_sync)(qtip_cuda_hessian_acc *a, double *S, int discard);
     void (*hessian_free)(qtip_cuda_hessian_acc *a);
 
-    /* Device memory for the kernels below (cudaMalloc/cudaFree/cudaMemcpy; kind:
-     * 1 host to device, 2 device to host, 3 device to device). */
-    qtip_status (*dev_alloc)(void **p, size_t bytes);
-    void (*dev_free)(void *p);
-    qtip_status (*dev_copy)(void *dst, const void *src, size_t bytes, int kind);
-
-    /* The custom kernels (device pointers), as declared in kernels/<stage>.cuh. */
-    qtip_status (*had_transform_f32)(float *x, int64_t rows, int64_t N, const int8_t *HK,
-                                     int64_t K, int inverse);
-    qtip_status (*trellis_decode)(const qtip_trellis_params *p, const float *tlut,
-                                  const uint16_t *bits, size_t nseq, float *out);
-    qtip_status (*hessian_tile_accumulate)(const float *X, int64_t rows, int64_t n, double *S,
-                                           double *mu);
 } qtip_cuda_plugin;
 
 /* The one exported symbol of libqtip_cuda.so. */

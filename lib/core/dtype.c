@@ -40,11 +40,6 @@ int qtip_dtype_from_name(const char *name)
     return -1;
 }
 
-int qtip_dtype_is_float(qtip_dtype dt)
-{
-    return dt == QTIP_DT_F64 || dt == QTIP_DT_F32 || dt == QTIP_DT_F16 || dt == QTIP_DT_BF16;
-}
-
 /* The public names of core/fp16.h's conversions (one implementation). */
 float qtip_f16_to_f32(uint16_t h) { return qtip_fp16_to_float(h); }
 uint16_t qtip_f32_to_f16(float f) { return qtip_float_to_fp16(f); }
@@ -87,16 +82,6 @@ qtip_status qtip_convert_to_f32(qtip_dtype dt, const void *src, size_t count, fl
         return QTIP_OK;
     }
     CONVERT_BODY(float)
-}
-
-qtip_status qtip_convert_to_f64(qtip_dtype dt, const void *src, size_t count, double *dst)
-{
-    QTIP_RETURN_ERROR_IF(count && (!src || !dst), QTIP_E_PARAM, "cannot convert: NULL buffer");
-    if (dt == QTIP_DT_F64) {
-        if (count) memmove(dst, src, count * 8);
-        return QTIP_OK;
-    }
-    CONVERT_BODY(double)
 }
 
 qtip_status qtip_convert_from_f32(qtip_dtype dt, const float *src, size_t count, void *dst)

@@ -221,11 +221,6 @@ qtip_status qtip_hessian_import_ex(const char *path, const char *site, qtip_hess
     return s;
 }
 
-qtip_status qtip_hessian_import(const char *path, const char *site, qtip_hessian **out)
-{
-    return qtip_hessian_import_ex(path, site, QTIP_HESSIAN_CENTERING_AUTO, out);
-}
-
 qtip_status qtip_hessian_open_any(const char *path, qtip_hessian_centering c, qtip_hessian **out)
 {
     *out = NULL;

@@ -168,7 +168,6 @@ qtip_status qtip_reader_read_exact(qtip_reader *r, void *buf, size_t len)
     return QTIP_OK;
 }
 
-int qtip_reader_is_compressed(const qtip_reader *r) { return r ? r->compressed : 0; }
 const char *qtip_reader_name(const qtip_reader *r) { return r ? r->name : ""; }
 uint64_t qtip_reader_checksum(const qtip_reader *r)
 {

@@ -244,7 +244,6 @@ qtip_status qtip_npy_open(const char *path, qtip_npy_reader **out)
 qtip_dtype qtip_npy_dtype(const qtip_npy_reader *r) { return r->dtype; }
 int qtip_npy_ndim(const qtip_npy_reader *r) { return r->ndim; }
 const int64_t *qtip_npy_shape(const qtip_npy_reader *r) { return r->shape; }
-uint64_t qtip_npy_count(const qtip_npy_reader *r) { return r->count; }
 
 /* All elements read: the stream must end here (more bytes mean the shape lies). */
 static qtip_status check_tail(qtip_npy_reader *r)

@@ -151,8 +151,6 @@ qtip_status qtip_trellis_work_set_tail_biting(qtip_trellis_work *w, const qtip_t
     return QTIP_OK;
 }
 
-int qtip_trellis_work_tail_biting(const qtip_trellis_work *w) { return w ? w->tb_n : 1; }
-
 void qtip_trellis_tail_biting_name(int n, char *buf, size_t size)
 {
     if (n >= 2) snprintf(buf, size, "best-of-%d", n);
@@ -301,10 +299,4 @@ qtip_status qtip_trellis_quantize_work(const qtip_trellis *t, qtip_trellis_work 
     }
     qtip_trellis_work_free(own);
     return QTIP_OK;
-}
-
-qtip_status qtip_trellis_quantize(const qtip_trellis *t, const float *seq, size_t nseq,
-                                  uint16_t *bits, float *recon)
-{
-    return qtip_trellis_quantize_work(t, NULL, seq, nseq, bits, recon);
 }

@@ -22,7 +22,7 @@
 static int fuzz_hessian_check(const char *path, int import)
 {
     qtip_hessian *h = (qtip_hessian *)1;
-    qtip_status s = import ? qtip_hessian_import(path, NULL, &h) : qtip_hessian_load(path, &h);
+    qtip_status s = import ? qtip_hessian_import_ex(path, NULL, QTIP_HESSIAN_CENTERING_AUTO, &h) : qtip_hessian_load(path, &h);
     if (s != QTIP_OK) {
         const char *msg = qtip_last_error();
         const char *base = strrchr(path, '/');

@@ -37,9 +37,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             sink ^= p[0];
             sink ^= p[t->nbytes - 1]; /* outside the mapping: a crash */
         }
-        double tmp[4];
+        float tmp[4];
         size_t n = count < 4 ? (size_t)count : 4;
-        if (qtip_convert_to_f64(t->dtype, t->data, n, tmp) != QTIP_OK) abort();
+        if (qtip_convert_to_f32(t->dtype, t->data, n, tmp) != QTIP_OK) abort();
     }
     (void)sink;
     qtip_st_metadata(f, "format");

@@ -53,8 +53,6 @@ TEST(test_load)
         qtip_cuda_hessian_acc *a = NULL;
         CHECK(P->hessian_create(0, 16, 8, &a) == QTIP_E_CUDA && a == NULL, "hessian_create: %s",
               P->last_error());
-        void *d = NULL;
-        CHECK(P->dev_alloc(&d, 64) == QTIP_E_CUDA && d == NULL, "dev_alloc: %s", P->last_error());
     }
     CHECK(P->hessian_create(0, 0, 8, &(qtip_cuda_hessian_acc *){NULL}) == QTIP_E_PARAM,
           "n = 0 must be refused");

@@ -113,11 +113,11 @@ TEST(export_flat_layout_and_import)
         qtip_st_close(f);
     }
     qtip_hessian *g = NULL;
-    CHECK_OK(qtip_hessian_import(pc, "s", &g));
+    CHECK_OK(qtip_hessian_import_ex(pc, "s", QTIP_HESSIAN_CENTERING_AUTO, &g));
     if (g) CHECK(same_sums(h, g), "centred import differs");
     qtip_hessian_free(g);
     g = NULL;
-    CHECK_OK(qtip_hessian_import(p, NULL, &g));
+    CHECK_OK(qtip_hessian_import_ex(p, NULL, QTIP_HESSIAN_CENTERING_AUTO, &g));
     if (g) {
         double E[9];
         CHECK_OK(qtip_hessian_expectation(g, E, NULL));

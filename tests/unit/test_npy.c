@@ -42,7 +42,7 @@ TEST(test_versions_and_streaming)
             CHECK_OK(qtip_npy_open(p, &r));
             if (!r) continue;
             CHECK(qtip_npy_dtype(r) == QTIP_DT_F32 && qtip_npy_ndim(r) == 2 &&
-                      qtip_npy_shape(r)[0] == 2 && qtip_npy_shape(r)[1] == 3 && qtip_npy_count(r) == 6,
+                      qtip_npy_shape(r)[0] == 2 && qtip_npy_shape(r)[1] == 3,
                   "header v%d", major);
             /* Rows of 4 elements: 4 then 2 then 0. */
             float got[8] = {0};
@@ -99,7 +99,9 @@ TEST(test_dtypes_and_shapes)
         qtip_npy_reader *r;
         CHECK_OK(qtip_npy_open(p, &r));
         if (!r) continue;
-        CHECK(qtip_npy_ndim(r) == ok[i].ndim && qtip_npy_count(r) == ok[i].count, "case %zu", i);
+        uint64_t count = 1;
+        for (int d = 0; d < qtip_npy_ndim(r); d++) count *= (uint64_t)qtip_npy_shape(r)[d];
+        CHECK(qtip_npy_ndim(r) == ok[i].ndim && count == ok[i].count, "case %zu", i);
         float got[8];
         size_t g, total = 0;
         do {

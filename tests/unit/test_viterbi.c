@@ -278,7 +278,6 @@ TEST(best_of_n_tail_biting)
             CHECK_OK(qtip_trellis_quantize_seq(t, w, QTIP_VITERBI_FAST, x, b1, NULL, NULL));
             CHECK(memcmp(b1, b2p, nw * 2) == 0, "best-of-1 differs from two-pass");
             CHECK_OK(qtip_trellis_work_set_tail_biting(w, t, 4));
-            CHECK(qtip_trellis_work_tail_biting(w) == 4, "mode reads back");
             CHECK_OK(qtip_trellis_quantize_seq(t, w, QTIP_VITERBI_FAST, x, bf, rec, b));
             CHECK_OK(qtip_trellis_quantize_seq(t, w, QTIP_VITERBI_REFERENCE, x, br, NULL, NULL));
             CHECK(memcmp(bf, br, nw * 2) == 0, "L=%d K=%d V=%d %s: best-of-4 fast and reference differ",
@@ -369,7 +368,7 @@ static double distortion(qtip_trellis *t, int nseq, test_rng *r, double *stderr_
     float *x = malloc(sizeof(float) * T * nseq), *rec = malloc(sizeof(float) * T * nseq);
     uint16_t *b = malloc(2 * nw * nseq);
     for (int i = 0; i < T * nseq; i++) x[i] = (float)(test_rng_normal(r) * rms);
-    CHECK_OK(qtip_trellis_quantize(t, x, (size_t)nseq, b, rec));
+    CHECK_OK(qtip_trellis_quantize_work(t, NULL, x, (size_t)nseq, b, rec));
     double s2 = 0; /* spread of the per-sequence MSEs gives the standard error */
     for (int q = 0; q < nseq; q++) {
         double sq = 0;
