@@ -53,6 +53,9 @@ void io_remove_tree(const char *dir);
 /* A JSON object from a file (qtip_read_file, duplicate keys refused): QTIP_E_FORMAT
  * naming the file and the line for bad JSON or a non-object. */
 qtip_status io_read_json_object(const char *path, json_t **out);
+/* The one way libqtip writes a double into JSON: a real, or null when it is not
+ * finite (JSON has no NaN or Inf; json_real would refuse it). */
+json_t *io_json_number(double v);
 
 /* Read the rest of `r` into a malloc'd buffer, after `lead` bytes left for the
  * caller to fill, plus one NUL after them: *len bytes are read. More than `limit`

@@ -2,10 +2,12 @@
  * io_json.c — a JSON object from a file: the one way configuration files
  * (quantize_config.json, config.json of a packed directory, shard indexes read for
  * checksums) are read, so each goes through the opening policy (no FIFO, recorded
- * as an input) and the bounded read, and each defect is worded once.
+ * as an input) and the bounded read, and each defect is worded once; and the one
+ * writer of a double into JSON.
  */
 #include "io/io_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 qtip_status io_read_json_object(const char *path, json_t **out)
@@ -25,3 +27,5 @@ qtip_status io_read_json_object(const char *path, json_t **out)
     *out = j;
     return QTIP_OK;
 }
+
+json_t *io_json_number(double v) { return isfinite(v) ? json_real(v) : json_null(); }
