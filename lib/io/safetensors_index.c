@@ -5,9 +5,8 @@
  * Shard names must be plain file names in the index's directory: a name with a
  * slash could reach outside the model directory, so it is refused.
  */
-#include "core/internal.h"
+#include "io/io_internal.h"
 
-#include <jansson.h>
 #include <string.h>
 
 qtip_status qtip_st_index_load_(const char *index_path, json_t **root, char ***files,
@@ -80,19 +79,13 @@ qtip_status qtip_st_index_load_(const char *index_path, json_t **root, char ***f
     *root = NULL;
     *files = NULL;
     *count = 0;
-    void *text;
-    size_t len;
-    QTIP_FORWARD_IF_ERROR(qtip_read_file(index_path, &text, &len));
-    json_error_t jerr;
-    json_t *r = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, &jerr);
-    free(text);
-    QTIP_RETURN_ERROR_IF(!r, QTIP_E_FORMAT, "cannot read '%s': invalid JSON: %s (line %d)",
-                         index_path, jerr.text, jerr.line);
+    json_t *r = NULL;
+    QTIP_FORWARD_IF_ERROR(io_read_json_object(index_path, &r));
     qtip_status s = QTIP_OK;
     const char **names = NULL;
     size_t nu = 0;
     json_t *wm = json_object_get(r, "weight_map");
-    if (!json_is_object(r) || !json_is_object(wm))
+    if (!json_is_object(wm))
         s = qtip_error(QTIP_E_FORMAT, "cannot read '%s': not a safetensors index (no "
                        "\"weight_map\" object)", index_path);
     else if (json_object_size(wm) == 0)
