@@ -5,7 +5,7 @@
  *
  * usage: bench_viterbi [--threads N] [--seqs N] [--quick] [--tail-biting MODE]
  *        bench_viterbi [--threads N] --distortion [--seqs N] [--tail-biting MODE]
- *        bench_viterbi [--threads N] --gen-hyb-table > lib/trellis_hyb_table.c
+ *        bench_viterbi [--threads N] --gen-hyb-table > lib/trellis/trellis_hyb_table.c
  *        bench_viterbi [--threads N] --tune-hyb ITERS TILES EVAL_TILES
  *   (default)      speed: ms per tile on one thread for every code at K=2,3,4
  *                  (--seqs tiles each, default 32, best of 3 rounds), with the
@@ -106,7 +106,7 @@ static uint64_t fnv_fp16(const float *v, int n)
 #define HYB_EVAL_SEED 0xE7A1ULL     /* held-out tiles (--tune-hyb) */
 static int hyb_lloyd(float *tab, int iters, int ntiles, int verbose);
 
-/* Write lib/trellis_hyb_table.c to stdout: the Q = 9 HYB table at the
+/* Write lib/trellis/trellis_hyb_table.c to stdout: the Q = 9 HYB table at the
  * reference's size (2^20 samples, Lloyd to convergence), then refined by the
  * trellis-aware Lloyd steps of hyb_lloyd (below). */
 static int gen_hyb_table(void)
@@ -447,7 +447,7 @@ int main(int argc, char **argv)
         else {
             fprintf(stderr, "usage: bench_viterbi [--seqs N] [--quick] [--tail-biting two-pass|best-of-<n>]\n"
                             "   or: bench_viterbi --distortion [--seqs N] [--bounded] [--tail-biting two-pass|best-of-<n>]\n"
-                            "   or: bench_viterbi --gen-hyb-table > lib/trellis_hyb_table.c\n"
+                            "   or: bench_viterbi --gen-hyb-table > lib/trellis/trellis_hyb_table.c\n"
                             "   or: bench_viterbi --tune-hyb ITERS TILES EVAL_TILES\n"
                             "   (any mode may start with --threads N)\n");
             return 2;

@@ -168,7 +168,7 @@ static void print_info_json(const char *path, qtip_hessian *h, const qtip_hessia
     json_object_set_new(o, "diag_mean", cli_json_number(in->diag_mean));
     json_object_set_new(o, "zero_diag", json_integer(in->zero_diag));
     json_object_set_new(o, "finite", json_boolean(in->finite));
-    json_object_set_new(o, "sigma", json_real(in->sigma));
+    json_object_set_new(o, "sigma", cli_json_number(in->sigma));
     json_object_set_new(o, "positive_definite", json_boolean(in->pd));
     json_object_set_new(o, "condition_estimate", cli_json_number(in->cond_est));
     json_object_set_new(o, "eig_min", in->have_eig ? cli_json_number(in->eig_min) : json_null());

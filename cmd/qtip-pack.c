@@ -45,7 +45,6 @@ int main(int argc, char **argv)
     const char *out = NULL;
     qtip_pack_options o;
     qtip_pack_options_default(&o);
-    o.max_shard_size = 5ull << 30;
     int format = QTIP_EXPORT_CANONICAL, follow = 0;
     list_formats();
     const cli_option opts[] = {

@@ -1,6 +1,6 @@
 /*
  * plugin.cu — libqtip_cuda.so, the GPU backend that libqtip loads at run time
- * (lib/cuda_plugin.h, lib/backend.c; docs/kernels.md, "GPU backend").
+ * (lib/core/cuda_plugin.h, lib/core/backend.c; docs/kernels.md, "GPU backend").
  *
  * Design: libqtip never links CUDA; this shared object does (cudart, cublas) and
  * exports one symbol, qtip_cuda_backend_v1, returning a table of plain C entries.

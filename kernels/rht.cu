@@ -5,7 +5,7 @@
  * H_K step live in dynamic shared memory. Each butterfly stage h = 1 .. M/2 is
  * K * M / 2 independent butterflies spread over the block, a barrier between stages;
  * then every element's H_K combination (qtip_hadk_special_f32, ascending c) and the
- * scale. The order of float operations per element is the one lib/hadamard_kernel.h
+ * scale. The order of float operations per element is the one lib/incoherence/hadamard_kernel.h
  * defines, so the result equals qtip_had_transform_f32 bit for bit (--fmad=false).
  */
 #include "common.cuh"

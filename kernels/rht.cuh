@@ -1,6 +1,6 @@
 /*
  * rht.cuh — CUDA twin of the fast Hadamard transform over rows (qtip_had_transform_f32,
- * lib/qtip_hadamard.h), sharing its element logic (lib/hadamard_kernel.h) so that GPU
+ * lib/qtip_hadamard.h), sharing its element logic (lib/incoherence/hadamard_kernel.h) so that GPU
  * and CPU give the same bits. Device pointers; the caller owns them.
  */
 #ifndef QTIP_KERNELS_RHT_CUH

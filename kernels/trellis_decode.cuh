@@ -1,6 +1,6 @@
 /*
  * trellis_decode.cuh — CUDA twin of qtip_trellis_decode (lib/qtip_trellis.h): packed
- * bitstream tiles to values, with the code functions of lib/trellis_codes.h, so the
+ * bitstream tiles to values, with the code functions of lib/trellis/trellis_codes.h, so the
  * values equal the library's bit for bit. Device pointers; the caller owns them.
  */
 #ifndef QTIP_KERNELS_TRELLIS_DECODE_CUH

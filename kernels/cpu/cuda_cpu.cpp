@@ -376,11 +376,19 @@ void warp_try_complete(block &b, int warp, int lane)
 
 /* ---- per-thread entry and exit ---------------------------------------------------- */
 
-void thread_exit(block &b, int tid)
+/* A lock on `m`, taken only under the threads backend: fibers run one at a time
+ * and switch only where they wait, so they need none. */
+static std::unique_lock<std::mutex> backend_lock(std::mutex &m)
 {
-    std::unique_lock<std::mutex> lk(b.mutex, std::defer_lock);
+    std::unique_lock<std::mutex> lk(m, std::defer_lock);
     if (get_backend() == BACKEND_THREADS)
         lk.lock();
+    return lk;
+}
+
+void thread_exit(block &b, int tid)
+{
+    std::unique_lock<std::mutex> lk = backend_lock(b.mutex);
     b.t[(size_t)tid].bar_exited = true;
     b.exited++;
     if (b.arrived > 0 && b.arrived + b.exited == b.n)
@@ -389,9 +397,7 @@ void thread_exit(block &b, int tid)
         lk.unlock();
 
     int warp = tid / 32, lane = tid % 32;
-    std::unique_lock<std::mutex> wl(b.warps[(size_t)warp].mutex, std::defer_lock);
-    if (get_backend() == BACKEND_THREADS)
-        wl.lock();
+    std::unique_lock<std::mutex> wl = backend_lock(b.warps[(size_t)warp].mutex);
     thread_state *t = &b.t[(size_t)warp * 32];
     t[lane].w_exited = true;
     for (int l = 0; l < 32 && warp * 32 + l < b.n; l++)
@@ -618,10 +624,7 @@ void sync_block(const char *file, int line)
     }
     block &b = *bp;
     int tid = t_tid;
-    std::unique_lock<std::mutex> lk(b.mutex, std::defer_lock);
-    bool threads = get_backend() == BACKEND_THREADS;
-    if (threads)
-        lk.lock();
+    std::unique_lock<std::mutex> lk = backend_lock(b.mutex);
     thread_state &s = b.t[(size_t)tid];
     s.bar_wait = true;
     s.bar_release = false;
@@ -665,9 +668,7 @@ uint64_t warp_collective(warp_op op, unsigned mask, uint64_t value, int arg, int
         width = 32;
     }
     warp_sync &ws = b.warps[(size_t)warp];
-    std::unique_lock<std::mutex> lk(ws.mutex, std::defer_lock);
-    if (get_backend() == BACKEND_THREADS)
-        lk.lock();
+    std::unique_lock<std::mutex> lk = backend_lock(ws.mutex);
     thread_state &s = b.t[(size_t)tid];
     s.w_wait = true;
     s.w_release = false;

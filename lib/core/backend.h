@@ -1,6 +1,6 @@
 /*
  * backend.h — how libqtip reaches the CUDA plugin (not installed). libqtip never
- * links CUDA: the plugin (libqtip_cuda.so, lib/cuda_plugin.h) is dlopened at first
+ * links CUDA: the plugin (libqtip_cuda.so, lib/core/cuda_plugin.h) is dlopened at first
  * use, so the library loads and runs on machines without CUDA. docs/kernels.md,
  * "GPU backend", gives the lookup order and the fallback rules.
  */

@@ -2,7 +2,7 @@
  * cuda_plugin.h — the table of functions that the CUDA plugin (libqtip_cuda.so,
  * built from kernels/plugin.cu only when nvcc is found) hands to libqtip.
  * Not installed. Plain C with no CUDA types, so that libqtip builds, loads and runs
- * without CUDA: lib/backend.c dlopens the plugin at first use and calls
+ * without CUDA: lib/core/backend.c dlopens the plugin at first use and calls
  * QTIP_CUDA_PLUGIN_SYMBOL to get this table (docs/kernels.md, "GPU backend").
  *
  * The plugin carries a private copy of the library code it needs, so its error

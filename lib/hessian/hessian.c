@@ -347,7 +347,7 @@ qtip_status qtip_hessian_expectation(const qtip_hessian *h, double *H, double *m
     return QTIP_OK;
 }
 
-/* --- hessian_priv.h ----------------------------------------------------------- */
+/* --- hessian_internal.h ------------------------------------------------------- */
 double *hessian_mut_S(qtip_hessian *h) { return h->S; }
 double *hessian_mut_sx(qtip_hessian *h) { return h->sx; }
 void hessian_set_counts(qtip_hessian *h, uint64_t count, uint64_t skipped, int has_mean)

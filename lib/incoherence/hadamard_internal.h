@@ -1,5 +1,5 @@
 /*
- * hadamard_private.h — what lib/hadamard_*.c and lib/rht.c share (not installed).
+ * hadamard_internal.h — what lib/incoherence/hadamard_*.c and rht.c share (not installed).
  */
 #ifndef QTIP_HADAMARD_PRIVATE_H
 #define QTIP_HADAMARD_PRIVATE_H

@@ -1,6 +1,6 @@
 /*
  * hadamard_kernel.h — element logic of the fast Hadamard transform, shared by the
- * CPU code (lib/hadamard_transform.c) and the CUDA kernel (kernels/). Not installed.
+ * CPU code (lib/incoherence/hadamard_transform.c) and the CUDA kernel (kernels/). Not installed.
  *
  * The transform of one vector x of length N = K * M (M = 2^p) is defined, bit for bit,
  * as this sequence of float operations (docs/algorithms-hadamard.md):

@@ -1,6 +1,6 @@
 /*
  * hadamard_simd_impl.h — the structured fp32 fast transform, written once with GCC
- * vector extensions and included twice by lib/hadamard_simd.c: with HAD_ATTR =
+ * vector extensions and included twice by lib/incoherence/hadamard_simd.c: with HAD_ATTR =
  * target("avx2") (8 floats per ymm register) and with the default target (the
  * same 32-byte vectors lowered to SSE2 pairs). Not installed; no include guard.
  *

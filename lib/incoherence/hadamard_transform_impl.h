@@ -1,6 +1,6 @@
 /*
  * hadamard_transform_impl.h — the fast transform written once for a real type,
- * included by lib/hadamard_transform.c with T (float or double) and SUF (f32, f64)
+ * included by lib/incoherence/hadamard_transform.c with T (float or double) and SUF (f32, f64)
  * defined. Not installed; no include guard on purpose.
  *
  * Data layout of one block: K*M elements (element (a, b) at index a*M + b), each

@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -77,12 +78,31 @@ static void tmp_suffix(char *out, size_t size, unsigned attempt)
     snprintf(out, size, "%06llx", (x >> 40) & 0xffffffull);
 }
 
-/* This machine's name, as temporaries carry it ("unknown" if it has none). */
+/* This machine's name, as temporaries carry it ("unknown" if it has none; a '/'
+ * would make it two path components). */
 static const char *host_name(char *buf, size_t size)
 {
     if (gethostname(buf, size) != 0 || !buf[0]) snprintf(buf, size, "unknown");
     buf[size - 1] = 0;
+    for (char *c = buf; *c; c++)
+        if (*c == '/') *c = '_';
     return buf;
+}
+
+int io_tmp_create(const char *target, int is_dir, char *tmp, size_t cap)
+{
+    char host[256];
+    host_name(host, sizeof host);
+    for (unsigned attempt = 0;; attempt++) {
+        char sfx[16];
+        tmp_suffix(sfx, sizeof sfx, attempt);
+        if ((size_t)snprintf(tmp, cap, "%s" TMP_TAG "%s-%ld.%s", target, host, (long)getpid(), sfx) >= cap) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        int fd = is_dir ? mkdir(tmp, 0777) : open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST || attempt >= 100) return fd;
+    }
 }
 
 /* "<host>-<pid>.<6 hex>" after TMP_TAG: our name, this host, and a writer gone. */
@@ -103,15 +123,24 @@ static int stale_ours(const char *rest, const char *host)
     return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
 }
 
-/* Delete "<base>.qtip-tmp.<host>-<pid>.<hex>" files of `path` whose writer, on this
- * host, died. Best effort: a directory that cannot be listed keeps its leftovers. */
-static void remove_stale(const char *path)
+static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    if (type == FTW_DP) rmdir(path);
+    else unlink(path);
+    return 0;
+}
+
+void io_remove_tree(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+/* The directory part of `path` ("." without one, "/" for "/name"), malloc'd. */
+static char *parent_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    size_t dlen = slash ? (size_t)(slash - path) : 0, blen = strlen(base);
+    size_t dlen = slash ? (size_t)(slash - path) : 0;
     char *dir = (char *)malloc(dlen + 2);
-    if (!dir) return;
+    if (!dir) return NULL;
     if (!slash) {
         strcpy(dir, ".");
     } else {
@@ -119,42 +148,53 @@ static void remove_stale(const char *path)
         memcpy(dir, path, dlen);
         dir[dlen] = 0;
     }
-    DIR *d = opendir(dir);
+    return dir;
+}
+
+void io_remove_stale_tmps(const char *target)
+{
+    const char *slash = strrchr(target, '/');
+    const char *base = slash ? slash + 1 : target;
+    const size_t blen = strlen(base), tl = sizeof TMP_TAG - 1;
+    char *dir = parent_of(target);
+    DIR *d = dir ? opendir(dir) : NULL;
     char host[256];
     host_name(host, sizeof host);
-    if (d) {
-        struct dirent *e;
-        const size_t tl = sizeof TMP_TAG - 1;
-        while ((e = readdir(d)))
-            if (strncmp(e->d_name, base, blen) == 0 &&
-                strncmp(e->d_name + blen, TMP_TAG, tl) == 0 &&
-                stale_ours(e->d_name + blen + tl, host))
-                unlinkat(dirfd(d), e->d_name, 0);
-        closedir(d);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (strncmp(e->d_name, base, blen) != 0 || strncmp(e->d_name + blen, TMP_TAG, tl) != 0 ||
+            !stale_ours(e->d_name + blen + tl, host))
+            continue;
+        struct stat sb;
+        if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        if (!S_ISDIR(sb.st_mode)) {
+            unlinkat(dirfd(d), e->d_name, 0);
+            continue;
+        }
+        size_t pl = strlen(dir) + strlen(e->d_name) + 2;
+        char *p = (char *)malloc(pl);
+        if (!p) continue;
+        snprintf(p, pl, "%s/%s", dir, e->d_name);
+        qtip_log(QTIP_LOG_INFO, "removing '%s', left by a killed run", p);
+        io_remove_tree(p);
+        free(p);
     }
+    if (d) closedir(d);
     free(dir);
 }
 
 static qtip_status create_tmp(qtip_atomic_file *f, const char *path)
 {
-    char host[256];
-    host_name(host, sizeof host);
-    size_t n = strlen(path) + sizeof TMP_TAG + strlen(host) + 32;
+    size_t n = strlen(path) + sizeof TMP_TAG + 256 + 32;
     f->tmp = (char *)malloc(n);
     QTIP_RETURN_ERROR_IF(!f->tmp, QTIP_E_NOMEM, "cannot write '%s': out of memory", path);
-    for (unsigned attempt = 0;; attempt++) {
-        char sfx[16];
-        tmp_suffix(sfx, sizeof sfx, attempt);
-        snprintf(f->tmp, n, "%s" TMP_TAG "%s-%ld.%s", path, host, (long)getpid(), sfx);
-        f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (f->fd >= 0) return QTIP_OK;
-        if (errno == EEXIST && attempt < 100) continue;
-        qtip_status s = qtip_error(QTIP_E_IO, "cannot write '%s': cannot create '%s': %s", path,
-                                   f->tmp, strerror(errno));
-        free(f->tmp);
-        f->tmp = NULL; /* nothing to unlink */
-        return s;
-    }
+    f->fd = io_tmp_create(path, 0, f->tmp, n);
+    if (f->fd >= 0) return QTIP_OK;
+    qtip_status s = qtip_error(QTIP_E_IO, "cannot write '%s': cannot create '%s': %s", path,
+                               f->tmp, strerror(errno));
+    free(f->tmp);
+    f->tmp = NULL; /* nothing to unlink */
+    return s;
 }
 
 qtip_status qtip_atomic_open(const char *path, int compress_level, qtip_atomic_file **out)
@@ -165,7 +205,7 @@ qtip_status qtip_atomic_open(const char *path, int compress_level, qtip_atomic_f
     int to_stdout = strcmp(path, "-") == 0;
     if (!to_stdout) {
         QTIP_FORWARD_IF_ERROR(io_refuse_input(path));
-        remove_stale(path);
+        io_remove_stale_tmps(path);
     }
     qtip_atomic_file *f = (qtip_atomic_file *)calloc(1, sizeof *f);
     QTIP_RETURN_ERROR_IF(!f, QTIP_E_NOMEM, "cannot write '%s': out of memory", path);
@@ -227,15 +267,10 @@ qtip_status qtip_atomic_write(qtip_atomic_file *f, const void *buf, size_t len)
     return write_all(f->fd, buf, len, f->path);
 }
 
-/* fsync the directory that holds `path`. */
-static qtip_status fsync_parent(const char *path)
+qtip_status io_fsync_parent(const char *path)
 {
-    char *dir = strdup(path);
+    char *dir = parent_of(path);
     if (!dir) return qtip_error(QTIP_E_NOMEM, "cannot sync directory of '%s'", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash) strcpy(dir, ".");
-    else if (slash == dir) dir[1] = 0;
-    else *slash = 0;
     qtip_status s = io_fsync_dir(dir);
     free(dir);
     return s;
@@ -267,7 +302,7 @@ qtip_status qtip_atomic_commit(qtip_atomic_file *f)
     if (s == QTIP_OK) {
         free(f->tmp);
         f->tmp = NULL; /* renamed: nothing left to unlink */
-        s = fsync_parent(f->path);
+        s = io_fsync_parent(f->path);
     }
     atomic_free(f);
     return s;

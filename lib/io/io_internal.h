@@ -34,10 +34,28 @@ qtip_status io_refuse_inside(const char *out, const char *dir);
 /* fsync the directory `dir` (what makes a rename inside it durable). File systems
  * that cannot sync directories (EINVAL, EROFS) are not an error. */
 qtip_status io_fsync_dir(const char *dir);
+/* io_fsync_dir of the directory that holds `path` ("." without a slash). */
+qtip_status io_fsync_parent(const char *path);
+
+/* --- Temporaries of atomic writers -----------------------------------------
+ * The one naming of temporaries (io_atomic.c): "<target>.qtip-tmp.<host>-<pid>.<6 hex>",
+ * beside the target so that rename(2) is atomic. io_tmp_create writes the name
+ * into tmp (cap bytes) and creates it exclusively: a file (mode 0666 less the
+ * umask; returns its descriptor) or, with is_dir, a directory (0777 less the
+ * umask; returns 0); -1 with errno on failure. io_remove_stale_tmps deletes the
+ * temporaries of `target` (files or whole directories) that a run on this host,
+ * now dead, left behind (kill -9), and nothing else. io_remove_tree removes a
+ * directory tree without following links. */
+int io_tmp_create(const char *target, int is_dir, char *tmp, size_t cap);
+void io_remove_stale_tmps(const char *target);
+void io_remove_tree(const char *dir);
 
 /* A JSON object from a file (qtip_read_file, duplicate keys refused): QTIP_E_FORMAT
  * naming the file and the line for bad JSON or a non-object. */
 qtip_status io_read_json_object(const char *path, json_t **out);
+/* The one way libqtip writes a double into JSON: a real, or null when it is not
+ * finite (JSON has no NaN or Inf; json_real would refuse it). */
+json_t *io_json_number(double v);
 
 /* Read the rest of `r` into a malloc'd buffer, after `lead` bytes left for the
  * caller to fill, plus one NUL after them: *len bytes are read. More than `limit`

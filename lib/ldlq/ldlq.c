@@ -244,6 +244,31 @@ static void thread_range(int64_t total, int t, int nt, int64_t *lo, int64_t *hi)
     *hi = *lo + q + (t < r ? 1 : 0);
 }
 
+/* One OpenMP loop over `units`: each thread runs fn on its contiguous range
+ * [lo, hi), stopping at its first failure; the result is worker_collect's (the
+ * lowest failing unit's). Serial when units < min_units. */
+typedef qtip_status (*unit_range_fn)(void *arg, int64_t lo, int64_t hi);
+
+static qtip_status parallel_units(int64_t units, int64_t min_units, unit_range_fn fn, void *arg)
+{
+    const int nt = qtip_threads() > 0 ? qtip_threads() : 1;
+    worker_result tst[256];
+    const int ntt = nt < 256 ? nt : 256;
+    for (int t = 0; t < ntt; t++) tst[t] = (worker_result){QTIP_OK, NULL};
+#pragma omp parallel num_threads(ntt) if (units >= min_units)
+    {
+        int t = 0, tn = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+        tn = omp_get_num_threads();
+#endif
+        int64_t lo, hi;
+        thread_range(units, t, tn, &lo, &hi);
+        worker_record(&tst[t], fn(arg, lo, hi));
+    }
+    return worker_collect(tst, ntt);
+}
+
 /* One column block of the sweep for units [u0, u1): target = W + P + feedback
  * from the finished blocks of this buffer (columns k0+b .. e-1), in a fixed
  * order per row; quantize; record What, E; commit. */
@@ -399,6 +424,22 @@ static qtip_status refine_units_range(const qtip_ldlq_config *cfg, int64_t n, co
     return st;
 }
 
+typedef struct {
+    const qtip_ldlq_config *cfg;
+    int64_t n;
+    const double *Hr, *inv_all, *Hkk_all;
+    float *What;
+    double *Gd, *gains;
+    int64_t units;
+} refine_args;
+
+static qtip_status refine_range(void *arg, int64_t lo, int64_t hi)
+{
+    refine_args *a = arg;
+    return refine_units_range(a->cfg, a->n, a->Hr, a->inv_all, a->Hkk_all, a->What, a->Gd, lo, hi,
+                              a->gains, a->units);
+}
+
 static qtip_status refine_units(const qtip_ldlq_config *cfg, const float *W, int64_t m, int64_t n,
                                 const double *Hr, float *What, double *losses, double loss0_err,
                                 double *Gd, double ref)
@@ -428,26 +469,9 @@ static qtip_status refine_units(const qtip_ldlq_config *cfg, const float *W, int
             goto done;
         }
     }
-    {
-        const int nt = qtip_threads() > 0 ? qtip_threads() : 1;
-        worker_result tst[256];
-        const int ntt = nt < 256 ? nt : 256;
-        for (int t = 0; t < ntt; t++) tst[t] = (worker_result){QTIP_OK, NULL};
-#pragma omp parallel num_threads(ntt)
-        {
-            int t = 0, tn = 1;
-#ifdef _OPENMP
-            t = omp_get_thread_num();
-            tn = omp_get_num_threads();
-#endif
-            int64_t lo, hi;
-            thread_range(units, t, tn, &lo, &hi);
-            worker_record(&tst[t], refine_units_range(cfg, n, Hr, inv_all, Hkk_all, What, Gd,
-                                                      lo, hi, gains, units));
-        }
-        st = worker_collect(tst, ntt);
-        if (st != QTIP_OK) goto done;
-    }
+    refine_args ra = {cfg, n, Hr, inv_all, Hkk_all, What, Gd, gains, units};
+    st = parallel_units(units, 0, refine_range, &ra);
+    if (st != QTIP_OK) goto done;
     if (losses) {
         double loss = loss0_err;
         for (int p = 0; p < passes; p++) {
@@ -553,26 +577,24 @@ static qtip_status sweep_alloc(sweep_state *S, const double *Lu)
 
 /* Column block k0 (buffer ending at e) through the unit callbacks, one OpenMP
  * loop over units. */
+typedef struct {
+    sweep_state *S;
+    int64_t k0, e;
+} sweep_args;
+
+static qtip_status sweep_range(void *arg, int64_t lo, int64_t hi)
+{
+    const sweep_args *a = arg;
+    const sweep_state *S = a->S;
+    const qtip_ldlq_config *cfg = S->cfg;
+    return sweep_units(cfg, S->W, S->P, cfg->feedback ? S->Luf : NULL, S->E, S->What, S->n, a->k0,
+                       a->e, S->iota, lo, hi, S->tgt, S->rec);
+}
+
 static qtip_status sweep_block_units(sweep_state *S, int64_t k0, int64_t e)
 {
-    const qtip_ldlq_config *cfg = S->cfg;
-    const int nt = qtip_threads() > 0 ? qtip_threads() : 1;
-    worker_result tst[256];
-    const int ntt = nt < 256 ? nt : 256;
-    for (int t = 0; t < ntt; t++) tst[t] = (worker_result){QTIP_OK, NULL};
-#pragma omp parallel num_threads(ntt) if (S->units >= 16)
-    {
-        int t = 0, tn = 1;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-        tn = omp_get_num_threads();
-#endif
-        int64_t lo, hi;
-        thread_range(S->units, t, tn, &lo, &hi);
-        worker_record(&tst[t], sweep_units(cfg, S->W, S->P, cfg->feedback ? S->Luf : NULL, S->E,
-                                           S->What, S->n, k0, e, S->iota, lo, hi, S->tgt, S->rec));
-    }
-    return worker_collect(tst, ntt);
+    sweep_args a = {S, k0, e};
+    return parallel_units(S->units, 16, sweep_range, &a);
 }
 
 /* Column block k0 (buffer ending at e) through the block callbacks. */

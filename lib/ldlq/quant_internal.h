@@ -34,6 +34,7 @@ struct qtip_layer_artifact {
 typedef struct {
     const char *name;            /* the artifact's 'method' */
     const char *const *aliases;  /* further names accepted on input (NULL-ended) */
+    const char *loader_name;     /* its 'quant_method' in a packed model's configs */
     int default_refine_passes;
     /* parameters */
     qtip_status (*check)(const qtip_quant_params *p);
@@ -56,10 +57,15 @@ typedef struct {
     /* codes (canonical layout) -> rotated, unscaled W; tlut may be NULL */
     qtip_status (*decode)(const qtip_quant_params *p, const float *tlut, const void *codes,
                           int64_t m, int64_t n, float *Wr);
-    /* the method's fields: artifact metadata, settings JSON */
+    /* the method's fields in each form: artifact metadata (written, read), the
+     * per-layer report (settings_json), and a packed model's per-layer settings
+     * (loader_json written by qtip-pack, loader_from_json read by qtip-verify;
+     * `where` starts its error messages) */
     qtip_status (*write_meta)(const qtip_quant_params *p, qtip_st_writer *w);
     qtip_status (*read_meta)(const qtip_st_file *f, const char *path, qtip_quant_params *p);
     void (*settings_json)(const qtip_quant_params *p, json_t *o);
+    void (*loader_json)(const qtip_quant_params *p, json_t *o);
+    qtip_status (*loader_from_json)(json_t *o, const char *where, qtip_quant_params *p);
 } qtip_method_ops;
 
 /* The row of a method; NULL if unknown. */
@@ -67,6 +73,13 @@ const qtip_method_ops *qtip_method_ops_(qtip_quant_method m);
 
 extern const qtip_method_ops qtip_method_trellis_;
 extern const qtip_method_ops qtip_method_e8p_;
+
+/* A packed model's per-layer settings (docs/formats/model-dir.md): the object
+ * qtip-pack writes ('quant_method' and the method's loader_json), and the reader
+ * qtip-verify uses: the method named by 'quant_method', its fields, and the
+ * parameter checks; errors start with `where`. */
+json_t *qtip_loader_settings_json_(const qtip_quant_params *p);
+qtip_status qtip_loader_settings_from_json_(json_t *o, const char *where, qtip_quant_params *p);
 
 /* Metadata helpers shared by the methods' read_meta/write_meta and the artifact. */
 qtip_status qtip_meta_set_(qtip_st_writer *w, const char *key, const char *fmt, ...)

@@ -183,12 +183,30 @@ static void e8_settings_json(const qtip_quant_params *p, json_t *o)
     json_object_set_new(o, "codebook", json_string(qtip_e8p_name(p->e8p)));
 }
 
+/* The packed config's fields (docs/formats/model-dir.md): what a loader needs. */
+static void e8_loader_json(const qtip_quant_params *p, json_t *o)
+{
+    json_object_set_new(o, "codebook", json_string(qtip_e8p_name(p->e8p)));
+    json_object_set_new(o, "K", json_integer(qtip_e8p_bits(p->e8p)));
+    json_object_set_new(o, "codesz", json_integer(8));
+    json_object_set_new(o, "resid_scale", json_real(qtip_e8p_resid_scale(p->e8p)));
+}
+
+static qtip_status e8_loader_from_json(json_t *o, const char *where, qtip_quant_params *p)
+{
+    const char *cb = json_string_value(json_object_get(o, "codebook"));
+    int k = cb ? qtip_e8p_from_name(cb) : -1;
+    QTIP_RETURN_ERROR_IF(k < 0, QTIP_E_FORMAT, "%s has codebook '%s'", where, cb ? cb : "(none)");
+    p->e8p = (qtip_e8p_kind)k;
+    return QTIP_OK;
+}
+
 static const char *const e8_aliases[] = {"quip", "quip#", NULL};
 
 const qtip_method_ops qtip_method_e8p_ = {
-    "e8p", e8_aliases, 10,
+    "e8p", e8_aliases, "quip#", 10,
     e8_check, e8_block_cols, e8_default_scale, e8_bits,
     e8_check_shape, e8_code_cols, e8_code_is_i32, e8_table_shape,
     e8_create, e8_destroy, e8_begin, e8_end,
-    e8_decode, e8_write_meta, e8_read_meta, e8_settings_json,
+    e8_decode, e8_write_meta, e8_read_meta, e8_settings_json, e8_loader_json, e8_loader_from_json,
 };

@@ -216,18 +216,36 @@ static qtip_status tr_decode(const qtip_quant_params *p, const float *tlut, cons
 
 /* --- fields -------------------------------------------------------------------- */
 
+/* The integer parameters, in the order every form writes them (artifact metadata,
+ * settings JSON, packed config), with the ranges readers accept. */
+static const struct {
+    const char *key;
+    long long lo, hi;
+    size_t off;
+} tr_ints[] = {
+    {"L", 1, 32, offsetof(qtip_trellis_params, L)},
+    {"K", 1, 32, offsetof(qtip_trellis_params, K)},
+    {"V", 1, 32, offsetof(qtip_trellis_params, V)},
+    {"tlut_bits", 0, 32, offsetof(qtip_trellis_params, Q)},
+    {"td_x", 1, 65536, offsetof(qtip_trellis_params, td_x)},
+    {"td_y", 1, 65536, offsetof(qtip_trellis_params, td_y)},
+};
+#define N_TR_INTS (sizeof tr_ints / sizeof tr_ints[0])
+
+static int *tr_int(qtip_trellis_params *t, size_t i) { return (int *)((char *)t + tr_ints[i].off); }
+static int tr_int_value(const qtip_trellis_params *t, size_t i)
+{
+    return *(const int *)((const char *)t + tr_ints[i].off);
+}
+
 static qtip_status tr_write_meta(const qtip_quant_params *p, qtip_st_writer *w)
 {
     const qtip_trellis_params *t = &p->trellis;
     char tb[32];
     qtip_trellis_tail_biting_name(p->tail_biting, tb, sizeof tb);
     QTIP_FORWARD_IF_ERROR(qtip_meta_set_(w, "decode_mode", "%s", qtip_code_name(t->code)));
-    QTIP_FORWARD_IF_ERROR(qtip_meta_set_(w, "L", "%d", t->L));
-    QTIP_FORWARD_IF_ERROR(qtip_meta_set_(w, "K", "%d", t->K));
-    QTIP_FORWARD_IF_ERROR(qtip_meta_set_(w, "V", "%d", t->V));
-    QTIP_FORWARD_IF_ERROR(qtip_meta_set_(w, "tlut_bits", "%d", t->Q));
-    QTIP_FORWARD_IF_ERROR(qtip_meta_set_(w, "td_x", "%d", t->td_x));
-    QTIP_FORWARD_IF_ERROR(qtip_meta_set_(w, "td_y", "%d", t->td_y));
+    for (size_t i = 0; i < N_TR_INTS; i++)
+        QTIP_FORWARD_IF_ERROR(qtip_meta_set_(w, tr_ints[i].key, "%d", tr_int_value(t, i)));
     QTIP_FORWARD_IF_ERROR(qtip_meta_set_(w, "tile_order", "%s",
                                          qtip_trellis_tile_is_mma(t) ? "mma16x16" : "row-major"));
     /* the search that made the codes (decoding does not need it) */
@@ -241,22 +259,10 @@ static qtip_status tr_read_meta(const qtip_st_file *f, const char *path, qtip_qu
     QTIP_RETURN_ERROR_IF(code < 0, QTIP_E_FORMAT, "'%s': unknown decode_mode '%s'", path,
                          dm ? dm : "(missing)");
     p->trellis.code = (qtip_code)code;
-    static const struct {
-        const char *key;
-        long long lo, hi;
-        size_t off;
-    } ints[] = {
-        {"L", 1, 32, offsetof(qtip_trellis_params, L)},
-        {"K", 1, 32, offsetof(qtip_trellis_params, K)},
-        {"V", 1, 32, offsetof(qtip_trellis_params, V)},
-        {"tlut_bits", 0, 32, offsetof(qtip_trellis_params, Q)},
-        {"td_x", 1, 65536, offsetof(qtip_trellis_params, td_x)},
-        {"td_y", 1, 65536, offsetof(qtip_trellis_params, td_y)},
-    };
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+    for (size_t i = 0; i < N_TR_INTS; i++) {
         long long x;
-        QTIP_FORWARD_IF_ERROR(qtip_meta_int_(f, path, ints[i].key, ints[i].lo, ints[i].hi, &x));
-        *(int *)((char *)&p->trellis + ints[i].off) = (int)x;
+        QTIP_FORWARD_IF_ERROR(qtip_meta_int_(f, path, tr_ints[i].key, tr_ints[i].lo, tr_ints[i].hi, &x));
+        *tr_int(&p->trellis, i) = (int)x;
     }
     /* optional: artifacts written before the option have the two-pass search */
     const char *tb = qtip_st_metadata(f, "tail_biting");
@@ -274,21 +280,44 @@ static void tr_settings_json(const qtip_quant_params *p, json_t *o)
     char tb[32];
     qtip_trellis_tail_biting_name(p->tail_biting, tb, sizeof tb);
     json_object_set_new(o, "decode_mode", json_string(qtip_code_name(t->code)));
-    json_object_set_new(o, "L", json_integer(t->L));
-    json_object_set_new(o, "K", json_integer(t->K));
-    json_object_set_new(o, "V", json_integer(t->V));
-    json_object_set_new(o, "tlut_bits", json_integer(t->Q));
-    json_object_set_new(o, "td_x", json_integer(t->td_x));
-    json_object_set_new(o, "td_y", json_integer(t->td_y));
+    for (size_t i = 0; i < N_TR_INTS; i++) json_object_set_new(o, tr_ints[i].key, json_integer(tr_int_value(t, i)));
     json_object_set_new(o, "tail_biting", json_string(tb));
+}
+
+/* The packed config's fields (docs/formats/model-dir.md): what a loader needs. */
+static void tr_loader_json(const qtip_quant_params *p, json_t *o)
+{
+    const qtip_trellis_params *t = &p->trellis;
+    json_object_set_new(o, "codebook", json_string("bitshift"));
+    json_object_set_new(o, "decode_mode", json_string(qtip_code_name(t->code)));
+    for (size_t i = 0; i < N_TR_INTS; i++) json_object_set_new(o, tr_ints[i].key, json_integer(tr_int_value(t, i)));
+    json_object_set_new(o, "codesz", json_real(16.0 / t->K));
+    json_object_set_new(o, "tile_order", json_string(qtip_trellis_tile_is_mma(t) ? "mma" : "row-major"));
+}
+
+static qtip_status tr_loader_from_json(json_t *o, const char *where, qtip_quant_params *p)
+{
+    const char *dm = json_string_value(json_object_get(o, "decode_mode"));
+    int c = dm ? qtip_code_from_name(dm) : -1;
+    QTIP_RETURN_ERROR_IF(c < 0, QTIP_E_FORMAT, "%s has decode_mode '%s'", where, dm ? dm : "(none)");
+    p->trellis.code = (qtip_code)c;
+    for (size_t i = 0; i < N_TR_INTS; i++) {
+        json_t *v = json_object_get(o, tr_ints[i].key);
+        json_int_t x = json_integer_value(v);
+        QTIP_RETURN_ERROR_IF(!json_is_integer(v) || x < tr_ints[i].lo || x > tr_ints[i].hi, QTIP_E_FORMAT,
+                             "%s lacks integer field '%s' in %lld..%lld", where, tr_ints[i].key,
+                             tr_ints[i].lo, tr_ints[i].hi);
+        *tr_int(&p->trellis, i) = (int)x;
+    }
+    return QTIP_OK;
 }
 
 static const char *const tr_aliases[] = {"qtip", "bitshift", NULL};
 
 const qtip_method_ops qtip_method_trellis_ = {
-    "trellis", tr_aliases, 0,
+    "trellis", tr_aliases, "qtip", 0,
     tr_check, tr_block_cols, tr_default_scale, tr_bits,
     tr_check_shape, tr_code_cols, tr_code_is_i32, tr_table_shape,
     tr_create, tr_destroy, tr_begin, tr_end,
-    tr_decode, tr_write_meta, tr_read_meta, tr_settings_json,
+    tr_decode, tr_write_meta, tr_read_meta, tr_settings_json, tr_loader_json, tr_loader_from_json,
 };

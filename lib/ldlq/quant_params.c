@@ -31,6 +31,31 @@ int qtip_quant_method_from_name(const char *name)
     return -1;
 }
 
+json_t *qtip_loader_settings_json_(const qtip_quant_params *p)
+{
+    const qtip_method_ops *ops = qtip_method_ops_(p->method);
+    json_t *o = json_object();
+    if (!o || !ops) return o;
+    json_object_set_new(o, "quant_method", json_string(ops->loader_name));
+    ops->loader_json(p, o);
+    return o;
+}
+
+qtip_status qtip_loader_settings_from_json_(json_t *o, const char *where, qtip_quant_params *p)
+{
+    const char *name = json_string_value(json_object_get(o, "quant_method"));
+    int m = 0;
+    while (name && m < NMETHODS && strcmp(name, methods[m]->loader_name) != 0) m++;
+    QTIP_RETURN_ERROR_IF(!name || m == NMETHODS, QTIP_E_FORMAT, "%s has quant_method '%s', expected "
+                         "'%s' or '%s'", where, name ? name : "(none)", methods[0]->loader_name,
+                         methods[1]->loader_name);
+    *p = qtip_quant_default_params((qtip_quant_method)m);
+    QTIP_FORWARD_IF_ERROR(methods[m]->loader_from_json(o, where, p));
+    qtip_status s = qtip_quant_check_params(p);
+    if (s) qtip_error_prefix("%s", where);
+    return s;
+}
+
 const char *qtip_quant_method_name(qtip_quant_method m)
 {
     const qtip_method_ops *ops = qtip_method_ops_(m);

@@ -180,17 +180,16 @@ static qtip_status config_quip_for_all(qtip_model_writer *w, const qtip_layer_in
                                        json_t *qc)
 {
     if (l0) {
-        static const char *const names[3] = {"E8P12", "E8P12RVQ3B", "E8P12RVQ4B"};
-        qtip_e8p_kind k = l0->params.e8p;
+        qtip_e8p_kind k = l0->params.e8p; /* names and dtypes: the E8P kinds table */
         json_decref(qc);
         /* use_rand false: Hadamard factors from its file (see quip_for_all_dim) */
         qc = json_pack("{s:s,s:b,s:b,s:s,s:i,s:s,s:b,s:b,s:n}", "quant_method", "QUiP", "rescale_WH", 0,
-                       "use_rand", 0, "codebook", names[k], "codesz", 8, "idx_dtype",
-                       k == QTIP_E8P12 ? "torch.int16" : "torch.int32", "merge_suv", 0,
+                       "use_rand", 0, "codebook", qtip_e8p_config_name(k), "codesz", 8, "idx_dtype",
+                       qtip_e8p_qidxs_elem_size(k) == 2 ? "torch.int16" : "torch.int32", "merge_suv", 0,
                        "per_channel", 0, "modules_to_not_convert");
-        /* never its default -1 (quipsharp.md 1.6); E8P12 has no residual */
-        json_object_set_new(qc, "opt_resid_scale", k == QTIP_E8P12 ? json_null()
-                                                   : json_real(qtip_e8p_opt_resid_scale(k)));
+        /* never its default -1 (quipsharp.md 1.6); a kind without a residual stage has none (0) */
+        const double ors = qtip_e8p_opt_resid_scale(k);
+        json_object_set_new(qc, "opt_resid_scale", ors == 0 ? json_null() : json_real(ors));
     }
     json_object_set_new(cfg, "quantization_config", qc);
     return l0 ? qtip_model_writer_json(w, "quantization_config.json", qc) : QTIP_OK;

@@ -2,7 +2,8 @@
  * model_writer.c — write a whole model directory atomically: a temporary sibling
  * directory filled with shards, JSON files and verbatim copies, fsynced, then
  * renamed over the destination. The only directory-level atomic writer; qtip-pack
- * and qtip-verify --dequantize both use it.
+ * and qtip-verify --dequantize both use it. The temporary's name and the cleanup
+ * of killed runs' temporaries are io_atomic.c's (io_tmp_create, io_remove_stale_tmps).
  */
 #include "pack/pack_internal.h"
 #include "io/io_internal.h"
@@ -10,13 +11,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define TMP_TAG ".qtip-tmp."
 
 struct qtip_model_writer {
     char out[2048];
@@ -31,71 +28,6 @@ struct qtip_model_writer {
     size_t nowned;
 };
 
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    (void)sb;
-    (void)ftw;
-    if (type == FTW_DP) rmdir(path);
-    else unlink(path);
-    return 0;
-}
-
-/* Remove a directory tree without following links (a link is removed, never its target). */
-static void remove_tree(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
-
-static void host_name(char *out, size_t cap)
-{
-    if (gethostname(out, cap) != 0) snprintf(out, cap, "localhost");
-    out[cap - 1] = 0;
-    for (char *c = out; *c; c++)
-        if (*c == '/' || *c == '.') *c = '_'; /* keeps the name one path component, parseable */
-}
-
-/* Whether `name` is a temporary of ours for base `base`, made on this host by a
- * process that no longer exists: "<base>.qtip-tmp.<pid>.<host>.XXXXXX". */
-static int is_stale_tmp(const char *name, const char *base, const char *host)
-{
-    size_t bl = strlen(base), tl = strlen(TMP_TAG), hl = strlen(host);
-    if (strncmp(name, base, bl) != 0 || strncmp(name + bl, TMP_TAG, tl) != 0) return 0;
-    const char *p = name + bl + tl;
-    char *end;
-    long pid = strtol(p, &end, 10);
-    if (end == p || *end != '.' || pid <= 0 || strncmp(end + 1, host, hl) != 0) return 0;
-    if (end[1 + hl] != '.' || strlen(end + 2 + hl) != 6) return 0;
-    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
-}
-
-static void split_path(const char *path, char *parent, size_t cap, const char **base)
-{
-    snprintf(parent, cap, "%s", path);
-    char *slash = strrchr(parent, '/');
-    *base = slash ? path + (slash - parent) + 1 : path;
-    if (!slash) snprintf(parent, cap, ".");
-    else if (slash == parent) parent[1] = 0;
-    else *slash = 0;
-}
-
-/* Temporaries of killed runs for the same output (only ours: tag, pid, host). */
-static void remove_stale(const char *out)
-{
-    char parent[2048], host[128], p[4400];
-    const char *base;
-    split_path(out, parent, sizeof parent, &base);
-    host_name(host, sizeof host);
-    DIR *d = opendir(parent);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (!is_stale_tmp(e->d_name, base, host)) continue;
-        snprintf(p, sizeof p, "%s/%s", parent, e->d_name);
-        struct stat sb;
-        if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-            qtip_log(QTIP_LOG_INFO, "removing '%s', left by a killed run", p);
-            remove_tree(p);
-        }
-    }
-    if (d) closedir(d);
-}
-
 qtip_status qtip_model_writer_open(const char *out, uint64_t max_shard, qtip_model_writer **out_w)
 {
     *out_w = NULL;
@@ -105,17 +37,14 @@ qtip_status qtip_model_writer_open(const char *out, uint64_t max_shard, qtip_mod
                          "output directory '%s' already exists; choose a new path", out);
     qtip_model_writer *w = qtip_calloc(1, sizeof *w, "model writer");
     if (!w) return QTIP_E_NOMEM;
-    char host[128];
-    host_name(host, sizeof host);
     snprintf(w->out, sizeof w->out, "%s", out);
     /* "-o out/" names the directory out: the temporary is its sibling, not its child */
     for (size_t l = strlen(w->out); l > 1 && w->out[l - 1] == '/'; l--) w->out[l - 1] = 0;
-    remove_stale(w->out);
-    snprintf(w->tmp, sizeof w->tmp, "%s" TMP_TAG "%ld.%s.XXXXXX", w->out, (long)getpid(), host);
+    io_remove_stale_tmps(w->out);
     w->max_shard = max_shard;
     w->shard_of = json_object();
     w->checksums = json_object();
-    if (!mkdtemp(w->tmp)) {
+    if (io_tmp_create(w->out, 1, w->tmp, sizeof w->tmp) != 0) {
         qtip_status s = qtip_error(QTIP_E_IO, "cannot create a directory beside '%s': %s", out,
                                    strerror(errno));
         w->tmp[0] = 0;
@@ -309,16 +238,14 @@ qtip_status qtip_model_writer_commit(qtip_model_writer *w)
         qtip_model_writer_abort(w);
         return s;
     }
-    char parent[2048];
-    const char *base;
-    split_path(w->out, parent, sizeof parent, &base);
+    qtip_status ps = io_fsync_parent(w->out);
     writer_free(w);
-    return io_fsync_dir(parent);
+    return ps;
 }
 
 void qtip_model_writer_abort(qtip_model_writer *w)
 {
     if (!w) return;
-    if (w->tmp[0]) remove_tree(w->tmp);
+    if (w->tmp[0]) io_remove_tree(w->tmp);
     writer_free(w);
 }

@@ -7,6 +7,7 @@
 #include "io/io_internal.h"
 #include "pack/pack_internal.h"
 #include "io/model_dir_internal.h"
+#include "ldlq/quant_internal.h"
 
 #include <math.h>
 #include <string.h>
@@ -34,34 +35,9 @@ int qtip_module_prefix_(const char *name, char *out, size_t cap)
 }
 
 
-/* The loader-facing settings of a layer; two layers with equal objects may share
- * one quantization_config. */
-static json_t *layer_settings(const qtip_layer_info *l)
-{
-    json_t *o = json_object();
-    if (l->params.method == QTIP_METHOD_TRELLIS) {
-        const qtip_trellis_params *tp = &l->params.trellis;
-        json_object_set_new(o, "quant_method", json_string("qtip"));
-        json_object_set_new(o, "codebook", json_string("bitshift"));
-        json_object_set_new(o, "L", json_integer(tp->L));
-        json_object_set_new(o, "K", json_integer(tp->K));
-        json_object_set_new(o, "V", json_integer(tp->V));
-        json_object_set_new(o, "tlut_bits", json_integer(tp->Q));
-        json_object_set_new(o, "decode_mode", json_string(qtip_code_name(tp->code)));
-        json_object_set_new(o, "td_x", json_integer(tp->td_x));
-        json_object_set_new(o, "td_y", json_integer(tp->td_y));
-        json_object_set_new(o, "codesz", json_real(16.0 / tp->K));
-        json_object_set_new(o, "tile_order", json_string(qtip_trellis_tile_is_mma(tp) ? "mma" : "row-major"));
-    } else {
-        qtip_e8p_kind k = l->params.e8p;
-        json_object_set_new(o, "quant_method", json_string("quip#"));
-        json_object_set_new(o, "codebook", json_string(qtip_e8p_name(k)));
-        json_object_set_new(o, "K", json_integer(qtip_e8p_bits(k)));
-        json_object_set_new(o, "codesz", json_integer(8));
-        json_object_set_new(o, "resid_scale", json_real(qtip_e8p_resid_scale(k)));
-    }
-    return o;
-}
+/* The loader-facing settings of a layer (the method row's loader_json); two
+ * layers with equal objects may share one quantization_config. */
+static json_t *layer_settings(const qtip_layer_info *l) { return qtip_loader_settings_json_(&l->params); }
 
 static int same_settings(const qtip_layer_info *a, const qtip_layer_info *b)
 {
@@ -160,7 +136,7 @@ static json_t *layer_record(const qtip_layer_info *l)
 {
     json_t *o = layer_settings(l);
     json_object_set_new(o, "shape", json_pack("[I,I]", (json_int_t)l->m, (json_int_t)l->n));
-    json_object_set_new(o, "proxy_loss", isfinite(l->proxy_loss) ? json_real(l->proxy_loss) : json_null());
+    json_object_set_new(o, "proxy_loss", io_json_number(l->proxy_loss));
     json_object_set_new(o, "hessian_checksum", json_string(l->hessian_checksum ? l->hessian_checksum : ""));
     json_object_set_new(o, "weights_checksum", json_string(l->weights_checksum ? l->weights_checksum : ""));
     json_object_set_new(o, "seed", json_integer((json_int_t)l->params.seed));

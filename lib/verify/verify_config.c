@@ -5,6 +5,7 @@
  * becomes an artifact so that the library's one decoder decodes it.
  */
 #include "io/io_internal.h"
+#include "ldlq/quant_internal.h"
 #include "verify/verify_internal.h"
 
 #include <math.h>
@@ -127,17 +128,7 @@ static qtip_status finite_f32(const char *pre, const char *what, const float *v,
     return QTIP_OK;
 }
 
-static qtip_status get_int(json_t *o, const char *key, const char *pre, int *out)
-{
-    json_t *v = json_object_get(o, key);
-    QTIP_RETURN_ERROR_IF(!json_is_integer(v) || json_integer_value(v) < -1000000 ||
-                             json_integer_value(v) > 1000000, QTIP_E_FORMAT,
-                         "quantize_config.json: layer '%s' lacks integer field '%s'", pre, key);
-    *out = (int)json_integer_value(v);
-    return QTIP_OK;
-}
-
-/* Shape, method and (without mixed) equality with the model's settings. */
+/* Shape, results and (without mixed) equality with the model's settings. */
 static qtip_status layer_header(const vdir *d, const char *pre, json_t *o, qtip_layer_info *l)
 {
     json_t *shape = json_object_get(o, "shape");
@@ -148,9 +139,6 @@ static qtip_status layer_header(const vdir *d, const char *pre, json_t *o, qtip_
     QTIP_RETURN_ERROR_IF(l->m <= 0 || l->n <= 0 || l->m > ((int64_t)1 << 30) || l->n > ((int64_t)1 << 30),
                          QTIP_E_FORMAT, "quantize_config.json: layer '%s' has shape [%lld, %lld]",
                          pre, (long long)l->m, (long long)l->n);
-    const char *meth = json_string_value(json_object_get(o, "quant_method"));
-    QTIP_RETURN_ERROR_IF(!meth, QTIP_E_FORMAT, "quantize_config.json: layer '%s' lacks 'quant_method'", pre);
-    l->params = qtip_quant_default_params(strcmp(meth, "qtip") == 0 ? QTIP_METHOD_TRELLIS : QTIP_METHOD_E8P);
     const char *key;
     json_t *val;
     if (!d->mixed) json_object_foreach(o, key, val) { /* every loader field equals the model's */
@@ -166,41 +154,21 @@ static qtip_status layer_header(const vdir *d, const char *pre, json_t *o, qtip_
     return QTIP_OK;
 }
 
-static qtip_status trellis_settings(const char *pre, json_t *o, qtip_layer_info *l)
+/* The method's settings, read by its row of the method table (the reader of what
+ * qtip-pack wrote), and the code layout they give for the layer's shape. */
+static qtip_status layer_settings(const char *pre, json_t *o, qtip_layer_info *l)
 {
-    qtip_trellis_params *tp = &l->params.trellis;
-    QTIP_FORWARD_IF_ERROR(get_int(o, "L", pre, &tp->L));
-    QTIP_FORWARD_IF_ERROR(get_int(o, "K", pre, &tp->K));
-    QTIP_FORWARD_IF_ERROR(get_int(o, "V", pre, &tp->V));
-    QTIP_FORWARD_IF_ERROR(get_int(o, "tlut_bits", pre, &tp->Q));
-    QTIP_FORWARD_IF_ERROR(get_int(o, "td_x", pre, &tp->td_x));
-    QTIP_FORWARD_IF_ERROR(get_int(o, "td_y", pre, &tp->td_y));
-    const char *dm = json_string_value(json_object_get(o, "decode_mode"));
-    int c = dm ? qtip_code_from_name(dm) : -1;
-    QTIP_RETURN_ERROR_IF(c < 0, QTIP_E_FORMAT, "quantize_config.json: layer '%s' has decode_mode '%s'",
-                         pre, dm ? dm : "(none)");
-    tp->code = (qtip_code)c;
-    qtip_status s = qtip_trellis_check_params(tp);
-    if (s) { qtip_error_prefix("quantize_config.json: layer '%s'", pre); return s; }
-    QTIP_RETURN_ERROR_IF(l->m % tp->td_x || l->n % tp->td_y, QTIP_E_SHAPE,
-                         "quantize_config.json: layer '%s' shape [%lld, %lld] is not a multiple of "
-                         "the %dx%d tile", pre, (long long)l->m, (long long)l->n, tp->td_x, tp->td_y);
-    l->code_cols = l->n * tp->K / 16;
-    return QTIP_OK;
-}
-
-static qtip_status e8p_settings(const char *pre, json_t *o, qtip_layer_info *l)
-{
-    const char *cb = json_string_value(json_object_get(o, "codebook"));
-    int k = cb ? qtip_e8p_from_name(cb) : -1;
-    QTIP_RETURN_ERROR_IF(k < 0, QTIP_E_FORMAT, "quantize_config.json: layer '%s' has codebook '%s'",
-                         pre, cb ? cb : "(none)");
-    l->params.e8p = (qtip_e8p_kind)k;
-    l->code_is_i32 = l->params.e8p != QTIP_E8P12;
-    QTIP_RETURN_ERROR_IF(l->n % 8, QTIP_E_SHAPE,
-                         "quantize_config.json: layer '%s' has %lld inputs, not a multiple of 8", pre,
-                         (long long)l->n);
-    l->code_cols = l->n / 8;
+    char where[1200];
+    snprintf(where, sizeof where, "quantize_config.json: layer '%s'", pre);
+    QTIP_FORWARD_IF_ERROR(qtip_loader_settings_from_json_(o, where, &l->params));
+    const qtip_method_ops *ops = qtip_method_ops_(l->params.method);
+    qtip_status s = ops->check_shape(&l->params, l->m, l->n);
+    if (s) {
+        qtip_error_prefix("%s", where);
+        return s;
+    }
+    l->code_cols = ops->code_cols(&l->params, l->n);
+    l->code_is_i32 = ops->code_is_i32(&l->params);
     return QTIP_OK;
 }
 
@@ -238,8 +206,7 @@ qtip_status vdir_load_layer(const vdir *d, const char *pre, json_t *o, qtip_laye
     memset(&l, 0, sizeof l);
     l.tensor = pre;
     QTIP_FORWARD_IF_ERROR(layer_header(d, pre, o, &l));
-    if (l.params.method == QTIP_METHOD_TRELLIS) QTIP_FORWARD_IF_ERROR(trellis_settings(pre, o, &l));
-    else QTIP_FORWARD_IF_ERROR(e8p_settings(pre, o, &l));
+    QTIP_FORWARD_IF_ERROR(layer_settings(pre, o, &l));
     QTIP_FORWARD_IF_ERROR(layer_tensors(d, pre, &l));
     qtip_layer_artifact *a = NULL;
     QTIP_FORWARD_IF_ERROR(qtip_layer_artifact_from_info(&l, &a));

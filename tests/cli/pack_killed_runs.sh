@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Leftovers of killed runs (issue 13): qtip-pack and qtip-verify --dequantize write
-# a model directory in "<out>.qtip-tmp.<pid>.<host>.XXXXXX" and rename it. A run
+# a model directory in "<out>.qtip-tmp.<host>-<pid>.<6 hex>" (the one temporary
+# naming, lib/io/io_atomic.c) and rename it. A run
 # killed with kill -9 leaves that temporary behind; the next run for the same
 # output removes it when its pid is dead on this host, and touches nothing else:
 # not a live run's temporary, not another output's, not a name that is not ours.
@@ -27,28 +28,28 @@ PY
 "$B/qtip-quantize" --decode-mode 1mad --L 8 --K 2 --V 1 --tlut-bits 0 --identity-hessian \
   --tensor model.layers.0.mlp.up_proj -o "$T/art.safetensors" "$T/model" >/dev/null 2>"$T/err" \
   || { echo "FAIL qtip-quantize"; cat "$T/err"; exit 1; }
-HOST=$(uname -n | tr './' '__')
+HOST=$(uname -n | tr '/' '_')
 
 # a pid that was alive and was killed with kill -9: the state a killed run leaves
 sleep 60 & dead=$!; kill -9 $dead; wait $dead 2>/dev/null
 leftovers() { # <out>: a killed run's temporary with a partial shard, and what must stay
-  mkdir -p "$1.qtip-tmp.$dead.$HOST.Ab12Cd" "$1.qtip-tmp.$$.$HOST.Ef34Gh" "$1.qtip-tmp.$dead.otherhost.Ij56Kl" \
-           "$1.tmp.Mn78Op" "$1-other.qtip-tmp.$dead.$HOST.Qr90St"
-  head -c 5000 /dev/urandom > "$1.qtip-tmp.$dead.$HOST.Ab12Cd/shard-00000.safetensors"
+  mkdir -p "$1.qtip-tmp.$HOST-$dead.ab12cd" "$1.qtip-tmp.$HOST-$$.ef34a0" "$1.qtip-tmp.otherhost-$dead.c56d00" \
+           "$1.tmp.e78f00" "$1-other.qtip-tmp.$HOST-$dead.a90b00"
+  head -c 5000 /dev/urandom > "$1.qtip-tmp.$HOST-$dead.ab12cd/shard-00000.safetensors"
 }
-kept() { [ -d "$1.qtip-tmp.$$.$HOST.Ef34Gh" ] && [ -d "$1.qtip-tmp.$dead.otherhost.Ij56Kl" ] && \
-         [ -d "$1.tmp.Mn78Op" ] && [ -d "$1-other.qtip-tmp.$dead.$HOST.Qr90St" ]; }
+kept() { [ -d "$1.qtip-tmp.$HOST-$$.ef34a0" ] && [ -d "$1.qtip-tmp.otherhost-$dead.c56d00" ] && \
+         [ -d "$1.tmp.e78f00" ] && [ -d "$1-other.qtip-tmp.$HOST-$dead.a90b00" ]; }
 
 leftovers "$T/packed"
 "$B/qtip-pack" -o "$T/packed" "$T/model" "$T/art.safetensors" 2>"$T/err"; rc=$?
 check "qtip-pack after a killed run (rc $rc)" '[ $rc -eq 0 ] && [ -s "$T/packed/model.safetensors" ]'
-check "qtip-pack removed the killed run's temporary" '[ ! -e "$T/packed.qtip-tmp.$dead.$HOST.Ab12Cd" ]'
+check "qtip-pack removed the killed run's temporary" '[ ! -e "$T/packed.qtip-tmp.$HOST-$dead.ab12cd" ]'
 check "qtip-pack kept a live run's, another host's, another output's and a foreign temporary" 'kept "$T/packed"'
 
 leftovers "$T/deq"
 "$B/qtip-verify" --dequantize "$T/deq" "$T/packed" >/dev/null 2>"$T/err"; rc=$?
 check "qtip-verify --dequantize after a killed run (rc $rc)" '[ $rc -eq 0 ] && [ -s "$T/deq/model.safetensors" ]'
-check "qtip-verify removed the killed run's temporary" '[ ! -e "$T/deq.qtip-tmp.$dead.$HOST.Ab12Cd" ]'
+check "qtip-verify removed the killed run's temporary" '[ ! -e "$T/deq.qtip-tmp.$HOST-$dead.ab12cd" ]'
 check "qtip-verify kept the others" 'kept "$T/deq"'
 
 # an existing output (here: the input itself) is refused before anything is decoded

@@ -265,7 +265,7 @@ TEST(test_hessian_files)
     fprintf(stderr, "  hessian import: %d of %d mutants accepted\n", acc, nr + ns);
 }
 
-/* Regression inputs found by this test (fixed in lib/hessian_file.c). */
+/* Regression inputs found by this test (fixed in lib/hessian/hessian_file.c). */
 TEST(test_hessian_regressions)
 {
     char p[1024];
