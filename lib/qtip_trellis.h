@@ -163,7 +163,7 @@ void qtip_trellis_get_tile(const qtip_trellis_params *p, const uint16_t *codes, 
 void qtip_trellis_put_tile(const qtip_trellis_params *p, uint16_t *codes, int64_t code_cols,
                            int64_t R, int64_t C, const uint16_t *words);
 
-/* --- Bitstreams (lib/bitstream.c) --------------------------------------------- */
+/* --- Bitstreams (lib/core/bitstream.c) --------------------------------------------- */
 
 /* Pack a state path (S = T/V states) into its circular bitstream (words_per_tile
  * words). QTIP_E_MISMATCH if consecutive states do not overlap or the path does not
