@@ -5,7 +5,7 @@
 #   scripts/setup-python.sh
 # Idempotent: a second run checks the Debian packages and a stamp (the checksum of
 # both pin files) and returns in about a second. Needs root (or sudo) for apt-get.
-# Facts behind every choice: docs/python.md.
+# Facts behind every choice: README.md (Python) and the comments below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
