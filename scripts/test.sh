@@ -9,6 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 scripts/setup.sh build
+# torch + the pinned transformers in .venv for tests/python (fast when present)
+scripts/setup-python.sh
 # the project's Python (numpy) for the tests that write their inputs with it
 export PATH="$PWD/.venv/bin:$PATH"
 # ctest in <dir>; a test reported as skipped fails the run unless its name matches

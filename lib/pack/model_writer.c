@@ -96,7 +96,11 @@ qtip_status qtip_model_writer_tensor(qtip_model_writer *w, const char *name, qti
     uint64_t bytes = qtip_dtype_size(dt);
     for (int i = 0; i < ndim; i++) bytes *= (uint64_t)shape[i];
     if (w->w && w->max_shard && w->cur + bytes > w->max_shard) QTIP_FORWARD_IF_ERROR(flush_shard(w));
-    if (!w->w) QTIP_FORWARD_IF_ERROR(qtip_st_writer_create(&w->w));
+    if (!w->w) {
+        QTIP_FORWARD_IF_ERROR(qtip_st_writer_create(&w->w));
+        /* transformers' loader refuses a shard without {"format": "pt"} */
+        QTIP_FORWARD_IF_ERROR(qtip_st_writer_set_metadata(w->w, "format", "pt"));
+    }
     QTIP_FORWARD_IF_ERROR(qtip_st_writer_add_ref(w->w, name, dt, ndim, shape, data));
     w->cur += bytes;
     w->total += bytes;

@@ -1,0 +1,82 @@
+"""QTIPLinear: one quantized linear as a serving engine runs it.
+
+Holds the packed tensors as they are in the packed directory (codes, SU, SV,
+Wscale, tlut) and computes, for x (..., n):
+
+    y = SV * U_m( Wscale * (Wr @ U_n^T(SU * x)) )          (+ bias)
+
+with Wr decoded from the codes by torch ops (qtip.trellis, qtip.e8p) and U the
+orthonormal Hadamard transforms (qtip.hadamard). Equivalent to x @ W_hat^T with
+W_hat = diag(SV) U_m (Wscale * Wr) U_n^T diag(SU) (docs/formats/model-dir.md).
+"""
+import torch
+from torch import nn
+
+from . import e8p, hadamard, trellis
+
+
+class QTIPLinear(nn.Module):
+    def __init__(self, settings, tensors, bias=None, cache_decoded=False):
+        """settings: the layer's entry of quantize_config.json; tensors: its packed
+        tensors by suffix (qtip_codes, SU, SV, Wscale[, tlut]). cache_decoded keeps
+        the decoded Wr after the first forward (decode once, like a manifest)."""
+        super().__init__()
+        m, n = settings['shape']
+        self.out_features, self.in_features = m, n
+        self.settings = dict(settings)
+        self.method = settings.get('quant_method')
+        if self.method not in ('qtip', 'quip#'):
+            raise ValueError('layer quant_method %r: expected "qtip" or "quip#"' % self.method)
+        if self.method == 'qtip':
+            trellis.code_name(settings['decode_mode'])  # unknown codes fail here
+        else:
+            e8p.KINDS[settings['codebook']]
+        self.register_buffer('qtip_codes', tensors['qtip_codes'])
+        self.register_buffer('SU', tensors['SU'].to(torch.float32))
+        self.register_buffer('SV', tensors['SV'].to(torch.float32))
+        self.register_buffer('Wscale', tensors['Wscale'].to(torch.float32))
+        tlut = tensors.get('tlut')
+        self.register_buffer('tlut', None if tlut is None else tlut.to(torch.float32))
+        self.bias = None if bias is None else nn.Parameter(bias, requires_grad=False)
+        self.cache_decoded = cache_decoded
+        self._wr = None
+
+    def decode_wr(self):
+        """The rotated, normalized weight Wr (m x n, fp32) decoded from the codes."""
+        if self._wr is not None:
+            return self._wr
+        s, m, n = self.settings, self.out_features, self.in_features
+        if self.method == 'qtip':
+            tile = s.get('tile_order', 'row-major')
+            if tile not in ('row-major', 'mma', 'mma16x16'):
+                raise ValueError('unknown tile_order %r' % tile)
+            wr = trellis.decode(self.qtip_codes, m, n, code=s['decode_mode'], L=s['L'], K=s['K'],
+                                V=s['V'], Q=s['tlut_bits'], td_x=s['td_x'], td_y=s['td_y'],
+                                mma=tile != 'row-major', tlut=self.tlut)
+        else:
+            wr = e8p.decode(self.qtip_codes, m, n, s['codebook'])
+        if self.cache_decoded:
+            self._wr = wr
+        return wr
+
+    def dequantized_weight(self):
+        """W_hat (m x n, fp32): the weight this layer multiplies by."""
+        W = self.decode_wr() * self.Wscale
+        W = hadamard.had_transform(W.T).T                      # U_m (columns)
+        W = hadamard.had_transform(W)                          # (.) U_n^T: rows r -> U_n r
+        return W * self.SV.unsqueeze(1) * self.SU.unsqueeze(0)
+
+    def forward(self, x):
+        dtype = x.dtype
+        x1 = x.to(torch.float32) * self.SU
+        x2 = hadamard.had_transform(x1, inverse=True)          # U_n^T (SU x)
+        y2 = torch.matmul(x2, self.decode_wr().T) * self.Wscale
+        y = hadamard.had_transform(y2) * self.SV               # SV U_m (...)
+        if self.bias is not None:
+            y = y + self.bias.to(torch.float32)
+        return y.to(dtype)
+
+    def extra_repr(self):
+        s = self.settings
+        what = s.get('decode_mode', s.get('codebook'))
+        return 'in_features=%d, out_features=%d, %s K=%s' % (self.in_features, self.out_features, what, s.get('K'))

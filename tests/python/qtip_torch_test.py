@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""The torch reader (python/qtip) against the C tools.
+
+  qtip_torch_test.py setup   WORK   a small random Llama model (transformers),
+                                    every linear quantized by qtip-quantize with a
+                                    different code or codebook, qtip-pack --allow-mixed,
+                                    qtip-verify --dequantize --dtype f32
+  qtip_torch_test.py codes   WORK   per layer: QTIPLinear's dequantized weight equals
+                                    the C decoder's (qtip-verify --dequantize), and its
+                                    forward equals x @ W_hat^T
+  qtip_torch_test.py causal_lm WORK load_causal_lm(packed) gives the logits of
+                                    transformers' load of the dequantized model
+
+QTIP_BIN: the build directory holding the qtip-* commands. Tolerances (fp32): the
+two decoders agree to 2e-6 of the weight's max |w| (they differ only in the
+Hadamard transforms' float operation order); forwards to 2e-5 relative; logits to
+1e-4 of their max |logit|.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+os.environ.setdefault('HF_HUB_OFFLINE', '1')
+import torch  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', '..', 'python'))
+from qtip import QTIPLinear, load_causal_lm  # noqa: E402
+from qtip.packed import PackedModel, load_tensors  # noqa: E402
+
+# dims with Hadamard factors 12 (96) and 20 (160); 6 heads of 16, 2 KV heads
+CONFIG = dict(vocab_size=128, hidden_size=96, intermediate_size=160, num_hidden_layers=2,
+              num_attention_heads=6, num_key_value_heads=2, max_position_embeddings=64,
+              tie_word_embeddings=False)
+T2 = '--L 12 --V 1 --tlut-bits 0'
+# one setting per linear: every trellis code (both tile orders) and E8P codebook
+SETTINGS = {
+    'model.layers.0.self_attn.q_proj': '--decode-mode hyb --K 2',
+    'model.layers.0.self_attn.k_proj': '--decode-mode hyb --K 3',
+    'model.layers.0.self_attn.v_proj': '--decode-mode hyb --K 4',
+    'model.layers.0.self_attn.o_proj': '--decode-mode 1mad --K 2 ' + T2,
+    'model.layers.0.mlp.gate_proj': '--decode-mode 2mad --K 3 ' + T2,
+    'model.layers.0.mlp.up_proj': '--decode-mode 3inst --K 4 ' + T2,
+    'model.layers.0.mlp.down_proj': '--decode-mode lut --L 10 --K 2 --V 1 --tlut-bits 10',
+    'model.layers.1.self_attn.q_proj': '--decode-mode lut --L 10 --K 2 --V 2 --tlut-bits 10',
+    'model.layers.1.self_attn.k_proj': '--decode-mode hyb --L 12 --K 2 --tlut-bits 8',
+    'model.layers.1.self_attn.v_proj': '--codebook e8p12',
+    'model.layers.1.self_attn.o_proj': '--codebook e8p12-rvq3',
+    'model.layers.1.mlp.gate_proj': '--codebook e8p12-rvq4',
+    'model.layers.1.mlp.up_proj': '--decode-mode 1mad --L 16 --K 2 --V 1 --tlut-bits 0',
+    'model.layers.1.mlp.down_proj': '--decode-mode hyb --K 2',
+}
+
+
+def run(*args):
+    subprocess.run(list(args), check=True, stdout=subprocess.DEVNULL)
+
+
+def setup(work):
+    from transformers import LlamaConfig, LlamaForCausalLM
+    b = os.environ['QTIP_BIN']
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work + '/art')
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(**CONFIG)).eval()
+    model.save_pretrained(work + '/model', safe_serialization=True)
+    arts = []
+    for prefix, opts in SETTINGS.items():
+        art = '%s/art/%s.safetensors' % (work, prefix)
+        run(b + '/qtip-quantize', '-q', '--threads', '2', *opts.split(), '--identity-hessian',
+            '--tensor', prefix + '.weight', '-o', art, work + '/model')
+        arts.append(art)
+    run(b + '/qtip-pack', '-q', '--allow-mixed', '-o', work + '/packed', work + '/model', *arts)
+    run(b + '/qtip-verify', '-q', '--dequantize', work + '/deq', '--dtype', 'f32', work + '/packed')
+
+
+def rel(a, b):
+    return float((a - b).abs().max() / b.abs().max())
+
+
+def codes(work):
+    pm = PackedModel(work + '/packed')
+    ref = load_tensors(work + '/deq')
+    missing = set(SETTINGS) - set(pm.layers)
+    assert not missing, 'layers not packed: %s' % missing
+    torch.manual_seed(1)
+    bad = 0
+    for prefix in SETTINGS:
+        layer = QTIPLinear(pm.layers[prefix], pm.layer_tensors(prefix))
+        W = layer.dequantized_weight()
+        R = ref[prefix + '.weight'].to(torch.float32)
+        x = torch.randn(5, W.shape[1])
+        ew, ey = rel(W, R), rel(layer(x), x @ W.T)
+        ok = ew <= 2e-6 and ey <= 2e-5
+        bad += not ok
+        print('%-34s %-40s weight %.2e forward %.2e %s' % (prefix, SETTINGS[prefix], ew, ey, 'ok' if ok else 'FAIL'))
+    assert bad == 0, '%d layers differ from the C decoder' % bad
+
+
+def causal_lm(work):
+    from transformers import AutoModelForCausalLM
+    q = load_causal_lm(work + '/packed')
+    n_qtip = sum(isinstance(m, QTIPLinear) for m in q.modules())
+    dense = [n for n, m in q.named_modules() if isinstance(m, torch.nn.Linear) and n != 'lm_head']
+    assert n_qtip == len(SETTINGS) and not dense, (n_qtip, dense)
+    d = AutoModelForCausalLM.from_pretrained(work + '/deq', torch_dtype=torch.float32).eval()
+    o = AutoModelForCausalLM.from_pretrained(work + '/model', torch_dtype=torch.float32).eval()
+    torch.manual_seed(2)
+    ids = torch.randint(0, CONFIG['vocab_size'], (2, 24))
+    with torch.no_grad():
+        lq, ld, lo = q(ids).logits, d(ids).logits, o(ids).logits
+    e, eo = rel(lq, ld), rel(lo, ld)
+    print('logits: packed vs dequantized %.2e (original vs dequantized %.2e)' % (e, eo))
+    assert e <= 1e-4, 'packed model logits differ from the dequantized model: %.3e' % e
+    assert eo > 100 * e, 'the test cannot tell the original from the quantized model'
+
+
+if __name__ == '__main__':
+    torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '2')))
+    {'setup': setup, 'codes': codes, 'causal_lm': causal_lm}[sys.argv[1]](sys.argv[2])
