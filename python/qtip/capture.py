@@ -102,6 +102,7 @@ def run_pass(model, group, windows_ids, exe, out_dir, device, progress):
         def stop(_m, _i, _o):
             raise _StopForward()
         handles.append(layers[group[-1].layer].register_forward_hook(stop))
+        t0 = time.time()
         with torch.no_grad():
             for ids in windows_ids:
                 try:
@@ -112,9 +113,14 @@ def run_pass(model, group, windows_ids, exe, out_dir, device, progress):
         for h in handles:
             h.remove()
         handles = []
+        t1 = time.time()
         for st in streams:
             st.finish()
-        return max(st.max_rss for st in streams), sum(st.max_rss for st in streams)
+        return {'sites': len(group), 'last_block': group[-1].layer,
+                'forward_s': round(t1 - t0, 3), 'drain_s': round(time.time() - t1, 3),
+                'accumulate_cpu_s': round(sum(st.cpu_seconds for st in streams), 3),
+                'accumulate_peak_rss_one': max(st.max_rss for st in streams),
+                'accumulate_peak_rss_sum': sum(st.max_rss for st in streams)}
     except BaseException:
         for h in handles:
             h.remove()
@@ -171,19 +177,20 @@ def capture(args):
     os.makedirs(args.output, exist_ok=True)
     t_load = time.time() - t0
     progress = Progress(len(groups) * len(mine), args.progress, 'capture')
-    peak_one, peak_pass = 0, 0
-    for g in groups:
-        one, total = run_pass(model, g, ids, exe, args.output, args.accumulate_device, progress)
-        peak_one, peak_pass = max(peak_one, one), max(peak_pass, total)
+    passes = [run_pass(model, g, ids, exe, args.output, args.accumulate_device, progress)
+              for g in groups]
     progress.done()
     link_members(args.output, sites)
     seconds = time.time() - t0
     ntok = len(mine) * args.ctx
-    memory = {'capture_peak_rss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-              'accumulate_peak_rss_one': peak_one, 'accumulate_peak_rss_pass_sum': peak_pass,
+    self_use = resource.getrusage(resource.RUSAGE_SELF)
+    memory = {'capture_peak_rss': self_use.ru_maxrss * 1024,
+              'accumulate_peak_rss_one': max(p['accumulate_peak_rss_one'] for p in passes),
+              'accumulate_peak_rss_pass_sum': max(p['accumulate_peak_rss_sum'] for p in passes),
               'max_accumulator_memory': args.max_accumulator_memory}
     prov = _provenance(args, model, config, tok, files, tokens, shard, mine, sites)
-    prov.update(tokens=ntok, passes=len(groups), memory=memory,
+    prov.update(tokens=ntok, passes=len(groups), pass_detail=passes, memory=memory,
+                capture_cpu_s=round(self_use.ru_utime + self_use.ru_stime, 3),
                 seconds={'load_and_tokenize': round(t_load, 3), 'total': round(seconds, 3)})
     _write_json(os.path.join(args.output, PROVENANCE), prov)
     prov['memory']['disk_bytes'] = dir_bytes(args.output)
@@ -191,6 +198,8 @@ def capture(args):
             'files': sum(len(s.files) for s in sites), 'passes': len(groups),
             'seconds': round(seconds, 3),
             'tokens_per_s': round(ntok / max(seconds - t_load, 1e-9), 2),
+            'capture_cpu_s': prov['capture_cpu_s'],
+            'accumulate_cpu_s': round(sum(p['accumulate_cpu_s'] for p in passes), 3),
             'memory': prov['memory']}
 
 
@@ -240,8 +249,10 @@ def build_parser():
                         'than fit take further passes over the windows')
     c.add_argument('--torch-dtype', choices=sorted(DTYPES), default='f32',
                    help='forward dtype (f32); activations go to the C tool as f32')
-    c.add_argument('--threads', type=int, default=min(2, os.cpu_count() or 1),
-                   help='torch threads (min(2, cores))')
+    # half the cores: the accumulate processes (one BLAS thread each) use the rest;
+    # torch's OpenMP threads spin and slow 4-6x when oversubscribed
+    c.add_argument('--threads', type=int, default=max(1, (os.cpu_count() or 1) // 2),
+                   help='torch threads (half the cores)')
     c.add_argument('--accumulate-device', default='cpu',
                    help='qtip-hessian accumulate --device (cpu)')
     _common(c)

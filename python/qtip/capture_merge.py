@@ -72,7 +72,7 @@ def merge(args, exe):
     merged['windows'].pop('sha256_16', None)
     merged['tokens'] = sum(p['tokens'] for p in provs)
     merged['merged_from'] = [os.path.basename(os.path.normpath(d)) for d in args.shards]
-    for key in ('seconds', 'memory', 'passes'):
+    for key in ('seconds', 'memory', 'passes', 'pass_detail', 'capture_cpu_s'):
         merged.pop(key, None)
     _write_json(os.path.join(args.output, PROVENANCE), merged)
     return {'output': args.output, 'shards': shards, 'of': n, 'complete': len(shards) == n,

@@ -22,6 +22,9 @@ LINEAR_PATHS = tuple('%s.%s' % (parent, name) for _, parent, names in SITE_GROUP
 # 4096 rows and 64 MiB of doubles, plus one read block of the raw input.
 BLOCK_MAX_ROWS = 4096
 BLOCK_MAX_BYTES = 64 << 20
+# what a process holds besides its buffers (code, libraries, OpenBLAS's own
+# buffers): 7-10 MiB measured (VmHWM) on SmolLM2's sites
+PROCESS_OVERHEAD_BYTES = 12 << 20
 
 
 class CaptureError(Exception):
@@ -45,7 +48,8 @@ def accumulator_bytes(dim, f32_input=True):
     """Peak memory of one `qtip-hessian accumulate` reading raw rows of dim
     columns: S (n x n doubles), the double block and the raw read block."""
     rows = max(1, min(BLOCK_MAX_ROWS, BLOCK_MAX_BYTES // (8 * dim)))
-    return 8 * dim * dim + rows * dim * 8 + rows * dim * (4 if f32_input else 8)
+    return (8 * dim * dim + rows * dim * 8 + rows * dim * (4 if f32_input else 8)
+            + PROCESS_OVERHEAD_BYTES)
 
 
 def _describe(model):

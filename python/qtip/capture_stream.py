@@ -15,7 +15,7 @@ import threading
 
 from .capture_sites import CaptureError
 
-QUEUE_DEPTH = 2
+QUEUE_DEPTH = 1
 
 
 def find_qtip_hessian(bin_dir=None):
@@ -36,6 +36,20 @@ def find_qtip_hessian(bin_dir=None):
                        'pass --qtip-bin DIR' % ', '.join(tried))
 
 
+def _vm_hwm(pid):
+    """Peak resident bytes of a live process (Linux /proc; 0 elsewhere). Not
+    wait4's ru_maxrss: a child forked from this large process inherits its
+    high-water mark across exec."""
+    try:
+        with open('/proc/%d/status' % pid) as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 class SiteStream:
     """Rows of one site into one accumulate process writing `path`."""
 
@@ -50,7 +64,8 @@ class SiteStream:
         self.write_error = None
         self.thread = threading.Thread(target=self._write, name='qtip-' + site, daemon=True)
         self.thread.start()
-        self.max_rss = 0
+        self.max_rss = 0      # VmHWM, sampled when the last rows are written
+        self.cpu_seconds = 0.0
 
     def _write(self):
         while True:
@@ -60,8 +75,11 @@ class SiteStream:
             if self.write_error is None:
                 try:
                     self.proc.stdin.write(memoryview(item).cast('B'))
+                    self.proc.stdin.flush()
                 except OSError as e:  # the accumulator died; its stderr says why
                     self.write_error = e
+            del item  # release the window now, not when the next one arrives
+            self.queue.task_done()
         try:
             self.proc.stdin.close()
         except OSError as e:
@@ -73,11 +91,13 @@ class SiteStream:
 
     def finish(self):
         """Close the input, wait for the file; CaptureError with the tool's message."""
+        self.queue.join()
+        self.max_rss = _vm_hwm(self.proc.pid)
         self.queue.put(None)
         self.thread.join()
         _, status, usage = os.wait4(self.proc.pid, 0)
         self.proc.returncode = os.waitstatus_to_exitcode(status)
-        self.max_rss = usage.ru_maxrss * 1024
+        self.cpu_seconds = usage.ru_utime + usage.ru_stime
         self.err.seek(0)
         msg = self.err.read().decode('utf-8', 'replace').strip()
         self.err.close()
