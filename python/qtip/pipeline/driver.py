@@ -84,9 +84,11 @@ def stage_hessians(run, a):
     if not state.is_fresh(state.read_json(rec_path), inputs, {'hessians': now}):
         stage = Stage('hessians', 1, enabled=run.progress)
         shutil.rmtree(hdir, ignore_errors=True)
-        tools.run_python([tools.CAPTURE, run.model, '-o', hdir, '--text', *a.text,
+        # the interface of calib/capture.py (wt-calib, issue 14)
+        tools.run_python([tools.CAPTURE, 'capture', '--model', run.model, '-o', hdir,
                           '--windows', str(a.windows), '--ctx', str(a.ctx), '--seed', str(a.seed),
-                          '--json'], 'calibration capture')
+                          '--threads', str(run.threads), '--qtip-bin', run.bin, '--no-progress',
+                          '--json', *[os.path.abspath(t) for t in a.text]], 'calibration capture')
         state.write_json_atomic(rec_path, {'inputs': inputs, 'outputs': {'hessians': dir_sha256(hdir)}})
         stage.finish()
     run.hessian_dir = hdir
