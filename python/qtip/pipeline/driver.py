@@ -35,6 +35,7 @@ class Run:
         self.state_dir = os.path.join(self.out, '.state')
         os.makedirs(self.state_dir, exist_ok=True)
         state.remove_stale_temporaries(self.state_dir)
+        state.remove_stale_temporaries(self.out)  # verify.json, eval.json
         self.bin = tools.find_bin(a.bin)
         self.tool_versions = {t: tools.version(self.bin, t)
                               for t in ('qtip-quantize', 'qtip-pack', 'qtip-verify')}
@@ -134,12 +135,7 @@ def _file_step(run, name, out_file, inputs, make):
     stage = Stage(name, 1, enabled=run.progress)
     t0 = time.monotonic()
     text = make()
-    tmp = out_file + '.tmp'
-    with open(tmp, 'w') as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, out_file)
+    state.write_text_atomic(out_file, text)
     seconds = round(time.monotonic() - t0, 3)
     stage.finish()
     state.write_json_atomic(rec_path, {'inputs': inputs, 'outputs': {name: file_sha256(out_file)},

@@ -11,15 +11,15 @@ import os
 import tempfile
 
 
-def write_json_atomic(path, obj):
-    """Write obj as JSON to path through a fsynced temporary and a rename."""
+def write_text_atomic(path, text):
+    """Write text to path through a fsynced temporary (.<name>.<random>.tmp, which
+    remove_stale_temporaries clears after a kill) and a rename."""
     d = os.path.dirname(path) or '.'
     os.makedirs(d, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=d)
     try:
         with os.fdopen(fd, 'w') as f:
-            json.dump(obj, f, indent=1, sort_keys=True)
-            f.write('\n')
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -27,6 +27,10 @@ def write_json_atomic(path, obj):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_json_atomic(path, obj):
+    write_text_atomic(path, json.dumps(obj, indent=1, sort_keys=True) + '\n')
 
 
 def read_json(path):
