@@ -82,7 +82,9 @@ def stage_hessians(run, a):
               'windows': a.windows, 'ctx': a.ctx, 'seed': a.seed}
     rec_path = os.path.join(run.state_dir, 'hessians.json')
     now = dir_sha256(hdir) if os.path.isdir(hdir) else None
-    if not state.is_fresh(state.read_json(rec_path), inputs, {'hessians': now}):
+    rec = state.read_json(rec_path)
+    redone = not state.is_fresh(rec, inputs, {'hessians': now})
+    if redone:
         stage = Stage('hessians', 1, enabled=run.progress)
         shutil.rmtree(hdir, ignore_errors=True)
         # the interface of calib/capture.py (wt-calib, issue 14)
@@ -90,10 +92,11 @@ def stage_hessians(run, a):
                           '--windows', str(a.windows), '--ctx', str(a.ctx), '--seed', str(a.seed),
                           '--threads', str(run.threads), '--qtip-bin', run.bin, '--no-progress',
                           '--json', *[os.path.abspath(t) for t in a.text]], 'calibration capture')
-        state.write_json_atomic(rec_path, {'inputs': inputs, 'outputs': {'hessians': dir_sha256(hdir)}})
-        stage.finish()
+        rec = {'inputs': inputs, 'outputs': {'hessians': dir_sha256(hdir)},
+               'seconds': round(stage.finish(), 3)}
+        state.write_json_atomic(rec_path, rec)
     run.hessian_dir = hdir
-    return {'source': 'captured', 'dir': hdir}
+    return {'source': 'captured', 'dir': hdir, 'redone': redone, 'seconds': rec['seconds']}
 
 
 def stage_pack(run, records):
