@@ -87,7 +87,7 @@ def stage_hessians(run, a):
     if redone:
         stage = Stage('hessians', 1, enabled=run.progress)
         shutil.rmtree(hdir, ignore_errors=True)
-        # the interface of calib/capture.py (wt-calib, issue 14)
+        # the interface of calib/capture.py capture (docs/cmd/capture.md)
         tools.run_python([tools.CAPTURE, 'capture', '--model', run.model, '-o', hdir,
                           '--windows', str(a.windows), '--ctx', str(a.ctx), '--seed', str(a.seed),
                           '--threads', str(run.threads), '--qtip-bin', run.bin, '--no-progress',
