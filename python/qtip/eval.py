@@ -3,7 +3,7 @@ mean KL divergence of its next-token distributions to the reference's and the
 top-1 agreement, on the same windows.
 
   qtip-eval MODEL_DIR [--reference DIR] --text FILE... [--ctx 512] [--windows 20]
-            [--special-tokens] [--threads N] [--json]
+            [--rtn-bits B [--rtn-group 128]] [--special-tokens] [--threads N] [--json]
 
 MODEL_DIR: an ordinary Hugging Face directory (original or qtip-verify
 --dequantize output) or a qtip-pack directory (loaded with load_causal_lm: the
@@ -13,7 +13,10 @@ order and concatenated; the tokens are cut into non-overlapping windows of
 exp(mean negative log-likelihood of every token but each window's first), the
 convention of transformers' loss with labels = input ids. Special tokens are not
 added unless --special-tokens (the SmolLM2 GGUF tokenizer would prepend a BOS
-its metadata says not to add)."""
+its metadata says not to add). --rtn-bits B: the round-to-nearest baseline, MODEL_DIR
+(an ordinary directory) with every linear qtip quantizes replaced by its B-bit
+round-to-nearest copy (python/qtip/rtn.py: asymmetric min-max per group of
+--rtn-group inputs)."""
 import argparse
 import json
 import math
@@ -74,16 +77,26 @@ def score(model, ref, win):
     return acc
 
 
-def evaluate(model_dir, texts, ctx=512, count=20, reference=None, special_tokens=False):
+def evaluate(model_dir, texts, ctx=512, count=20, reference=None, special_tokens=False,
+             rtn=None):
+    """rtn: None, or (bits, group) of the round-to-nearest baseline of model_dir."""
     t0 = time.monotonic()
     win, total = windows(reference or model_dir, texts, ctx, count, special_tokens)
     model = load_model(model_dir)
+    if rtn is not None:
+        from . import rtn as rtn_mod
+        if is_packed(model_dir):
+            raise ValueError('%s is packed: round-to-nearest starts from the original' % model_dir)
+        rtn_mod.apply(model, *rtn)
     ref = load_model(reference) if reference else None
     acc = score(model, ref, win)
     n = acc['tokens']
     out = {'model': model_dir, 'packed': is_packed(model_dir), 'ctx': ctx,
            'windows': int(win.shape[0]), 'tokens_scored': n, 'text_tokens': total,
            'special_tokens': special_tokens, 'perplexity': math.exp(acc['nll'] / n)}
+    if rtn is not None:
+        out['rtn'] = {'bits': rtn[0], 'group': rtn[1],
+                      'bits_per_weight': rtn_mod.bits_per_weight(*rtn)}
     if ref is not None:
         out.update(reference=reference, reference_perplexity=math.exp(acc['ref_nll'] / n),
                    kl_mean=acc['kl'] / n, top1_agreement=acc['top1'] / n)
@@ -98,6 +111,8 @@ def main(argv=None):
     ap.add_argument('--text', nargs='+', required=True, help='UTF-8 text files')
     ap.add_argument('--ctx', type=int, default=512, help='tokens per window (default 512)')
     ap.add_argument('--windows', type=int, default=20, help='windows scored (default 20)')
+    ap.add_argument('--rtn-bits', type=int, help='evaluate the round-to-nearest copy with this many bits')
+    ap.add_argument('--rtn-group', type=int, default=128, help='inputs per round-to-nearest group (128)')
     ap.add_argument('--special-tokens', action='store_true', help="add the tokenizer's special tokens")
     ap.add_argument('--threads', type=int, default=0, help='torch threads (0: all cores)')
     ap.add_argument('--json', action='store_true')
@@ -105,7 +120,8 @@ def main(argv=None):
     import torch
     torch.set_num_threads(a.threads or os.cpu_count() or 1)
     try:
-        out = evaluate(a.model, a.text, a.ctx, a.windows, a.reference, a.special_tokens)
+        rtn = None if a.rtn_bits is None else (a.rtn_bits, a.rtn_group)
+        out = evaluate(a.model, a.text, a.ctx, a.windows, a.reference, a.special_tokens, rtn)
     except (OSError, ValueError) as e:
         print('qtip-eval: error: %s' % e, file=sys.stderr)
         return 1
