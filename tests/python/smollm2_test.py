@@ -7,7 +7,8 @@ blocks (the real embeddings, final norm, tied head and tokenizer), so CI can run
                                       reruns reuse it), write the 2-block model to
                                       WORK/model, run qtip-run on it with Hessians
                                       captured over Debian text (WORK/run) and once
-                                      with identity Hessians (WORK/identity)
+                                      with identity Hessians (WORK/identity); the
+                                      2-bit round-to-nearest baseline (WORK/rtn2.json)
   smollm2_test.py verify  WORK        both runs' qtip-verify reports are ok; all 14
                                       linears quantized
   smollm2_test.py logits  WORK        the packed model (load_causal_lm: codes decoded
@@ -18,7 +19,8 @@ blocks (the real embeddings, final norm, tied head and tokenizer), so CI can run
                                       agreement >= MIN_TOP1; captured Hessians beat
                                       identity ones on KL to the original and on mean
                                       proxy loss (numpy, under the captured Hessians;
-                                      the captured run's equals its recorded loss)
+                                      the captured run's equals its recorded loss);
+                                      2-bit E8P12 beats 2-bit round-to-nearest on KL
 
 Text: Debian's license texts (base-files, on every Debian system): GPL-2 for
 calibration, GPL-3 held out for evaluation. QTIP_BIN: the build directory.
@@ -107,6 +109,14 @@ def qtip_run(work, out, hessians):
     return s
 
 
+def rtn_eval(work, bits):
+    """qtip-eval --rtn-bits of the reduced model on the driver's eval windows."""
+    return json.loads(sh([os.path.join(REPO, 'scripts', 'qtip-eval'), work + '/model',
+                          '--reference', work + '/model', '--rtn-bits', str(bits),
+                          '--text', EVAL_TEXT, '--windows', EVAL[1], '--ctx', EVAL[3],
+                          '--threads', '2', '--json']))
+
+
 def setup(work, cache):
     t0 = time.monotonic()
     src = converted_model(os.path.abspath(cache))
@@ -120,6 +130,8 @@ def setup(work, cache):
                        ('identity', ['--identity-hessian'])):
         with open('%s/%s.json' % (work, name), 'w') as f:
             json.dump(qtip_run(work, '%s/%s' % (work, name), hess), f)
+    with open(work + '/rtn2.json', 'w') as f:
+        json.dump(rtn_eval(work, 2), f)
 
 
 def summary(work, name):
@@ -211,6 +223,10 @@ def quality(work):
     assert ppl <= PPL_FACTOR * ref, 'quantized perplexity %.3f > %.1f x %.3f' % (ppl, PPL_FACTOR, ref)
     assert ev['top1_agreement'] >= MIN_TOP1, ev['top1_agreement']
     assert ev['kl_mean'] < ident['eval']['kl_mean'], 'calibration did not lower the KL'
+    rtn2 = summary(work, 'rtn2')
+    print('2-bit round-to-nearest (groups of 128): perplexity %.4g, KL %.4f, top-1 %.3f'
+          % (rtn2['perplexity'], rtn2['kl_mean'], rtn2['top1_agreement']))
+    assert ev['kl_mean'] < rtn2['kl_mean'], 'E8P12 is no better than round-to-nearest'
     captured, identity = proxy_losses(work, 'run'), proxy_losses(work, 'identity')
     for l in run['layers']:  # the numpy figure is the driver's own (qtip-quantize's)
         assert abs(captured[l['layer']] - l['proxy_loss']) <= 1e-3 * l['proxy_loss'], \
