@@ -24,6 +24,7 @@ import sys
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import torch  # noqa: E402
+from logits_check import check_packed_logits  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', '..', 'python'))
@@ -109,12 +110,7 @@ def causal_lm(work):
     o = AutoModelForCausalLM.from_pretrained(work + '/model', torch_dtype=torch.float32).eval()
     torch.manual_seed(2)
     ids = torch.randint(0, CONFIG['vocab_size'], (2, 24))
-    with torch.no_grad():
-        lq, ld, lo = q(ids).logits, d(ids).logits, o(ids).logits
-    e, eo = rel(lq, ld), rel(lo, ld)
-    print('logits: packed vs dequantized %.2e (original vs dequantized %.2e)' % (e, eo))
-    assert e <= 1e-4, 'packed model logits differ from the dequantized model: %.3e' % e
-    assert eo > 100 * e, 'the test cannot tell the original from the quantized model'
+    check_packed_logits(q, d, o, ids, rel)
 
 
 if __name__ == '__main__':

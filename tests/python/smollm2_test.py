@@ -191,6 +191,7 @@ def proxy_losses(work, run):
 
 def logits(work):
     import torch
+    from logits_check import check_packed_logits
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from qtip.linear import QTIPLinear
     from qtip.model import load_causal_lm
@@ -203,12 +204,7 @@ def logits(work):
     tok = AutoTokenizer.from_pretrained(work + '/model')
     text = open(EVAL_TEXT, encoding='utf-8').read()[:2000]
     ids = torch.tensor(tok(text, add_special_tokens=False)['input_ids'][:96]).view(2, 48)
-    with torch.no_grad():
-        lq, ld, lo = q(ids).logits, d(ids).logits, o(ids).logits
-    e, eo = rel(lq, ld), rel(lo, ld)
-    print('logits: packed vs dequantized %.2e (original vs dequantized %.2e)' % (e, eo))
-    assert e <= 1e-4, 'packed model logits differ from the dequantized model: %.3e' % e
-    assert eo > 100 * e, 'the test cannot tell the original from the quantized model'
+    check_packed_logits(q, d, o, ids, rel)
 
 
 def quality(work):
