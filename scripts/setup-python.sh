@@ -10,17 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(python3-torch libopenblas0-openmp python3-venv python3-numpy)
-missing=()
-for p in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-  echo "setup-python: installing ${missing[*]}" >&2
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >/dev/null
-fi
+. scripts/debian-packages.sh
+install_debian_packages setup-python "${PKGS[@]}"
 
 # The same venv scripts/setup.sh makes: Debian's python3, so Debian's torch and
 # numpy are visible (--system-site-packages).

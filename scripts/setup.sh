@@ -8,16 +8,8 @@ BUILD=${1:-build}
 
 PKGS=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev libzstd-dev
       libjansson-dev libxxhash-dev zstd python3 python3-pip python3-numpy python3-venv unzip)
-missing=()
-for p in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-  echo "setup: installing ${missing[*]}" >&2
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+. scripts/debian-packages.sh
+install_debian_packages setup "${PKGS[@]}"
 
 # The project's Python: a venv of Debian's python3 that sees Debian's packages
 # (numpy now; torch later). A python3 earlier on PATH may be another interpreter
