@@ -8,6 +8,7 @@
 #include "incoherence/hadamard_internal.h"
 #include "io/weight_lookup_internal.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -238,7 +239,16 @@ qtip_status qtip_quantize_layer(qtip_quantizer *q, const float *W, int64_t m, in
     memset(&B, 0, sizeof B);
     free(a->tensor);
     a->tensor = strdup(name ? name : "");
+    /* OpenBLAS single-threaded while quantizing: the library's own threads
+     * parallelize the layer, and OpenBLAS's pool, left at its default (all
+     * cores), spins between the small calls and takes a core from parallel layer
+     * jobs (11% of a one-thread job's time went to its sched_yield, measured
+     * with perf). One thread also fixes BLAS's summation order whatever
+     * OPENBLAS_NUM_THREADS says (3 threads on 2 cores changed E8P bytes). */
+    const int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
     qtip_status st = a->tensor ? quantize_steps(q, a, W, H, &B) : qtip_error(QTIP_E_NOMEM, "out of memory");
+    openblas_set_num_threads(blas_threads);
     bufs_free(&B);
     if (st != QTIP_OK) {
         qtip_layer_artifact_free(a);

@@ -199,25 +199,28 @@ static qtip_status fill_tlut(qtip_trellis *t, const qtip_code_traits *ct, const 
     return QTIP_OK;
 }
 
-/* vals: every state's V values through the code's value function; vals8: the
- * search layout (trellis_internal.h); rms over all of them. */
+/* vals: every state's V values through the code's value function; norm: their
+ * squared norms; vals8: the search layout of both (trellis_internal.h); rms over
+ * all values. */
 static qtip_status fill_values(qtip_trellis *t, const qtip_code_traits *ct)
 {
     const qtip_trellis_params *p = &t->p;
     const uint32_t NS = 1u << p->L;
+    const size_t runs = (size_t)p->V + 1;
     for (uint32_t s = 0; s < NS; s++) {
-        float v2[2];
+        float v2[2] = {0, 0};
         ct->values(s, p, t->tlut, v2);
         for (int v = 0; v < p->V; v++) t->vals[((size_t)v << p->L) + s] = v2[v];
+        t->norm[s] = qtip_trellis_norm(v2[0], v2[1], p->V);
     }
     if (t->G >= 8) {
-        t->vals8 = qtip_alloc((size_t)NS * p->V, sizeof(float), "trellis search table");
+        t->vals8 = qtip_alloc((size_t)NS * runs, sizeof(float), "trellis search table");
         if (!t->vals8) return QTIP_E_NOMEM;
         for (uint32_t s = 0; s < NS; s++) {
             uint32_t j = s & (t->G - 1), k = s >> (p->L - t->KV);
-            for (int v = 0; v < p->V; v++)
-                t->vals8[(((((size_t)(j >> 3) << t->KV) + k) * p->V + (size_t)v) << 3) + (j & 7)] =
-                    t->vals[((size_t)v << p->L) + s];
+            float *blk = t->vals8 + (((((size_t)(j >> 3) << t->KV) + k) * runs) << 3) + (j & 7);
+            for (int v = 0; v < p->V; v++) blk[(size_t)v << 3] = t->vals[((size_t)v << p->L) + s];
+            blk[(size_t)p->V << 3] = t->norm[s];
         }
     }
     double ss = 0;
@@ -245,7 +248,8 @@ static qtip_status build(const qtip_trellis_params *p, const float *tlut, int ma
     t->G = 1u << (p->L - t->KV);
     t->tlut_n = tlut_n;
     t->vals = qtip_alloc((size_t)1 << p->L, (size_t)p->V * sizeof(float), "trellis value table");
-    qtip_status st = t->vals ? QTIP_OK : QTIP_E_NOMEM;
+    t->norm = qtip_alloc((size_t)1 << p->L, sizeof(float), "trellis norm table");
+    qtip_status st = t->vals && t->norm ? QTIP_OK : QTIP_E_NOMEM;
     if (st == QTIP_OK && tlut_n) {
         t->tlut = qtip_alloc(tlut_n, sizeof(float), "trellis tlut");
         st = t->tlut ? fill_tlut(t, ct, tlut) : QTIP_E_NOMEM;
@@ -274,6 +278,7 @@ void qtip_trellis_free(qtip_trellis *t)
 {
     if (!t) return;
     free(t->vals);
+    free(t->norm);
     free(t->vals8);
     free(t->tlut);
     free(t);

@@ -13,6 +13,7 @@
 #include "core/hd.h"
 #include "qtip.h"
 
+#include <math.h>
 #include <stdint.h>
 
 /* float32(sqrt(21845)): the std of a sum of four uniform bytes, so 1MAD/2MAD
@@ -99,6 +100,29 @@ QTIP_HD void qtip_code_state_values(int code, uint32_t s, int V, int Q, const fl
         for (int v = 0; v < V; v++) out[v] = tlut[(size_t)s * (size_t)V + (size_t)v];
         break;
     }
+}
+
+/* The Viterbi's branch cost (viterbi.c, viterbi_fast.c and any device search
+ * use this one expression): the cost of a path reaching a state of values
+ * (v0, v1) and squared norm n (qtip_trellis_norm) from a predecessor of path cost
+ * prev, against a step's targets given as m0 = -2*x0, m1 = -2*x1 (exact):
+ *   prev + |v - x|^2 - |x|^2 = fma(v1, m1, fma(v0, m0, n + prev)).
+ * Leaving out the per-step constant |x|^2 leaves every comparison between paths
+ * of the same steps unchanged (so the search is the same) and costs three
+ * operations instead of six; path costs are the squared error minus sum |x|^2
+ * (negative for good paths). V = 1: fma(v0, m0, n + prev). */
+QTIP_HD float qtip_trellis_branch_cost(float prev, float n, float v0, float m0, float v1, float m1, int V)
+{
+    float c = fmaf(v0, m0, n + prev);
+    return V == 2 ? fmaf(v1, m1, c) : c;
+}
+
+/* The squared norm of a state's values as the branch cost wants it (fp32, v0
+ * squared first, unfused). */
+QTIP_HD float qtip_trellis_norm(float v0, float v1, int V)
+{
+    float n = v0 * v0;
+    return V == 2 ? n + v1 * v1 : n;
 }
 
 /* The L-bit state starting at bit `pos` of a circular MSB-first stream of `nwords`

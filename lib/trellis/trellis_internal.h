@@ -14,10 +14,13 @@ struct qtip_trellis {
     int KV;       /* bits per step */
     uint32_t G;   /* groups (shared predecessor sets): 2^(L-KV) */
     float *vals;  /* V planes of 2^L values: plane v at vals + (v << L) */
-    float *vals8; /* the search layout of vals (viterbi_fast.c, G >= 8, else NULL):
-                   * for each block of 8 groups j (j = s mod G) its 2^KV candidates
-                   * k (k = s / G) in order, each as V runs of 8 values: state s,
-                   * value v at ((((j >> 3) << KV) + k) * V + v) * 8 + (j & 7).
+    float *norm;  /* 2^L squared norms of the states' values (qtip_trellis_norm),
+                   * the branch cost's n */
+    float *vals8; /* the search layout of vals and norm (viterbi_fast.c, G >= 8,
+                   * else NULL): for each block of 8 groups j (j = s mod G) its 2^KV
+                   * candidates k (k = s / G) in order, each as V + 1 runs of 8:
+                   * the values, then the norms (run V); state s, run v at
+                   * ((((j >> 3) << KV) + k) * (V + 1) + v) * 8 + (j & 7).
                    * One step streams it in order, whole cache lines at a time,
                    * instead of 2^KV * V rows 4*G bytes apart that alias in L1 */
     float *tlut;  /* HYB: 2^Q x 2; LUT: 2^L x V; else NULL */

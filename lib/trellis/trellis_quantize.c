@@ -205,7 +205,8 @@ static qtip_status best_of_n(const qtip_trellis *t, const qtip_trellis *rt, qtip
     /* bound[o] (in fwd): best unconstrained cost through junction group o */
     for (uint32_t o = 0; o < G; o++) slot->fwd[o] = slot->fwd[o] + slot->bwd[bitrev(o, GB)];
 
-    float best = 0, c = 0;
+    float best = 0, c = 0, xx = 0;
+    for (int i = 0; i < t->T; i++) xx += seq[i] * seq[i];
     uint32_t bo = o1;
     QTIP_FORWARD_IF_ERROR(pass(t, slot, impl, seq, (int32_t)o1, slot->keep, &best));
     slot->fwd[o1] = INFINITY; /* done */
@@ -218,8 +219,9 @@ static qtip_status best_of_n(const qtip_trellis *t, const qtip_trellis *rt, qtip
                 o = g;
             }
         /* the bound is an fp32 sum in another order than the pass's: allow for
-         * its rounding before trusting it to rule the rest out */
-        if (!(lb <= best + 1e-4f * best)) break;
+         * its rounding (relative to the squared error, best + sum |x|^2: costs
+         * leave that constant out) before trusting it to rule the rest out */
+        if (!(lb <= best + 1e-4f * (best + xx))) break;
         slot->fwd[o] = INFINITY;
         QTIP_FORWARD_IF_ERROR(pass(t, slot, impl, seq, (int32_t)o, slot->path, &c));
         if (c < best || (c == best && o < bo)) {

@@ -6,23 +6,23 @@
  * Recursion (qtip.md §2.2): cost_0[s] = err(s, 0); for each step i and group j
  * (the states whose predecessors are j + k * 2^(L-KV), k < 2^KV), the group's
  * best predecessor is the first k of lowest cost; cost_i[s] = err(s, i) +
- * best[s >> KV]; the path ends in the first state of lowest cost.
+ * best[s >> KV]; the path ends in the first state of lowest cost. err(s, i) is
+ * the squared error less the step's |x|^2, added as trellis_codes.h's branch cost.
  */
+#include "trellis/trellis_codes.h"
 #include "trellis/trellis_internal.h"
 
 #include <math.h>
 
-/* Squared error of state s against step i's V targets; the fast pass evaluates
- * exactly this expression (same operations, same order). */
-static float step_err(const qtip_trellis *t, uint32_t s, const float *x)
+/* The branch cost of state s at a step of targets x after a path of cost prev
+ * (trellis_codes.h: the squared error less |x|^2); the fast pass evaluates this
+ * same expression. */
+static float branch(const qtip_trellis *t, uint32_t s, const float *x, float prev)
 {
-    float d0 = t->vals[s] - x[0];
-    float e = d0 * d0;
-    if (t->p.V == 2) {
-        float d1 = t->vals[((size_t)1 << t->p.L) + s] - x[1];
-        e = e + d1 * d1;
-    }
-    return e;
+    const int V = t->p.V;
+    const float v1 = V == 2 ? t->vals[((size_t)1 << t->p.L) + s] : 0.0f;
+    return qtip_trellis_branch_cost(prev, t->norm[s], t->vals[s], -2.0f * x[0], v1,
+                                    V == 2 ? -2.0f * x[1] : 0.0f, V);
 }
 
 qtip_status qtip_viterbi_reference_(const qtip_trellis *t, const float *seq, int32_t overlap,
@@ -43,7 +43,7 @@ qtip_status qtip_viterbi_reference_(const qtip_trellis *t, const float *seq, int
     }
 
     for (uint32_t s = 0; s < NS; s++) {
-        cost[s] = step_err(t, s, seq);
+        cost[s] = branch(t, s, seq, 0.0f);
         if (overlap >= 0 && (s >> KV) != (uint32_t)overlap) cost[s] = INFINITY;
     }
     for (int i = 1; i < S; i++) {
@@ -60,7 +60,7 @@ qtip_status qtip_viterbi_reference_(const qtip_trellis *t, const float *seq, int
             best[j] = b;
             from[(size_t)i * G + j] = j + (arg << (L - KV));
         }
-        for (uint32_t s = 0; s < NS; s++) next[s] = step_err(t, s, seq + (size_t)i * V) + best[s >> KV];
+        for (uint32_t s = 0; s < NS; s++) next[s] = branch(t, s, seq + (size_t)i * V, best[s >> KV]);
         float *tmp = cost;
         cost = next;
         next = tmp;
@@ -97,7 +97,7 @@ qtip_status qtip_viterbi_reference_minima_(const qtip_trellis *t, const float *s
     }
     float *cost = qtip_alloc(NS, sizeof(float), "viterbi costs");
     if (!cost) return QTIP_E_NOMEM;
-    for (uint32_t s = 0; s < NS; s++) cost[s] = step_err(t, s, seq);
+    for (uint32_t s = 0; s < NS; s++) cost[s] = branch(t, s, seq, 0.0f);
     for (int i = 1; i <= nsteps; i++) {
         for (uint32_t j = 0; j < G; j++) {
             float b = cost[j];
@@ -107,7 +107,7 @@ qtip_status qtip_viterbi_reference_minima_(const qtip_trellis *t, const float *s
         }
         if (i == nsteps) break;
         /* cost_i in place: state s reads out[s >> KV], already final */
-        for (uint32_t s = 0; s < NS; s++) cost[s] = step_err(t, s, seq + (size_t)i * V) + out[s >> KV];
+        for (uint32_t s = 0; s < NS; s++) cost[s] = branch(t, s, seq + (size_t)i * V, out[s >> KV]);
     }
     free(cost);
     return QTIP_OK;

@@ -3,6 +3,7 @@
  * against the digest's figures (qtip.md §2.5). */
 #include "check.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 static int sanitized(void) { return getenv("QTIP_TEST_SANITIZED") != NULL; }
@@ -18,20 +19,21 @@ static qtip_trellis *make(int L, int K, int V, qtip_code c, int tx, int ty, cons
     return t;
 }
 
-/* fp32 cost of a path, accumulated in the Viterbi's order (err_i + cost_{i-1}). */
+/* fp32 cost of a path, accumulated in the Viterbi's order: the branch cost
+ * (squared error less |x|^2) of step i on top of the cost of steps < i, written
+ * out here from its definition (trellis_codes.h) rather than called. */
 static float path_cost(const qtip_trellis *t, const uint32_t *st, const float *x)
 {
     const qtip_trellis_params *p = qtip_trellis_get_params(t);
     int S = p->td_x * p->td_y / p->V;
-    float c = 0, v[2];
+    float c = 0, v[2] = {0, 0};
     for (int i = 0; i < S; i++) {
         qtip_trellis_state_values(t, st[i], v);
-        float d0 = v[0] - x[i * p->V], e = d0 * d0;
-        if (p->V == 2) {
-            float d1 = v[1] - x[i * p->V + 1];
-            e = e + d1 * d1;
-        }
-        c = i ? e + c : e;
+        float n = v[0] * v[0];
+        if (p->V == 2) n = n + v[1] * v[1];
+        float e = fmaf(v[0], -2.0f * x[i * p->V], n + c);
+        if (p->V == 2) e = fmaf(v[1], -2.0f * x[i * p->V + 1], e);
+        c = e;
     }
     return c;
 }
