@@ -8,8 +8,8 @@
  *    table and touches two small arrays instead of two 2^L cost arrays;
  *  - the branch cost is trellis_codes.h's fma(v1, m1, fma(v0, m0, n + prev))
  *    (the squared error less the step's constant |x|^2): three operations per
- *    candidate instead of six, measured 1.4x faster per layer than the
- *    difference-and-square form on the development machine;
+ *    candidate instead of six; a 576x576 layer quantizes 12% faster than with the
+ *    difference-and-square form (2-core development machine, interleaved runs);
  *  - the first step is an ordinary sweep over a start row of 0 (allowed) and +inf
  *    (excluded by the start constraint): n + 0 == n and n + inf == inf exactly;
  *  - groups j..j+7 are one vector whose 2^KV candidates cost[j + k*G] are
