@@ -50,7 +50,7 @@ class QtipConfig(QuantizationConfigMixin):
         self.quant_method = QtipMethod(quant_method)
         for name, value in fields.items():
             setattr(self, name, value)
-        check_quantization_config(fields, 'quantization_config')
+        check_quantization_config(fields, 'config.json')
 
     def to_dict(self):
         """The fields as config.json holds them."""
@@ -66,9 +66,7 @@ class QtipHfQuantizer(HfQuantizer):
     requires_parameters_quantization = True  # packed tensors go through create_quantized_param
 
     def validate_environment(self, *args, **kwargs):
-        if not self.pre_quantized:
-            raise ValueError('qtip quantizes with qtip-run; from_pretrained only loads a '
-                             'qtip-pack directory (config.json with a qtip quantization_config)')
+        # requires_calibration: HfQuantizer already refuses to quantize (qtip-run does)
         if kwargs.get('from_tf') or kwargs.get('from_flax'):
             raise ValueError('a qtip-pack directory holds safetensors, not TF or Flax weights')
 
@@ -84,7 +82,10 @@ class QtipHfQuantizer(HfQuantizer):
 
     def check_quantized_param(self, model, param_value, param_name, state_dict, **kwargs):
         prefix, _, leaf = param_name.rpartition('.')
-        return leaf in PACKED_SUFFIXES and isinstance(model.get_submodule(prefix), QTIPLinear)
+        try:
+            return leaf in PACKED_SUFFIXES and isinstance(model.get_submodule(prefix), QTIPLinear)
+        except AttributeError:
+            return False
 
     def create_quantized_param(self, model, param_value, param_name, target_device, state_dict,
                                unexpected_keys=None):

@@ -53,14 +53,15 @@ def load_tensors(d):
     return out
 
 
-def check_quantization_config(qc, d):
-    """Refuse a config.json quantization_config this reader does not understand."""
+def check_quantization_config(qc, where):
+    """Refuse a config.json quantization_config this reader does not understand;
+    where: the config.json, for the message."""
     if not isinstance(qc, dict) or qc.get('format') != 'qtip':
-        raise PackedFormatError('%s/config.json: no quantization_config of format "qtip" '
-                                '(not written by qtip-pack --format qtip)' % d)
+        raise PackedFormatError('%s: no quantization_config of format "qtip" '
+                                '(not written by qtip-pack --format qtip)' % where)
     if qc.get('layout_version') != 1:
-        raise PackedFormatError('%s/config.json: layout_version %r, this reader knows 1'
-                                % (d, qc.get('layout_version')))
+        raise PackedFormatError('%s: layout_version %r, this reader knows 1'
+                                % (where, qc.get('layout_version')))
 
 
 def read_layers(path):
@@ -79,7 +80,7 @@ class PackedModel:
         self.path = d
         self.config = _read_json(os.path.join(d, 'config.json'))
         self.quantization = self.config.get('quantization_config')
-        check_quantization_config(self.quantization, d)
+        check_quantization_config(self.quantization, os.path.join(d, 'config.json'))
         self.layers = read_layers(os.path.join(d, 'quantize_config.json'))
         self.tensors = load_tensors(d)
         for prefix in self.layers:
