@@ -9,7 +9,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(python3-torch libopenblas0-openmp python3-venv python3-numpy)
+# debian-handbook (The Debian Administrator's Handbook as HTML; 98 MB with its
+# translations, 8 MB of it English): the English prose the default job calibrates
+# and evaluates on (calib/text_debian_handbook.py)
+PKGS=(python3-torch libopenblas0-openmp python3-venv python3-numpy debian-handbook)
 . scripts/debian-packages.sh
 install_debian_packages setup-python "${PKGS[@]}"
 

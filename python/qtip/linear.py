@@ -13,13 +13,22 @@ import torch
 from torch import nn
 
 from . import e8p, hadamard, trellis
+from .packed import PACKED_SUFFIXES
+
+
+# the trellis codes that read a table (tlut); the others have none
+TABLE_CODES = ('quantlut_sym', 'lut')
 
 
 class QTIPLinear(nn.Module):
-    def __init__(self, settings, tensors, bias=None, cache_decoded=False):
+    def __init__(self, settings, tensors=None, bias=None, cache_decoded=False):
         """settings: the layer's entry of quantize_config.json; tensors: its packed
-        tensors by suffix (qtip_codes, SU, SV, Wscale[, tlut]). cache_decoded keeps
-        the decoded Wr after the first forward (decode once, like a manifest)."""
+        tensors by suffix (qtip_codes, SU, SV, Wscale[, tlut]), or None to load them
+        later with load_packed (from_pretrained: until then they are placeholders on
+        the meta device, so the module's state dict names what the checkpoint must
+        hold). bias: a tensor or parameter (a meta one is loaded later like any
+        parameter). cache_decoded keeps the decoded Wr after the first forward
+        (decode once, like a manifest)."""
         super().__init__()
         m, n = settings['shape']
         self.out_features, self.in_features = m, n
@@ -28,18 +37,35 @@ class QTIPLinear(nn.Module):
         if self.method not in ('qtip', 'quip#'):
             raise ValueError('layer quant_method %r: expected "qtip" or "quip#"' % self.method)
         if self.method == 'qtip':
-            trellis.code_name(settings['decode_mode'])  # unknown codes fail here
+            uses_table = trellis.code_name(settings['decode_mode']) in TABLE_CODES  # unknown codes fail here
         else:
             e8p.KINDS[settings['codebook']]
-        self.register_buffer('qtip_codes', tensors['qtip_codes'])
-        self.register_buffer('SU', tensors['SU'].to(torch.float32))
-        self.register_buffer('SV', tensors['SV'].to(torch.float32))
-        self.register_buffer('Wscale', tensors['Wscale'].to(torch.float32))
-        tlut = tensors.get('tlut')
-        self.register_buffer('tlut', None if tlut is None else tlut.to(torch.float32))
+            uses_table = False
+        for suffix in PACKED_SUFFIXES:
+            needed = suffix != 'tlut' or uses_table
+            self.register_buffer(suffix, torch.empty(0, device='meta') if needed else None)
         self.bias = None if bias is None else nn.Parameter(bias, requires_grad=False)
         self.cache_decoded = cache_decoded
         self._wr = None
+        for suffix, t in (tensors or {}).items():
+            self.load_packed(suffix, t)
+
+    def load_packed(self, suffix, tensor):
+        """Take one packed tensor as stored: the codes unchanged, signs, scales and
+        table as fp32 (the precision this module computes in, whatever dtype the
+        rest of the model has)."""
+        if getattr(self, suffix, None) is None or suffix not in PACKED_SUFFIXES:
+            raise ValueError('%s: not a packed tensor of this layer (%s)' % (suffix, self.extra_repr()))
+        want = {'SU': (self.in_features,), 'SV': (self.out_features,)}.get(suffix)
+        if want is not None and tuple(tensor.shape) != want:
+            raise ValueError('%s has shape %s, the layer (%s) expects %s'
+                             % (suffix, tuple(tensor.shape), self.extra_repr(), want))
+        setattr(self, suffix, tensor if suffix == 'qtip_codes' else tensor.to(torch.float32))
+        self._wr = None
+
+    def unloaded(self):
+        """The packed tensors this layer needs and has not been given yet."""
+        return [s for s in PACKED_SUFFIXES if getattr(self, s) is not None and getattr(self, s).is_meta]
 
     def decode_wr(self):
         """The rotated, normalized weight Wr (m x n, fp32) decoded from the codes."""

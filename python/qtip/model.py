@@ -1,28 +1,19 @@
 """load_causal_lm: a transformers causal LM built from a packed directory, with
 every quantized linear a QTIPLinear holding the packed tensors.
 
-transformers 4.47.1 (the pinned version) has a quantizer registration API
-(transformers.quantizers: register_quantization_config / register_quantizer),
-but its loading path still materializes each nn.Linear's weight from the
-checkpoint; this loader is the documented alternative the issue allows: build
-the model from config.json on the meta device, put a QTIPLinear at every
-module prefix listed in quantize_config.json, and copy every other tensor of
-the directory unchanged. Nothing is dequantized to a dense copy.
+This loader needs nothing of transformers but from_config: build the model from
+config.json on the meta device, put a QTIPLinear at every module prefix listed in
+quantize_config.json (qtip.replace, shared with the from_pretrained route of
+qtip.hf), give each its packed tensors, and copy every other tensor of the
+directory unchanged. Nothing is dequantized to a dense copy. qtip.hf makes
+transformers' own AutoModelForCausalLM.from_pretrained do the same.
 """
 import torch
 from torch import nn
 
 from .linear import QTIPLinear
-from .packed import PackedFormatError, PackedModel
-
-
-def _set_module(root, prefix, module):
-    parent_name, _, child = prefix.rpartition('.')
-    parent = root.get_submodule(parent_name) if parent_name else root
-    if not isinstance(getattr(parent, child, None), nn.Linear):
-        raise PackedFormatError('quantized layer %s is not an nn.Linear of the model (%s)'
-                                % (prefix, type(getattr(parent, child, None)).__name__))
-    setattr(parent, child, module)
+from .packed import PACKED_SUFFIXES, PackedFormatError, PackedModel
+from .replace import replace_linears, require_loaded
 
 
 def load_causal_lm(packed_dir, dtype=torch.float32, cache_decoded=False):
@@ -45,13 +36,10 @@ def load_causal_lm(packed_dir, dtype=torch.float32, cache_decoded=False):
     # the packed tensors replace (torch 1.13 has no torch.device context)
     with init_empty_weights():
         model = AutoModelForCausalLM.from_config(config, torch_dtype=dtype)
-    for prefix, settings in pm.layers.items():
-        bias = pm.tensors.get(prefix + '.bias')
-        _set_module(model, prefix, QTIPLinear(settings, pm.layer_tensors(prefix), bias=bias,
-                                              cache_decoded=cache_decoded))
-    plain = {k: v for k, v in pm.plain_tensors().items()
-             if not any(k == p + '.bias' for p in pm.layers)}
-    _load_plain(model, plain, dtype, packed_dir)
+    for prefix, module in replace_linears(model, pm.layers, cache_decoded).items():
+        for suffix, t in pm.layer_tensors(prefix).items():
+            module.load_packed(suffix, t)
+    _load_plain(model, pm.plain_tensors(), dtype, packed_dir)
     model.eval()
     return model
 
@@ -67,18 +55,13 @@ def _load_plain(model, tensors, dtype, where):
         _assign(model, name, t.to(dtype) if t.is_floating_point() else t)
     if getattr(model.config, 'tie_word_embeddings', False):
         model.tie_weights()
-    missing = [k for k, p in model.named_parameters() if p.is_meta]
-    if missing:
-        raise PackedFormatError('%s: tensors missing from the directory: %s' % (where, ', '.join(sorted(missing)[:5])))
-    for name, buf in model.named_buffers():
-        if buf is not None and buf.is_meta:
-            raise PackedFormatError('%s: buffer %s was not initialized' % (where, name))
+    require_loaded(model, where)
 
 
 def _is_qtip_buffer(model, name):
-    prefix = name.rpartition('.')[0]
+    prefix, _, leaf = name.rpartition('.')
     try:
-        return isinstance(model.get_submodule(prefix), QTIPLinear)
+        return leaf in PACKED_SUFFIXES and isinstance(model.get_submodule(prefix), QTIPLinear)
     except AttributeError:
         return False
 

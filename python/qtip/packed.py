@@ -53,6 +53,25 @@ def load_tensors(d):
     return out
 
 
+def check_quantization_config(qc, where):
+    """Refuse a config.json quantization_config this reader does not understand;
+    where: the config.json, for the message."""
+    if not isinstance(qc, dict) or qc.get('format') != 'qtip':
+        raise PackedFormatError('%s: no quantization_config of format "qtip" '
+                                '(not written by qtip-pack --format qtip)' % where)
+    if qc.get('layout_version') != 1:
+        raise PackedFormatError('%s: layout_version %r, this reader knows 1'
+                                % (where, qc.get('layout_version')))
+
+
+def read_layers(path):
+    """quantize_config.json's "layers": {module prefix: settings}."""
+    layers = _read_json(path).get('layers')
+    if not isinstance(layers, dict) or not layers:
+        raise PackedFormatError('%s: no "layers"' % path)
+    return layers
+
+
 class PackedModel:
     """config (dict), quantization (config's quantization_config), layers
     ({module prefix: settings from quantize_config.json}), tensors (name -> tensor)."""
@@ -61,16 +80,8 @@ class PackedModel:
         self.path = d
         self.config = _read_json(os.path.join(d, 'config.json'))
         self.quantization = self.config.get('quantization_config')
-        if not isinstance(self.quantization, dict) or self.quantization.get('format') != 'qtip':
-            raise PackedFormatError('%s/config.json: no quantization_config of format "qtip" '
-                                    '(not written by qtip-pack --format qtip)' % d)
-        if self.quantization.get('layout_version') != 1:
-            raise PackedFormatError('%s/config.json: layout_version %r, this reader knows 1'
-                                    % (d, self.quantization.get('layout_version')))
-        qc = _read_json(os.path.join(d, 'quantize_config.json'))
-        self.layers = qc.get('layers')
-        if not isinstance(self.layers, dict) or not self.layers:
-            raise PackedFormatError('%s/quantize_config.json: no "layers"' % d)
+        check_quantization_config(self.quantization, os.path.join(d, 'config.json'))
+        self.layers = read_layers(os.path.join(d, 'quantize_config.json'))
         self.tensors = load_tensors(d)
         for prefix in self.layers:
             for s in ('qtip_codes', 'SU', 'SV', 'Wscale'):

@@ -1,7 +1,8 @@
-"""The one check that a packed model loaded with qtip.load_causal_lm computes what
-transformers' load of its dequantized copy computes: logits of the same ids within
-1e-4 relative (`rel` is the caller's error measure), and far closer to it than the
-original model is (else the test could not tell the two apart)."""
+"""The one check that a packed model (qtip.load_causal_lm, or from_pretrained after
+import qtip.hf) computes what transformers' load of its dequantized copy computes:
+logits of the same ids within 1e-4 relative (`rel` is the caller's error measure),
+and far closer to it than the original model is (else the test could not tell the
+two apart)."""
 import torch
 
 

@@ -10,6 +10,14 @@
                                     forward equals x @ W_hat^T
   qtip_torch_test.py causal_lm WORK load_causal_lm(packed) gives the logits of
                                     transformers' load of the dequantized model
+  qtip_torch_test.py from_pretrained WORK  after import qtip.hf, transformers'
+                                    AutoModelForCausalLM.from_pretrained(packed) holds
+                                    QTIPLinear modules and no dense weight of a
+                                    quantized linear, gives load_causal_lm's logits
+                                    exactly (and so the dequantized model's), keeps the
+                                    packed tensors as stored whatever torch_dtype, and
+                                    refuses a directory missing a tensor or holding
+                                    one the model does not take
 
 QTIP_BIN: the build directory holding the qtip-* commands. Tolerances (fp32): the
 two decoders agree to 2e-6 of the weight's max |w| (they differ only in the
@@ -113,6 +121,75 @@ def causal_lm(work):
     check_packed_logits(q, d, o, ids, rel)
 
 
+def assert_no_dense_quantized(model, layers):
+    """Every quantized prefix is a QTIPLinear, and no floating tensor of the model has
+    the shape of a quantized linear's weight (no dense or dequantized copy)."""
+    for prefix in layers:
+        assert isinstance(model.get_submodule(prefix), QTIPLinear), prefix
+    shapes = {tuple(s['shape']) for s in layers.values()}
+    tensors = dict(model.named_parameters(), **dict(model.named_buffers()))
+    dense = [n for n, t in tensors.items()
+             if t is not None and t.is_floating_point() and tuple(t.shape) in shapes]
+    assert not dense, 'dense tensors of a quantized shape: %s' % dense
+
+
+def refused(directory, what):
+    """from_pretrained of a broken directory raises, naming `what`."""
+    from transformers import AutoModelForCausalLM
+    try:
+        AutoModelForCausalLM.from_pretrained(directory)
+    except ValueError as e:  # PackedFormatError is a ValueError
+        assert what in str(e), (what, str(e))
+        print('refused: %s' % e)
+        return
+    raise AssertionError('from_pretrained loaded %s' % directory)
+
+
+def broken_copy(work, name, edit):
+    """WORK/<name>: the packed directory with its tensors changed by edit(dict)."""
+    from safetensors.torch import save_file
+    d = '%s/%s' % (work, name)
+    shutil.rmtree(d, ignore_errors=True)
+    shutil.copytree(work + '/packed', d)
+    tensors = load_tensors(d)
+    edit(tensors)
+    save_file(tensors, d + '/model.safetensors', metadata={'format': 'pt'})
+    return d
+
+
+def from_pretrained(work):
+    import qtip.hf  # noqa: F401  registers the quantizer
+    from transformers import AutoModelForCausalLM
+    layers = PackedModel(work + '/packed').layers
+    h = AutoModelForCausalLM.from_pretrained(work + '/packed', torch_dtype=torch.float32)
+    assert sum(isinstance(m, QTIPLinear) for m in h.modules()) == len(SETTINGS)
+    assert_no_dense_quantized(h, layers)
+    q = load_causal_lm(work + '/packed')
+    d = AutoModelForCausalLM.from_pretrained(work + '/deq', torch_dtype=torch.float32).eval()
+    torch.manual_seed(2)
+    ids = torch.randint(0, CONFIG['vocab_size'], (2, 24))
+    with torch.no_grad():
+        lh, lq, ld = h(ids).logits, q(ids).logits, d(ids).logits
+    print('logits: from_pretrained vs load_causal_lm %.2e, vs dequantized %.2e'
+          % (rel(lh, lq), rel(lh, ld)))
+    assert torch.equal(lh, lq), 'from_pretrained and load_causal_lm disagree'
+    assert rel(lh, ld) <= 1e-4
+    # torch_dtype applies to the plain tensors only: the packed ones stay as loaded
+    b = AutoModelForCausalLM.from_pretrained(work + '/packed', torch_dtype=torch.bfloat16)
+    assert b.model.norm.weight.dtype == torch.bfloat16
+    qs = q.state_dict()
+    for name, t in b.state_dict().items():
+        if name.rpartition('.')[2] in ('qtip_codes', 'SU', 'SV', 'Wscale', 'tlut'):
+            assert t.dtype == qs[name].dtype and torch.equal(t, qs[name]), name
+    gone = 'model.layers.1.mlp.gate_proj.SV'
+    refused(broken_copy(work, 'missing', lambda t: t.pop(gone)), gone)
+    dense = 'model.layers.0.self_attn.q_proj.weight'
+    refused(broken_copy(work, 'dense', lambda t: t.update({dense: torch.zeros(96, 96)})), dense)
+    norm = 'model.norm.weight'
+    refused(broken_copy(work, 'no-norm', lambda t: t.pop(norm)), norm)
+
+
 if __name__ == '__main__':
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '2')))
-    {'setup': setup, 'codes': codes, 'causal_lm': causal_lm}[sys.argv[1]](sys.argv[2])
+    {'setup': setup, 'codes': codes, 'causal_lm': causal_lm,
+     'from_pretrained': from_pretrained}[sys.argv[1]](sys.argv[2])

@@ -13,7 +13,9 @@ blocks (the real embeddings, final norm, tied head and tokenizer), so CI can run
                                       linears quantized
   smollm2_test.py logits  WORK        the packed model (load_causal_lm: codes decoded
                                       by QTIPLinear) gives the logits of transformers'
-                                      load of qtip-verify --dequantize, fp32 tolerance
+                                      load of qtip-verify --dequantize, fp32 tolerance;
+                                      AutoModelForCausalLM.from_pretrained of the packed
+                                      directory (qtip.hf) exactly load_causal_lm's
   smollm2_test.py quality WORK        held-out perplexity finite and within
                                       PPL_FACTOR of the reduced original's, top-1
                                       agreement >= MIN_TOP1; captured Hessians beat
@@ -205,6 +207,14 @@ def logits(work):
     text = open(EVAL_TEXT, encoding='utf-8').read()[:2000]
     ids = torch.tensor(tok(text, add_special_tokens=False)['input_ids'][:96]).view(2, 48)
     check_packed_logits(q, d, o, ids, rel)
+    # transformers' own load of the packed directory (qtip.hf) computes the same
+    import qtip.hf  # noqa: F401
+    h = AutoModelForCausalLM.from_pretrained(work + '/run/packed', torch_dtype=torch.float32)
+    assert sum(isinstance(m, QTIPLinear) for m in h.modules()) == N_LINEARS
+    assert 'model.layers.0.mlp.down_proj.weight' not in h.state_dict()
+    assert torch.equal(h.lm_head.weight, h.model.embed_tokens.weight), 'the head is tied'
+    with torch.no_grad():
+        assert torch.equal(h(ids).logits, q(ids).logits), 'from_pretrained differs from load_causal_lm'
 
 
 def quality(work):
