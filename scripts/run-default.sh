@@ -26,7 +26,7 @@ OUT=${1:-out/default}
 BUILD=${QTIP_BUILD:-build}
 MODELS=${QTIP_MODELS:-models}
 
-step() { printf '\n== %s\n' "$*" >&2; }
+step() { printf '\n== %s  (at %d s)\n' "$*" "$SECONDS" >&2; }
 
 step "install and build"
 scripts/setup.sh "$BUILD"
