@@ -91,7 +91,8 @@ def table(rows):
             ' | '.join(fmt_s(r['seconds'][s]) for s in STAGES)))
     lines.append('')
     lines.append('%d windows of %d tokens (%d scored), no special tokens%s; wall seconds per stage '
-                 '(blank: shared with the first row or not a stage of that row).'
+                 '(blank: not run for that row: Hessians given, a step reused by a resumed run, '
+                 'or not one of its stages).'
                  % (ev0['windows'], ev0['ctx'], ev0['tokens_scored'],
                     '' if not ev0.get('special_tokens') else ' (special tokens added)'))
     return '\n'.join(lines) + '\n'
