@@ -76,7 +76,9 @@ def task_main(out, stage, index):
     """One array task (qtip-run task OUT STAGE [INDEX]); threads from Slurm's
     --cpus-per-task when given."""
     a = read_plan(out)
-    a.threads = int(os.environ.get('SLURM_CPUS_PER_TASK') or a.threads or 0)
+    # --threads is a setting (capture's and eval's float sums depend on it), so it
+    # wins; without it, the cores Slurm gave the task
+    a.threads = a.threads or int(os.environ.get('SLURM_CPUS_PER_TASK') or 0)
     i = int(index if index is not None else os.environ.get('SLURM_ARRAY_TASK_ID', 0))
     t0 = time.monotonic()
     run = Run(a, task=True)
@@ -112,6 +114,8 @@ def sbatch(a, out, stage, indices, after):
     for opt in SBATCH_OPTIONS:
         if getattr(a, opt, None):
             args += ['--' + opt.replace('_', '-'), str(getattr(a, opt))]
+    if a.threads and not a.cpus_per_task:
+        args += ['--cpus-per-task', str(a.threads)]
     if a.gpus_per_task and stage in tasks.GPU_STAGES:
         args += ['--gpus-per-task', str(a.gpus_per_task)]
     for extra in a.sbatch_arg or []:
