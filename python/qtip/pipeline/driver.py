@@ -70,7 +70,9 @@ def _slurm_options(ap):
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(prog='qtip-run', description=__doc__.split('\n\n')[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog='a cluster run: qtip-run status OUT | resume OUT | '
+                                        'task OUT STAGE [INDEX] (each with --help)')
     _local_options(ap)
     _slurm_options(ap)
     a = ap.parse_args(argv)
