@@ -36,7 +36,8 @@ def log_path(out, stage, index='%a'):
     return os.path.join(out, '.state', 'logs', '%s.%s.log' % (stage, index))
 
 
-def _cmd(args):
+def slurm_command(args):
+    """(exit status, stdout, stderr) of a Slurm client command (sbatch, squeue, scontrol)."""
     exe = shutil.which(args[0])
     if not exe:
         raise SlurmError('%s not found: is this a Slurm login node?' % args[0])
@@ -120,7 +121,7 @@ def sbatch(a, out, stage, indices, after):
         args += ['--gpus-per-task', str(a.gpus_per_task)]
     for extra in a.sbatch_arg or []:
         args += shlex.split(extra)
-    rc, stdout, err = _cmd(args + ['--wrap', wrap])
+    rc, stdout, err = slurm_command(args + ['--wrap', wrap])
     if rc != 0:
         raise SlurmError('sbatch for %s failed (exit %d): %s' % (stage, rc, err))
     return stdout.strip().split(';')[0]

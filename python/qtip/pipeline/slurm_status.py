@@ -8,12 +8,12 @@ import re
 
 from . import state, tasks
 from .run import Run
-from .slurm import SlurmError, _cmd, log_path, read_plan, slurm_dir, submit
+from .slurm import SlurmError, slurm_command, log_path, read_plan, slurm_dir, submit
 
 
 def _squeue():
     """{(array job id, task index): (state, reason)} of the jobs queued now."""
-    rc, out, err = _cmd(['squeue', '-h', '-r', '-o', '%F|%K|%T|%r'])
+    rc, out, err = slurm_command(['squeue', '-h', '-r', '-o', '%F|%K|%T|%r'])
     if rc != 0:
         raise SlurmError('squeue failed: %s' % err)
     found = {}
@@ -39,7 +39,7 @@ def _indices(text):
 
 def _scontrol(job):
     """{task index: (state, reason, exit code)} of one array job Slurm still knows."""
-    rc, out, _ = _cmd(['scontrol', '-o', 'show', 'job', job])
+    rc, out, _ = slurm_command(['scontrol', '-o', 'show', 'job', job])
     found = {}
     if rc != 0:
         return found
