@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 
 PKGS=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev libzstd-dev
-      libjansson-dev libxxhash-dev zstd python3 python3-pip python3-numpy python3-venv unzip)
+      libjansson-dev libxxhash-dev zstd python3 python3-pip python3-numpy python3-venv unzip
+      slurm-wlm munge)  # the last two: tests/slurm starts a real single-node Slurm
 . scripts/debian-packages.sh
 install_debian_packages setup "${PKGS[@]}"
 

@@ -224,7 +224,8 @@ def _provenance(args, model, config, tok, files, tokens, shard, mine, sites):
 
 
 def _write_json(path, obj):
-    tmp = path + '.tmp'
+    # a temporary of its own: merge --sites tasks write the same provenance at once
+    tmp = '%s.%d.tmp' % (path, os.getpid())
     with open(tmp, 'w') as f:
         json.dump(obj, f, indent=1)
         f.write('\n')
@@ -259,6 +260,8 @@ def build_parser():
     m = sub.add_parser('merge', help='merge shard capture directories into one')
     m.add_argument('-o', '--output', required=True)
     m.add_argument('shards', nargs='+', help='directories written by capture --shard i/n')
+    m.add_argument('--sites', default='0/1',
+                   help='g/m: merge sites g, g+m, ... only, so m jobs share the work (0/1)')
     _common(m)
     return p
 

@@ -17,6 +17,9 @@
   qtip_run_test.py eval   WORK  qtip-eval's perplexity of the original and the packed
                                 model equals transformers' own loss (labels = ids),
                                 relative 1e-5; KL of the original to itself is 0
+  qtip_run_test.py docs   WORK  every long option of qtip-run --help and of its
+                                subcommands' is in docs/cmd/qtip-run.md (qtip-run is
+                                a script, outside cli_help_matches_docs' QTIP_BIN)
 
 QTIP_BIN: the build directory holding the qtip-* commands.
 """
@@ -254,5 +257,20 @@ def eval_(work):
     assert abs(driver['perplexity'] / ev['perplexity'] - 1) < 1e-5, (driver, ev)
 
 
+def docs(_work):
+    import re
+    with open(os.path.join(REPO, 'docs', 'cmd', 'qtip-run.md')) as f:
+        page = f.read()
+    missing = []
+    for sub in ([], ['status'], ['resume'], ['task']):
+        p = subprocess.run([os.path.join(REPO, 'scripts', 'qtip-run')] + sub + ['--help'],
+                           stdout=subprocess.PIPE, text=True, check=True)
+        for opt in sorted(set(re.findall(r'(?<![\w-])--[a-z][a-z-]*', p.stdout)) - {'--help'}):
+            if not re.search(re.escape(opt) + r'(?![\w-])', page):
+                missing.append(' '.join(['qtip-run'] + sub + [opt]))
+    assert not missing, 'not in docs/cmd/qtip-run.md: %s' % missing
+
+
 if __name__ == '__main__':
-    {'setup': setup, 'e2e': e2e, 'resume': resume, 'stale': stale, 'eval': eval_}[sys.argv[1]](sys.argv[2])
+    {'setup': setup, 'e2e': e2e, 'resume': resume, 'stale': stale, 'eval': eval_,
+     'docs': docs}[sys.argv[1]](sys.argv[2])

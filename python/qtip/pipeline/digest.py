@@ -38,28 +38,46 @@ def text_sha256(obj):
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
 
 
+def _read_header(f):
+    (n,) = struct.unpack('<Q', f.read(8))
+    return json.loads(f.read(n)), 8 + n
+
+
+def _tensor_sha256(f, path, base, name, info):
+    """sha256 of a tensor's dtype, shape and bytes (f: the open safetensors file)."""
+    begin, end = info['data_offsets']
+    f.seek(base + begin)
+    h = hashlib.sha256(('%s %s\0' % (info['dtype'], info['shape'])).encode())
+    left = end - begin
+    while left:
+        b = f.read(min(CHUNK, left))
+        if not b:
+            raise ValueError('%s: tensor %s is truncated' % (path, name))
+        h.update(b)
+        left -= len(b)
+    return h.hexdigest()
+
+
 def safetensors_digests(path):
     """{tensor name: sha256 of dtype, shape and bytes} of one safetensors file."""
     out = {}
     with open(path, 'rb') as f:
-        (n,) = struct.unpack('<Q', f.read(8))
-        header = json.loads(f.read(n))
-        base = 8 + n
+        header, base = _read_header(f)
         items = sorted(((k, v) for k, v in header.items() if k != '__metadata__'),
                        key=lambda kv: kv[1]['data_offsets'][0])
         for name, info in items:
-            begin, end = info['data_offsets']
-            f.seek(base + begin)
-            h = hashlib.sha256(('%s %s\0' % (info['dtype'], info['shape'])).encode())
-            left = end - begin
-            while left:
-                b = f.read(min(CHUNK, left))
-                if not b:
-                    raise ValueError('%s: tensor %s is truncated' % (path, name))
-                h.update(b)
-                left -= len(b)
-            out[name] = h.hexdigest()
+            out[name] = _tensor_sha256(f, path, base, name, info)
     return out
+
+
+def tensor_digest(path, name):
+    """The digest safetensors_digests gives one tensor, reading only its bytes: a
+    cluster task quantizing one layer hashes that layer, not the whole model."""
+    with open(path, 'rb') as f:
+        header, base = _read_header(f)
+        if name not in header:
+            raise ValueError('%s: no tensor %s' % (path, name))
+        return _tensor_sha256(f, path, base, name, header[name])
 
 
 class DigestCache:

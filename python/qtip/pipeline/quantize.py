@@ -22,40 +22,87 @@ def thread_shares(threads, jobs):
 
 
 class Layer:
+    """One linear: its artifact, record and per-layer config under OUT; its
+    inputs are hashed only when freshness is asked (--dry-run hashes nothing)."""
+
     def __init__(self, run, prefix, shape):
-        self.prefix, self.shape = prefix, shape
+        self.run, self.prefix, self.shape = run, prefix, shape
         self.artifact = os.path.join(run.out, 'layers', prefix + '.safetensors')
         self.record_path = os.path.join(run.state_dir, 'layers', prefix + '.json')
         self.config_path = os.path.join(run.state_dir, 'layers', prefix + '.config.json')
         self.settings = for_layer(run.settings, prefix)
-        self.hessian = run.hessian_path(prefix)
-        self.inputs = {
-            'weight': run.tensor_digests[prefix + '.weight'],
-            'hessian': run.hessian_digest(prefix),
-            'settings': text_sha256(self.settings),
-            'tool': run.tool_versions['qtip-quantize'],
-        }
+        self._inputs = None
+
+    @property
+    def inputs(self):
+        if self._inputs is None:
+            run = self.run
+            self._inputs = {
+                'weight': run.tensor_digest(self.prefix + '.weight'),
+                'hessian': run.hessian_digest(self.prefix),
+                'settings': text_sha256(self.settings),
+                'tool': run.tool_versions['qtip-quantize'],
+            }
+        return self._inputs
 
     def fresh(self):
         rec = state.read_json(self.record_path)
         now = file_sha256(self.artifact) if os.path.exists(self.artifact) else None
         return state.is_fresh(rec, self.inputs, {'artifact': now}), rec
 
-    def quantize(self, run, threads):
-        state.write_json_atomic(self.config_path, self.settings)
+    def command(self, threads):
+        """The qtip-quantize command line (its --config written by write_config)."""
+        run = self.run
         args = [os.path.join(run.bin, 'qtip-quantize'), '--no-progress', '--json',
                 '--threads', str(threads), '--tensor', self.prefix, '--config', self.config_path,
                 '-o', self.artifact]
-        args += ['--hessian', self.hessian] if self.hessian else ['--identity-hessian']
+        if run.hessian_dir:
+            args += ['--hessian', os.path.join(run.hessian_dir, self.prefix + '.safetensors')]
+        else:
+            args += ['--identity-hessian']
+        return args + [run.model]
+
+    def write_config(self):
+        state.write_json_atomic(self.config_path, self.settings)
+
+    def quantize(self, threads):
+        inputs = self.inputs  # before the run: a missing Hessian is named here
+        self.write_config()
         t0 = time.monotonic()
-        out = json.loads(tools.run(args + [run.model], 'qtip-quantize ' + self.prefix))
+        out = json.loads(tools.run(self.command(threads), 'qtip-quantize ' + self.prefix))
         result = {k: out.get(k) for k in RESULT_FIELDS}
         result['wall_seconds'] = round(time.monotonic() - t0, 3)
         result['threads'] = threads
-        rec = {'inputs': self.inputs, 'outputs': {'artifact': file_sha256(self.artifact)},
+        rec = {'inputs': inputs, 'outputs': {'artifact': file_sha256(self.artifact)},
                'result': result}
         state.write_json_atomic(self.record_path, rec)
         return rec
+
+
+def layer_groups(run, per_task):
+    """The layers of each cluster quantize task: name order, per_task at a time."""
+    layers = [Layer(run, p, s) for p, s in run.linears]
+    return [layers[k:k + per_task] for k in range(0, len(layers), per_task)]
+
+
+def quantize_layers(layers, threads):
+    """A cluster task's layers, one after another, each skipped when fresh."""
+    os.makedirs(os.path.join(layers[0].run.out, 'layers'), exist_ok=True)
+    for layer in layers:
+        if not layer.fresh()[0]:
+            layer.quantize(threads)
+
+
+def read_records(run):
+    """{prefix: record} of every layer, for pack in its own task; a missing one
+    names the layer."""
+    records = {}
+    for p, _ in run.linears:
+        rec = state.read_json(os.path.join(run.state_dir, 'layers', p + '.json'))
+        if not rec:
+            raise tools.ToolError('layer %s has not been quantized: no record' % p)
+        records[p] = rec
+    return records
 
 
 def run_stage(run):
@@ -81,7 +128,7 @@ def run_stage(run):
         with lock:
             slot = free.pop()
         try:
-            return layer.quantize(run, shares[slot])
+            return layer.quantize(shares[slot])
         finally:
             with lock:
                 free.append(slot)

@@ -52,10 +52,10 @@ def is_fresh(record, inputs, outputs_now):
         v is not None and recorded[k] == v for k, v in outputs_now.items())
 
 
-def remove_stale_temporaries(d):
-    """Temporaries of write_json_atomic left by a killed run."""
+def remove_stale_temporaries(d, target=''):
+    """Temporaries of write_text_atomic left by a killed run (of target only, when given)."""
     if not os.path.isdir(d):
         return
     for name in os.listdir(d):
-        if name.startswith('.') and name.endswith('.tmp'):
+        if name.startswith('.' + target) and name.endswith('.tmp'):
             os.unlink(os.path.join(d, name))
