@@ -127,6 +127,7 @@ def write_text(path, chapters):
     """One paragraph per line, blank lines between; returns (paragraphs, words, sha256)."""
     paras = [p for _, _, ps in chapters for p in ps]
     data = '\n\n'.join(paras).encode('utf-8') + b'\n'
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
     tmp = path + '.tmp'
     with open(tmp, 'wb') as f:
         f.write(data)
