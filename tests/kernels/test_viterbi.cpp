@@ -12,6 +12,7 @@
 
 #include "kernel_check.h"
 #include "viterbi.cuh"
+#include "viterbi_batch.cuh"
 
 extern "C" {
 #include "trellis/trellis_internal.h"
@@ -116,6 +117,45 @@ TEST(test_against_cpu)
     run_case(&rng, QTIP_CODE_1MAD, 14, 1, 1, 8, 8, 1); /* 64 KiB of shared memory: the opt-in */
 }
 
+/* The handle (viterbi_batch.cu, the plugin's entries): 5 tiles in batches of 2. */
+TEST(test_batches)
+{
+    test_rng rng = test_rng_seeded(17);
+    qtip_trellis_params p = qtip_trellis_default_params();
+    p.L = 12;
+    qtip_trellis *t = nullptr;
+    CHECK_OK(qtip_trellis_create(&p, &t));
+    if (!t)
+        return;
+    const size_t nseq = on_fibers() ? 5 : 3, T = (size_t)t->T, S = (size_t)t->S;
+    float *seq = (float *)malloc(nseq * T * sizeof(float));
+    for (size_t i = 0; i < nseq * T; i++)
+        seq[i] = (float)test_rng_normal(&rng);
+    uint32_t *ref = (uint32_t *)malloc(nseq * S * sizeof(uint32_t));
+    uint32_t *got = (uint32_t *)malloc(nseq * S * sizeof(uint32_t));
+    uint16_t *bits = (uint16_t *)malloc(qtip_trellis_words_per_tile(&p) * sizeof(uint16_t));
+    qtip_trellis_work *w = nullptr;
+    CHECK_OK(qtip_trellis_work_create(t, 1, &w));
+    for (size_t q = 0; q < nseq; q++)
+        CHECK_OK(qtip_trellis_quantize_seq(t, w, QTIP_VITERBI_FAST, seq + q * T, bits, nullptr,
+                                           ref + q * S));
+    qtip_cuda_viterbi *v = nullptr;
+    CHECK_OK(qtip_cuda_viterbi_create(0, &p, t->vals, t->norm, 2, &v));
+    if (v) {
+        CHECK(qtip_cuda_viterbi_batch(v) == 2, "batch %zu, expected 2", qtip_cuda_viterbi_batch(v));
+        CHECK_OK(qtip_cuda_viterbi_run(v, seq, nseq, got));
+        validate_result("viterbi handle, batches of 2", "states", got, ref, nseq * S, 0.0, 0.0);
+        CHECK_OK(qtip_cuda_viterbi_run(v, seq, 0, nullptr));
+    }
+    qtip_cuda_viterbi_free(v);
+    qtip_trellis_work_free(w);
+    qtip_trellis_free(t);
+    free(seq);
+    free(ref);
+    free(got);
+    free(bits);
+}
+
 TEST(test_bad_params)
 {
     qtip_trellis_params p = qtip_trellis_default_params();
@@ -142,6 +182,7 @@ int main(void)
 {
     kernel_test_init();
     RUN(test_against_cpu);
+    RUN(test_batches);
     RUN(test_bad_params);
     return check_summary();
 }
