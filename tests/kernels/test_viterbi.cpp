@@ -4,7 +4,7 @@
  * bitstream, for HYB K=2,3,4 V=2 and 1MAD / 3INST V=1, on L=12 tiles and a few L=16
  * ones (slow on the CPU execution layer), on Gaussian targets and on targets with ties
  * (all zero: every path of equal cost, so only the tie rules decide).
- * On the OS-thread back-end (the TSan build) a few small blocks only.
+ * On the OS-thread back-end (the TSan build) and under ASan/UBSan a few small blocks only.
  */
 #include <cuda_runtime.h>
 
@@ -19,6 +19,9 @@ extern "C" {
 }
 
 static bool on_fibers() { return qcpu::get_backend() == qcpu::BACKEND_FIBERS; }
+/* The few small blocks of the OS-thread back-end, also for the ASan/UBSan pass
+ * (QTIP_TEST_SANITIZED, scripts/test.sh), where the full table exceeds ten minutes. */
+static bool small_only() { return !on_fibers() || getenv("QTIP_TEST_SANITIZED") != nullptr; }
 
 /* The kernel's states for nseq tiles of seq (host), through device buffers. */
 static qtip_status device_states(const qtip_trellis *t, const float *seq, size_t nseq,
@@ -101,7 +104,7 @@ static void run_case(test_rng *rng, qtip_code code, int L, int K, int V, int tx,
 TEST(test_against_cpu)
 {
     test_rng rng = test_rng_seeded(16);
-    if (!on_fibers()) { /* OS threads: a few small blocks */
+    if (small_only()) {
         run_case(&rng, QTIP_CODE_HYB, 12, 4, 2, 8, 8, 2);  /* G = 16: 32 threads, a partial warp of groups */
         run_case(&rng, QTIP_CODE_1MAD, 10, 2, 1, 8, 8, 1); /* G = 256: 256 threads */
         return;
@@ -123,11 +126,15 @@ TEST(test_batches)
     test_rng rng = test_rng_seeded(17);
     qtip_trellis_params p = qtip_trellis_default_params();
     p.L = 12;
+    if (small_only()) { /* G = 16: one warp per block */
+        p.K = 4;
+        p.td_x = p.td_y = 8;
+    }
     qtip_trellis *t = nullptr;
     CHECK_OK(qtip_trellis_create(&p, &t));
     if (!t)
         return;
-    const size_t nseq = on_fibers() ? 5 : 3, T = (size_t)t->T, S = (size_t)t->S;
+    const size_t nseq = small_only() ? 3 : 5, T = (size_t)t->T, S = (size_t)t->S;
     float *seq = (float *)malloc(nseq * T * sizeof(float));
     for (size_t i = 0; i < nseq * T; i++)
         seq[i] = (float)test_rng_normal(&rng);
