@@ -15,12 +15,16 @@
  * through two pinned staging buffers, so the host prepares block b+1 while block
  * b is copied and multiplied; a block whose values are all exact in float32 (any
  * f32/f16/bf16 input) crosses the bus as float32 and is widened on the device.
+ *
+ * Viterbi: the entries are viterbi_batch.cu's handle, which the CPU execution layer
+ * also runs in CI.
  */
 #include <cublas_v2.h>
 #include <string.h>
 
 #include "common.cuh"
 #include "hessian.cuh"
+#include "viterbi_batch.cuh"
 
 #include "core/cuda_plugin.h"
 
@@ -213,6 +217,9 @@ extern "C" __attribute__((visibility("default"))) const qtip_cuda_plugin *qtip_c
         plugin_hessian_add,
         plugin_hessian_sync,
         plugin_hessian_free,
+        qtip_cuda_viterbi_create,
+        qtip_cuda_viterbi_run,
+        qtip_cuda_viterbi_free,
     };
     return &table;
 }

@@ -42,7 +42,10 @@ typedef struct {
     int refine_passes;     /* greedy passes after LDLQ; default 10 (E8P), 0 (trellis) */
     int ldlq;              /* 1 (default): error feedback; 0: plain nearest rounding
                               of the rotated weights (an ablation baseline) */
-    qtip_device device;    /* CUDA: QTIP_E_UNSUPPORTED until the GPU path lands */
+    qtip_device device;    /* CUDA: the trellis method's Viterbi search on cuda:0
+                              (same codes as the CPU; LDLQ stays on the CPU, E8P
+                              runs on the CPU); AUTO: the GPU when usable, else the
+                              CPU, logged. Best-of-n tail-biting: CPU only */
     int tail_biting;       /* trellis search: 0 (default) or 1, the reference's two
                               passes; n >= 2 (up to 65536), best of n overlaps
                               (qtip_trellis_work_set_tail_biting): never worse,
@@ -211,7 +214,7 @@ void qtip_quantizer_free(qtip_quantizer *q);
  * `name` (may be NULL) seeds the signs with params.seed. The artifact is new
  * (free it); its info holds the proxy loss. Errors: QTIP_E_SHAPE (m, n not
  * multiples of the tile/block or without a Hadamard matrix), QTIP_E_NOT_PD,
- * QTIP_E_NONFINITE (NaN/Inf in W or H), QTIP_E_UNSUPPORTED (device cuda). */
+ * QTIP_E_NONFINITE (NaN/Inf in W or H), QTIP_E_CUDA (a device call failed). */
 qtip_status qtip_quantize_layer(qtip_quantizer *q, const float *W, int64_t m, int64_t n,
                                 const double *H, const char *name, qtip_layer_artifact **out);
 

@@ -34,6 +34,8 @@ extern "C" {
 
 /* A device-resident Hessian accumulator: D (n x n float64) plus upload buffers. */
 typedef struct qtip_cuda_hessian_acc qtip_cuda_hessian_acc;
+/* A trellis codebook's tables on a device plus Viterbi scratch (kernels/viterbi_batch.cuh). */
+typedef struct qtip_cuda_viterbi qtip_cuda_viterbi;
 
 typedef struct qtip_cuda_plugin {
     uint32_t abi;      /* QTIP_CUDA_PLUGIN_ABI */
@@ -61,6 +63,20 @@ typedef struct qtip_cuda_plugin {
     qtip_status (*hessian_add)(qtip_cuda_hessian_acc *a, const double *X, size_t rows);
     qtip_status (*hessian_sync)(qtip_cuda_hessian_acc *a, double *S, int discard);
     void (*hessian_free)(qtip_cuda_hessian_acc *a);
+
+    /* Trellis Viterbi (appended; present when size covers them): the two-pass
+     * tail-biting search of qtip_trellis_quantize_seq on the device, the same states
+     * bit for bit. viterbi_create copies the codebook's tables (vals: V planes of 2^L
+     * floats, norm: 2^L, trellis_internal.h) to device dev and allocates scratch for
+     * batches of up to max_tiles tiles (fewer when memory is short);
+     * QTIP_E_UNSUPPORTED for codebooks beyond the kernel's shared memory (L=16 with
+     * K*V=1). viterbi_quantize: nseq x T finite floats (host) -> nseq x S states
+     * (host), synchronous. */
+    qtip_status (*viterbi_create)(int dev, const qtip_trellis_params *p, const float *vals,
+                                  const float *norm, size_t max_tiles, qtip_cuda_viterbi **out);
+    qtip_status (*viterbi_quantize)(qtip_cuda_viterbi *v, const float *seq, size_t nseq,
+                                    uint32_t *states);
+    void (*viterbi_free)(qtip_cuda_viterbi *v);
 
 } qtip_cuda_plugin;
 

@@ -29,8 +29,11 @@ qtip_status qtip_quantizer_create(const qtip_quant_params *p, qtip_quantizer **o
 {
     *out = NULL;
     QTIP_FORWARD_IF_ERROR(qtip_quant_check_params(p));
-    QTIP_RETURN_ERROR_IF(p->device == QTIP_DEVICE_CUDA, QTIP_E_UNSUPPORTED,
-                         "device 'cuda' is not available for quantization yet; use 'cpu' or 'auto'");
+    /* The trellis method puts its Viterbi search on the device (quant_method_trellis.c);
+     * E8P's search is fast on the CPU and stays there. */
+    if (p->device != QTIP_DEVICE_CPU && p->method != QTIP_METHOD_TRELLIS)
+        qtip_log(QTIP_LOG_INFO, "device %s: the %s method runs on the cpu",
+                 p->device == QTIP_DEVICE_AUTO ? "auto" : "cuda", qtip_method_ops_(p->method)->name);
     qtip_quantizer *q = qtip_calloc(1, sizeof *q, "quantizer");
     if (!q) return QTIP_E_NOMEM;
     q->p = *p;

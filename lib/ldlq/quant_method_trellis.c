@@ -5,6 +5,7 @@
  * in qtip_trellis_tile_order and stored by qtip_trellis_put_tile.
  */
 #include "ldlq/quant_internal.h"
+#include "trellis/trellis_internal.h"
 
 #include <string.h>
 
@@ -50,6 +51,7 @@ static size_t tr_table_shape(const qtip_quant_params *p, size_t *rows, size_t *c
 typedef struct {
     qtip_trellis *tr;
     qtip_trellis_work *work;
+    int on_device; /* the Viterbi step on cuda:0 (trellis_device.c); LDLQ stays here */
 } tr_state;
 
 static void tr_destroy(void *state)
@@ -61,6 +63,34 @@ static void tr_destroy(void *state)
     free(s);
 }
 
+/* --device cuda: the Viterbi on the GPU or an error; auto: the GPU when the plugin,
+ * a device and this codebook allow it, else the CPU; either way it says which.
+ * Best-of-n tail-biting has no device search yet. */
+static qtip_status tr_choose_device(const qtip_quant_params *p, tr_state *s)
+{
+    if (p->device == QTIP_DEVICE_CPU) return QTIP_OK;
+    const char *dev = p->device == QTIP_DEVICE_AUTO ? "auto" : "cuda";
+    qtip_trellis_device *d = NULL;
+    qtip_status st = p->tail_biting >= 2
+                         ? qtip_error(QTIP_E_UNSUPPORTED, "best-of-%d tail-biting runs on the CPU only",
+                                      p->tail_biting)
+                         : qtip_trellis_device_create_(s->tr, 0, 1, &d);
+    if (st == QTIP_OK) {
+        qtip_log(QTIP_LOG_INFO, "trellis: device %s: Viterbi on %s, LDLQ on the cpu", dev,
+                 qtip_trellis_device_label_(d));
+        qtip_trellis_device_free_(d);
+        s->on_device = 1;
+        return QTIP_OK;
+    }
+    if (p->device == QTIP_DEVICE_CUDA) {
+        qtip_error_prefix("device cuda");
+        return st;
+    }
+    qtip_log(QTIP_LOG_INFO, "trellis: device auto: using the cpu (%s)", qtip_last_error());
+    qtip_clear_error();
+    return QTIP_OK;
+}
+
 static qtip_status tr_create(const qtip_quant_params *p, void **state, double *code_rms)
 {
     tr_state *s = qtip_calloc(1, sizeof *s, "trellis quantizer");
@@ -69,6 +99,7 @@ static qtip_status tr_create(const qtip_quant_params *p, void **state, double *c
     if (st == QTIP_OK) st = qtip_trellis_work_create(s->tr, 0, &s->work);
     if (st == QTIP_OK && p->tail_biting >= 2)
         st = qtip_trellis_work_set_tail_biting(s->work, s->tr, p->tail_biting);
+    if (st == QTIP_OK) st = tr_choose_device(p, s);
     if (st != QTIP_OK) {
         tr_destroy(s);
         return st;
@@ -86,6 +117,7 @@ typedef struct {
     int *order;       /* tile element order */
     float *seq, *rec; /* nseq x T: tiles as sequences, and their reconstruction */
     uint16_t *stage;  /* nseq x words per tile */
+    qtip_trellis_device *dev; /* the layer's device Viterbi, or NULL: the CPU */
 } tr_ctx;
 
 static void tr_end(void *ctx)
@@ -96,6 +128,7 @@ static void tr_end(void *ctx)
     free(c->seq);
     free(c->rec);
     free(c->stage);
+    qtip_trellis_device_free_(c->dev);
     free(c);
 }
 
@@ -110,8 +143,10 @@ static qtip_status tr_quant(void *user, int64_t block, const float *target, int6
      * tile R in row-major order, so order[j] indexes the block directly. */
     for (int64_t R = 0; R < nseq; R++)
         for (int j = 0; j < T; j++) c->seq[R * T + j] = target[R * T + c->order[j]];
-    QTIP_FORWARD_IF_ERROR(qtip_trellis_quantize_work(c->s->tr, c->s->work, c->seq, (size_t)nseq,
-                                                     c->stage, c->rec));
+    QTIP_FORWARD_IF_ERROR(c->dev ? qtip_trellis_device_quantize_(c->dev, c->s->tr, c->seq, (size_t)nseq,
+                                                                 c->stage, c->rec)
+                                 : qtip_trellis_quantize_work(c->s->tr, c->s->work, c->seq, (size_t)nseq,
+                                                              c->stage, c->rec));
     for (int64_t R = 0; R < nseq; R++)
         for (int j = 0; j < T; j++) recon[R * T + c->order[j]] = c->rec[R * T + j];
     (void)block;
@@ -157,6 +192,7 @@ static qtip_status tr_begin(void *state, qtip_layer_artifact *a, qtip_ldlq_confi
     c->rec = qtip_alloc(nseq * T, sizeof(float), "tile recon");
     c->stage = qtip_alloc(nseq * qtip_trellis_words_per_tile(tp), sizeof(uint16_t), "tile bits");
     qtip_status st = c->order && c->seq && c->rec && c->stage ? keep_tlut(c->s, a) : QTIP_E_NOMEM;
+    if (st == QTIP_OK && c->s->on_device) st = qtip_trellis_device_create_(c->s->tr, 0, nseq, &c->dev);
     if (st != QTIP_OK) {
         tr_end(c);
         return st;

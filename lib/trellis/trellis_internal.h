@@ -101,6 +101,21 @@ void qtip_viterbi_fast_snap_(const qtip_trellis *t, qtip_trellis_slot *slot, con
                              int32_t overlap, uint32_t *states, float *cost, int snap_steps,
                              float *snap);
 
+/* The Viterbi search of batches of tiles on a CUDA device (trellis_device.c):
+ * two-pass tail-biting, the same states as the CPU path bit for bit. create opens
+ * device `index` for batches of up to max_tiles tiles (QTIP_E_UNSUPPORTED /
+ * QTIP_E_CUDA with the reason when the plugin, the device or the codebook's size
+ * does not allow it); quantize is qtip_trellis_quantize_work for nseq <= max_tiles
+ * tiles; label: "cuda:<k> (<name>, ...)". */
+typedef struct qtip_trellis_device qtip_trellis_device;
+qtip_status qtip_trellis_device_create_(const qtip_trellis *t, int index, size_t max_tiles,
+                                        qtip_trellis_device **out);
+qtip_status qtip_trellis_device_quantize_(qtip_trellis_device *d, const qtip_trellis *t,
+                                          const float *seq, size_t nseq, uint16_t *bits,
+                                          float *recon);
+const char *qtip_trellis_device_label_(const qtip_trellis_device *d);
+void qtip_trellis_device_free_(qtip_trellis_device *d);
+
 /* Pack a path known to be consistent (bitstream.c). */
 void qtip_trellis_pack_path_(const qtip_trellis_params *p, const uint32_t *states, uint16_t *bits);
 

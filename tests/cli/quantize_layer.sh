@@ -128,6 +128,15 @@ check "config decode_mode: rc $rc, '$err'" '[ $rc -eq 2 ] && grep -q "9mad" <<<"
 printf '{"K": "two"}\n' >"$T/bad2.json"
 err=$("$Q" --config "$T/bad2.json" --identity-hessian --tensor x -o "$T/u" "$W" 2>&1); rc=$?
 check "config field type: rc $rc, '$err'" '[ $rc -eq 1 ] && grep -q "field '"'"'K'"'"'" <<<"$err"'
-err=$("$Q" "${SMALL[@]}" --device cuda --identity-hessian --tensor layers.0.mlp.down_proj -o "$T/u" "$W" 2>&1); rc=$?
-check "cuda: rc $rc, '$err'" '[ $rc -eq 1 ] && grep -q cuda <<<"$err"'
+# --device: the trellis Viterbi on the GPU gives the CPU's codes bit for bit, so auto
+# (GPU or CPU fallback) and cuda (where a GPU exists) write the bytes of --device cpu
+"$Q" "${SMALL[@]}" -v --device auto --tensor layers.0.mlp.down_proj "${HESS[@]}" -o "$T/auto.safetensors" "$W" >/dev/null 2>"$T/auto.err"
+check "device auto: the bytes of the cpu" 'cmp -s "$T/auto.safetensors" "$T/a.safetensors"'
+check "device auto says which device: $(cat "$T/auto.err")" 'grep -qE "device auto: (using the cpu|Viterbi on cuda:0)" "$T/auto.err"'
+err=$("$Q" "${SMALL[@]}" --device cuda --tensor layers.0.mlp.down_proj "${HESS[@]}" -o "$T/cu.safetensors" "$W" 2>&1); rc=$?
+if grep -q "Viterbi on cuda:0" "$T/auto.err"; then
+  check "cuda with a GPU: rc $rc, '$err'" '[ $rc -eq 0 ] && cmp -s "$T/cu.safetensors" "$T/a.safetensors"'
+else
+  check "cuda without a GPU: rc $rc, '$err'" '[ $rc -eq 1 ] && grep -q "device cuda: " <<<"$err" && [ ! -e "$T/cu.safetensors" ]'
+fi
 exit $fail

@@ -5,7 +5,8 @@
  * exports the table with this libqtip's ABI, and reports a missing device as an
  * error naming cudaGetDeviceCount. Where a GPU is present, the same program checks
  * the cuBLAS accumulation against the CPU path (hessian_device_check.h), including
- * blocks uploaded as float32 and as float64 and several syncs.
+ * blocks uploaded as float32 and as float64 and several syncs, and the Viterbi
+ * entries against the CPU search (viterbi_device_check.h), with their throughput.
  */
 #include "check.h"
 
@@ -13,6 +14,7 @@
 
 #include "core/cuda_plugin.h"
 #include "hessian_device_check.h"
+#include "viterbi_device_check.h"
 
 static const qtip_cuda_plugin *P;
 static int ndev = -1;
@@ -53,6 +55,11 @@ TEST(test_load)
         qtip_cuda_hessian_acc *a = NULL;
         CHECK(P->hessian_create(0, 16, 8, &a) == QTIP_E_CUDA && a == NULL, "hessian_create: %s",
               P->last_error());
+        qtip_trellis_params tp = qtip_trellis_default_params();
+        qtip_cuda_viterbi *v = NULL;
+        float tab[1] = {0};
+        CHECK(P->viterbi_create(0, &tp, tab, tab, 1, &v) == QTIP_E_CUDA && v == NULL,
+              "viterbi_create: %s", P->last_error());
     }
     CHECK(P->hessian_create(0, 0, 8, &(qtip_cuda_hessian_acc *){NULL}) == QTIP_E_PARAM,
           "n = 0 must be refused");
@@ -75,9 +82,33 @@ TEST(test_gpu_matches_cpu)
     }
 }
 
+/* The Viterbi kernel natively: the released models' HYB L=16 K=2 V=2 (a 4096-row
+ * layer's column block is 256 tiles; 4096 tiles is a 4096 x 256 slab), then K=3, K=4
+ * and a V=1 code. */
+TEST(test_gpu_viterbi)
+{
+    if (ndev <= 0) CHECK_SKIP("no CUDA device (run this ctest on a GPU machine)");
+    /* under compute-sanitizer (scripts/gpu-check.sh): a few tiles each */
+    const size_t few = getenv("QTIP_GPU_CHECK_QUICK") ? 3 : 0;
+    test_rng rng = test_rng_seeded(44);
+    qtip_trellis_params p = qtip_trellis_default_params();
+    viterbi_device_compare(P, p, few ? few : 256, &rng);
+    if (!few) viterbi_device_compare(P, p, 4096, &rng);
+    p.K = 3;
+    viterbi_device_compare(P, p, few ? few : 1024, &rng);
+    p.K = 4;
+    viterbi_device_compare(P, p, few ? few : 1024, &rng);
+    p.code = QTIP_CODE_1MAD;
+    p.Q = 0;
+    p.K = 2;
+    p.V = 1;
+    viterbi_device_compare(P, p, few ? few : 1024, &rng);
+}
+
 int main(void)
 {
     RUN(test_load);
     RUN(test_gpu_matches_cpu);
+    RUN(test_gpu_viterbi);
     return check_summary();
 }

@@ -7,6 +7,7 @@
  */
 #include <cuda_runtime.h>
 
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -14,7 +15,13 @@
 #include "launch.cuh"
 
 static std::vector<std::string> g_msgs;
-static void record(const char *msg, void *) { g_msgs.push_back(msg); }
+/* On OS threads several lanes of one misused collective report at once. */
+static std::mutex g_msgs_lock;
+static void record(const char *msg, void *)
+{
+    std::lock_guard<std::mutex> hold(g_msgs_lock);
+    g_msgs.push_back(msg);
+}
 
 /* Expect at least one report since `before` whose text contains `what`. */
 static void expect_report(const char *case_name, size_t before, const char *what)
