@@ -83,14 +83,13 @@ if [ "$ALL_ROWS" = 1 ]; then
 fi
 
 step "result"
-.venv/bin/python3 - "$OUT.summary.json" <<'PY' >&2
+PYTHONPATH=python .venv/bin/python3 - "$OUT.summary.json" <<'PY' >&2
 import json, sys
+from qtip.report import bits_of_run
 s = json.load(open(sys.argv[1]))
 ls = s['layers']
-w = sum(l['shape'][0] * l['shape'][1] for l in ls)
-bits = sum(l['bits_per_weight'] * l['shape'][0] * l['shape'][1] for l in ls) / w
 print('%d linears (%d quantized in this run), %.2f bits/weight, mean proxy loss %.5f, verify %s'
-      % (len(ls), s['quantized'], bits, sum(l['proxy_loss'] for l in ls) / len(ls),
+      % (len(ls), s['quantized'], bits_of_run(s), sum(l['proxy_loss'] for l in ls) / len(ls),
          'ok' if s['verify_ok'] else 'FAILED'))
 PY
 PYTHONPATH=python .venv/bin/python3 -m qtip.report --out "$OUT.table.md" "${TABLE[@]}" >&2
