@@ -37,11 +37,13 @@ int qtip_code_register_(const qtip_code_traits *t);
 
 /* One thread's scratch. */
 typedef struct {
-    float *cost[2];   /* G + 8 group minima each (previous, next step; the 8
-                       * padding floats are read by the AVX2 expand_prev) */
-    float *best;      /* G (+ 8 padding) group minima of the current step */
-    uint8_t *bp;      /* back-pointer bit planes: S steps x KV planes x planebytes */
-    size_t planebytes;
+    float *rows;      /* S + 1 rows of G + 8 floats: row 0 the start row, row i + 1
+                       * the group minima after step i (viterbi_fast.c). The
+                       * traceback recomputes the few branch costs it needs from
+                       * them instead of the sweep keeping back-pointers: the
+                       * sweep is then a minimum only. The 8 padding floats of a
+                       * row are read by the AVX2 expand_prev */
+    size_t rowlen;    /* G + 8 */
     uint32_t *path;   /* S states (pass 1) */
     float *rot;       /* T values: the rotated sequence */
     /* best-of-n tail-biting (trellis_quantize.c) */

@@ -12,10 +12,7 @@
 
 static void slot_free(qtip_trellis_slot *s)
 {
-    free(s->cost[0]);
-    free(s->cost[1]);
-    free(s->best);
-    free(s->bp);
+    free(s->rows);
     free(s->path);
     free(s->rot);
     free(s->fwd);
@@ -52,18 +49,15 @@ qtip_status qtip_trellis_work_create(const qtip_trellis *t, int nthreads, qtip_t
     w->nslots = n;
     for (int i = 0; i < n; i++) {
         qtip_trellis_slot *s = &w->slots[i];
-        s->planebytes = (t->G + 7) / 8;
-        s->cost[0] = qtip_alloc((size_t)t->G + 8, sizeof(float), "viterbi group minima");
-        s->cost[1] = qtip_alloc((size_t)t->G + 8, sizeof(float), "viterbi group minima");
-        s->best = qtip_alloc((size_t)t->G + 8, sizeof(float), "viterbi group minima");
-        s->bp = qtip_alloc((size_t)t->S * t->KV * s->planebytes, 1, "viterbi back-pointers");
+        s->rowlen = (size_t)t->G + 8;
+        s->rows = qtip_alloc(((size_t)t->S + 1) * s->rowlen, sizeof(float), "viterbi group minima");
         s->path = qtip_alloc((size_t)t->S, sizeof(uint32_t), "viterbi path");
         s->rot = qtip_alloc((size_t)t->T, sizeof(float), "rotated sequence");
         s->fwd = qtip_alloc((size_t)t->G, sizeof(float), "junction minima");
         s->bwd = qtip_alloc((size_t)t->G, sizeof(float), "junction minima");
         s->rev = qtip_alloc((size_t)t->T, sizeof(float), "reversed sequence");
         s->keep = qtip_alloc((size_t)t->S, sizeof(uint32_t), "viterbi path");
-        if (!s->cost[0] || !s->cost[1] || !s->best || !s->bp || !s->path || !s->rot || !s->fwd ||
+        if (!s->rows || !s->path || !s->rot || !s->fwd ||
             !s->bwd || !s->rev || !s->keep) {
             qtip_trellis_work_free(w);
             return QTIP_E_NOMEM;

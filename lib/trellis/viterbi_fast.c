@@ -4,8 +4,15 @@
  * bit for bit; organized for speed:
  *  - only the 2^(L-KV) group minima survive a step: cost_i[s] = err_i(s) +
  *    best_{i-1}[s >> KV] is formed on the fly and reduced at once to
- *    best_i[j] = min_k cost_i[j + k*G] (first k wins), so a step streams the value
- *    table and touches two small arrays instead of two 2^L cost arrays;
+ *    best_i[j] = min_k cost_i[j + k*G], so a step streams the value table and
+ *    writes one small row;
+ *  - no back-pointers: every row of group minima is kept (S + 1 rows of G + 8
+ *    floats per thread: 2.1 MB at L=16, K=2, V=2) and the traceback recomputes
+ *    the 2^KV branch costs of the one group it visits per step, the same fp32
+ *    operations, so the same first lowest k as the reference's scan. The sweep
+ *    is then a minimum only: tracking the arg k through the tournament (KV
+ *    blends per merge and a movemask per plane) was a third of its operations;
+ *    a 576x576 HYB K=2 layer quantizes 1.26x faster without it;
  *  - the branch cost is trellis_codes.h's fma(v1, m1, fma(v0, m0, n + prev))
  *    (the squared error less the step's constant |x|^2): three operations per
  *    candidate instead of six; a 576x576 layer quantizes 12% faster than with the
@@ -13,11 +20,8 @@
  *  - the first step is an ordinary sweep over a start row of 0 (allowed) and +inf
  *    (excluded by the start constraint): n + 0 == n and n + inf == inf exactly;
  *  - groups j..j+7 are one vector whose 2^KV candidates cost[j + k*G] are
- *    contiguous states; the minimum over k is a tournament (pairs, then pairs of
- *    winners, ...) in which the right side wins only when strictly smaller, which
- *    is the first-lowest-k rule of the sequential scan; the comparison masks of
- *    the tournament are the back-pointer bits, stored as KV bit planes per step
- *    (bit j of plane b = bit b of group j's best k): exactly KV bits per group;
+ *    contiguous states; their minimum is a tournament (pairs, then pairs of
+ *    winners, ...);
  *  - the value and norm tables are read in a search layout (trellis_internal.h,
  *    vals8): each block of 8 groups streams its 2^KV x (V + 1) vectors in order,
  *    whole cache lines, instead of rows 4*G bytes apart that alias in L1;
@@ -39,31 +43,55 @@
 #include <immintrin.h>
 #endif
 
-/* One step (portable): next[j] = min_k (err(j + k*G) + prev[(j + k*G) >> KV]),
- * first k wins; its arg k into the KV bit planes at bp. */
-static void sweep_portable(const qtip_trellis *t, const float *prev, float *next, uint8_t *bp,
-                           size_t pb, const float *x)
+/* The branch cost of state s of a step with input x after the group minima prev. */
+static inline float cost_of(const qtip_trellis *t, const float *prev, uint32_t s, float m0, float m1)
 {
-    const int L = t->p.L, KV = t->KV, V = t->p.V;
+    const int V = t->p.V;
+    const float *v0 = t->vals, *v1 = t->vals + ((size_t)1 << t->p.L);
+    return qtip_trellis_branch_cost(prev[s >> t->KV], t->norm[s], v0[s], m0, V == 2 ? v1[s] : 0.0f,
+                                    m1, V);
+}
+
+/* The first k of the lowest cost_i[j + k*G] (the reference's scan order): the
+ * traceback's back-pointer, recomputed from the step's row prev and input x.
+ * The candidates are read from the search layout when there is one (adjacent
+ * instead of 4*G bytes apart: fewer cache misses); the same values. */
+static uint32_t first_best_k(const qtip_trellis *t, const float *prev, uint32_t j, const float *x)
+{
+    const int KV = t->KV, V = t->p.V;
     const uint32_t G = t->G, M = 1u << KV;
-    const float *v0 = t->vals, *v1 = t->vals + ((size_t)1 << L);
     const float m0 = -2.0f * x[0], m1 = V == 2 ? -2.0f * x[1] : 0.0f;
-    memset(bp, 0, pb * (size_t)KV);
+    float b = 0;
+    uint32_t arg = 0;
+    for (uint32_t k = 0; k < M; k++) {
+        float c;
+        if (t->vals8) {
+            const float *a = t->vals8 + ((((size_t)(j >> 3) << KV) + k) * (V + 1)) * 8 + (j & 7);
+            c = qtip_trellis_branch_cost(prev[(j + k * G) >> KV], a[8 * V], a[0], m0,
+                                         V == 2 ? a[8] : 0.0f, m1, V);
+        } else {
+            c = cost_of(t, prev, j + k * G, m0, m1);
+        }
+        if (k == 0 || c < b) {
+            b = c;
+            arg = k;
+        }
+    }
+    return arg;
+}
+
+/* One step (portable): next[j] = min_k (err(j + k*G) + prev[(j + k*G) >> KV]). */
+static void sweep_portable(const qtip_trellis *t, const float *prev, float *next, const float *x)
+{
+    const uint32_t G = t->G, M = 1u << t->KV;
+    const float m0 = -2.0f * x[0], m1 = t->p.V == 2 ? -2.0f * x[1] : 0.0f;
     for (uint32_t j = 0; j < G; j++) {
         float b = 0;
-        uint32_t arg = 0;
         for (uint32_t k = 0; k < M; k++) {
-            uint32_t s = j + k * G;
-            float c = qtip_trellis_branch_cost(prev[s >> KV], t->norm[s], v0[s], m0,
-                                               V == 2 ? v1[s] : 0.0f, m1, V);
-            if (k == 0 || c < b) {
-                b = c;
-                arg = k;
-            }
+            float c = cost_of(t, prev, j + k * G, m0, m1);
+            if (k == 0 || c < b) b = c;
         }
         next[j] = b;
-        for (int q = 0; q < KV; q++)
-            if ((arg >> q) & 1u) bp[(size_t)q * pb + (j >> 3)] |= (uint8_t)(1u << (j & 7));
     }
 }
 
@@ -100,12 +128,6 @@ QTIP_AVX2_INLINE __m256 candidate(const float *bv, uint32_t k, const float *prev
     return c;
 }
 
-/* A tournament node: the minimum over 2^n candidates and the first k of it, bit
- * b of k in mask b (b < n). */
-typedef struct {
-    __m256 c, b[4];
-} node_;
-
 typedef struct {
     const float *bv;
     uint32_t j;
@@ -114,59 +136,34 @@ typedef struct {
     uint32_t G;
 } sweep_ctx_;
 
-/* Merge of two sibling nodes of 2^n candidates each; the right one wins only when
- * strictly smaller, so the first lowest k survives. (Comparing the costs' bit
- * patterns as int32, valid since costs are never negative, measured no faster.) */
-QTIP_AVX2_INLINE node_ merge(node_ l, node_ r, const int n)
+/* The minimum of two sibling subtrees' minima (r < l ? r : l; equal costs are
+ * the same value). */
+QTIP_AVX2_INLINE __m256 leaf(const sweep_ctx_ *x, uint32_t k, const int KV, const int V)
 {
-    node_ o;
-    __m256 lt = _mm256_cmp_ps(r.c, l.c, _CMP_LT_OQ);
-    o.c = _mm256_min_ps(r.c, l.c); /* r < l ? r : l */
-    for (int q = 0; q < n; q++) o.b[q] = _mm256_blendv_ps(l.b[q], r.b[q], lt);
-    o.b[n] = lt;
-    for (int q = n + 1; q < 4; q++) o.b[q] = lt;
-    return o;
+    return candidate(x->bv, k, x->prev, x->m0, x->m1, x->j + k * x->G, KV, V);
 }
-
-QTIP_AVX2_INLINE node_ leaf(const sweep_ctx_ *x, uint32_t k, const int KV, const int V)
-{
-    node_ o;
-    o.c = candidate(x->bv, k, x->prev, x->m0, x->m1, x->j + k * x->G, KV, V);
-    for (int q = 0; q < 4; q++) o.b[q] = o.c;
-    return o;
-}
-
 /* Depth first, so few vectors are live at a time: candidates k .. k + 2^n - 1. */
-QTIP_AVX2_INLINE node_ t2(const sweep_ctx_ *x, uint32_t k, const int KV, const int V)
+QTIP_AVX2_INLINE __m256 t2(const sweep_ctx_ *x, uint32_t k, const int KV, const int V)
 {
-    node_ l = leaf(x, k, KV, V);
-    node_ r = leaf(x, k + 1, KV, V);
-    return merge(l, r, 0);
+    return _mm256_min_ps(leaf(x, k + 1, KV, V), leaf(x, k, KV, V));
 }
-QTIP_AVX2_INLINE node_ t4(const sweep_ctx_ *x, uint32_t k, const int KV, const int V)
+QTIP_AVX2_INLINE __m256 t4(const sweep_ctx_ *x, uint32_t k, const int KV, const int V)
 {
-    node_ l = t2(x, k, KV, V);
-    node_ r = t2(x, k + 2, KV, V);
-    return merge(l, r, 1);
+    return _mm256_min_ps(t2(x, k + 2, KV, V), t2(x, k, KV, V));
 }
-QTIP_AVX2_INLINE node_ t8(const sweep_ctx_ *x, uint32_t k, const int KV, const int V)
+QTIP_AVX2_INLINE __m256 t8(const sweep_ctx_ *x, uint32_t k, const int KV, const int V)
 {
-    node_ l = t4(x, k, KV, V);
-    node_ r = t4(x, k + 4, KV, V);
-    return merge(l, r, 2);
+    return _mm256_min_ps(t4(x, k + 4, KV, V), t4(x, k, KV, V));
 }
-QTIP_AVX2_INLINE node_ t16(const sweep_ctx_ *x, uint32_t k, const int KV, const int V)
+QTIP_AVX2_INLINE __m256 t16(const sweep_ctx_ *x, uint32_t k, const int KV, const int V)
 {
-    node_ l = t8(x, k, KV, V);
-    node_ r = t8(x, k + 8, KV, V);
-    return merge(l, r, 3);
+    return _mm256_min_ps(t8(x, k + 8, KV, V), t8(x, k, KV, V));
 }
 
-/* Candidates k0 .. k0 + 2^NB - 1 (NB <= 4) of groups j..j+7: their minimum, and
- * the first k of it in NB masks (bit b of k - k0). */
-QTIP_AVX2_INLINE __m256 tournament(const float *bv, const float *prev, __m256 m0, __m256 m1,
-                                   uint32_t j, uint32_t G, uint32_t k0, __m256 *mask,
-                                   const int NB, const int KV, const int V)
+/* Groups j..j+7 of one step: next[j..j+7], the minimum over all 2^KV candidates
+ * (tournaments of at most 16, then their minima in k order). */
+QTIP_AVX2_INLINE void block_avx2(const float *bv, const float *prev, float *next, __m256 m0,
+                                 __m256 m1, uint32_t j, uint32_t G, const int KV, const int V)
 {
     sweep_ctx_ x;
     x.bv = bv;
@@ -175,65 +172,34 @@ QTIP_AVX2_INLINE __m256 tournament(const float *bv, const float *prev, __m256 m0
     x.m0 = m0;
     x.m1 = m1;
     x.G = G;
-    node_ o = NB == 1 ? t2(&x, k0, KV, V)
-              : NB == 2 ? t4(&x, k0, KV, V)
-              : NB == 3 ? t8(&x, k0, KV, V)
-                        : t16(&x, k0, KV, V);
-    for (int q = 0; q < NB; q++) mask[q] = o.b[q];
-    return o.c;
+    __m256 b;
+    if (KV == 1) b = t2(&x, 0, KV, V);
+    else if (KV == 2) b = t4(&x, 0, KV, V);
+    else if (KV == 3) b = t8(&x, 0, KV, V);
+    else {
+        b = t16(&x, 0, KV, V);
+        for (uint32_t c = 1; c < (1u << KV) / 16; c++) b = _mm256_min_ps(t16(&x, 16 * c, KV, V), b);
+    }
+    _mm256_storeu_ps(next + j, b);
 }
 
-/* Groups j..j+7 of one step: next[j..j+7] and KV bytes of back-pointer bits. */
-QTIP_AVX2_INLINE void block_avx2(const float *bv, const float *prev, float *next, uint8_t *bp,
-                                 size_t pb, __m256 m0, __m256 m1, uint32_t j, uint32_t G,
-                                 const int KV, const int V)
-{
-    __m256 mask[4];
-    if (KV <= 4) {
-        __m256 b = tournament(bv, prev, m0, m1, j, G, 0, mask, KV, KV, V);
-        _mm256_storeu_ps(next + j, b);
-        for (int q = 0; q < KV; q++) bp[(size_t)q * pb + (j >> 3)] = (uint8_t)_mm256_movemask_ps(mask[q]);
-        return;
-    }
-    /* more than 16 candidates: tournaments of 16, merged in k order (a later
-     * chunk wins only when strictly smaller) */
-    __m256 best = tournament(bv, prev, m0, m1, j, G, 0, mask, 4, KV, V);
-    __m256i arg = _mm256_setzero_si256();
-    for (int b = 0; b < 4; b++)
-        arg = _mm256_or_si256(arg, _mm256_and_si256(_mm256_castps_si256(mask[b]), _mm256_set1_epi32(1 << b)));
-    for (uint32_t c = 1; c < (1u << KV) / 16; c++) {
-        __m256 m = tournament(bv, prev, m0, m1, j, G, 16 * c, mask, 4, KV, V);
-        __m256i a = _mm256_set1_epi32((int)(16 * c));
-        for (int b = 0; b < 4; b++)
-            a = _mm256_or_si256(a, _mm256_and_si256(_mm256_castps_si256(mask[b]), _mm256_set1_epi32(1 << b)));
-        __m256 lt = _mm256_cmp_ps(m, best, _CMP_LT_OQ);
-        best = _mm256_min_ps(m, best);
-        arg = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(arg), _mm256_castsi256_ps(a), lt));
-    }
-    _mm256_storeu_ps(next + j, best);
-    for (int q = 0; q < KV; q++)
-        bp[(size_t)q * pb + (j >> 3)] =
-            (uint8_t)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_slli_epi32(arg, 31 - q)));
-}
-
-QTIP_AVX2_INLINE void sweep_avx2_kv(const qtip_trellis *t, const float *prev, float *next, uint8_t *bp,
-                                    size_t pb, const float *x, const int KV, const int V)
+QTIP_AVX2_INLINE void sweep_avx2_kv(const qtip_trellis *t, const float *prev, float *next,
+                                    const float *x, const int KV, const int V)
 {
     const uint32_t G = t->G;
     /* the branch cost's m0, m1: -2 x */
     const __m256 m0 = _mm256_set1_ps(-2.0f * x[0]), m1 = _mm256_set1_ps(V == 2 ? -2.0f * x[1] : 0.0f);
     const size_t blk = (size_t)8 * (V + 1) << KV; /* floats per block of 8 groups */
     for (uint32_t j = 0; j < G; j += 8)
-        block_avx2(t->vals8 + (j >> 3) * blk, prev, next, bp, pb, m0, m1, j, G, KV, V);
+        block_avx2(t->vals8 + (j >> 3) * blk, prev, next, m0, m1, j, G, KV, V);
 }
 
 /* One instance per (KV, V), so the loops have constant trip counts. */
-QTIP_AVX2 static void sweep_avx2(const qtip_trellis *t, const float *prev, float *next, uint8_t *bp,
-                                 size_t pb, const float *x)
+QTIP_AVX2 static void sweep_avx2(const qtip_trellis *t, const float *prev, float *next, const float *x)
 {
 #define QTIP_SWEEP_CASE(kv, v)                                                 \
     if (t->KV == kv && t->p.V == v) {                                          \
-        sweep_avx2_kv(t, prev, next, bp, pb, x, kv, v);                        \
+        sweep_avx2_kv(t, prev, next, x, kv, v);                                \
         return;                                                                \
     }
     QTIP_SWEEP_CASE(1, 1) QTIP_SWEEP_CASE(2, 1) QTIP_SWEEP_CASE(3, 1) QTIP_SWEEP_CASE(4, 1)
@@ -261,17 +227,17 @@ const char *qtip_trellis_simd(void)
 }
 
 /* One sweep of either kernel. */
-static void sweep(const qtip_trellis *t, int use_avx2, const float *prev, float *next, uint8_t *bp,
-                  size_t pb, const float *x)
+static void sweep(const qtip_trellis *t, int use_avx2, const float *prev, float *next,
+                  const float *x)
 {
 #ifdef QTIP_HAVE_AVX2_PATH
     if (use_avx2) {
-        sweep_avx2(t, prev, next, bp, pb, x);
+        sweep_avx2(t, prev, next, x);
         return;
     }
 #endif
     (void)use_avx2;
-    sweep_portable(t, prev, next, bp, pb, x);
+    sweep_portable(t, prev, next, x);
 }
 
 static int want_avx2(const qtip_trellis *t)
@@ -289,12 +255,12 @@ void qtip_viterbi_fast_minima_(const qtip_trellis *t, qtip_trellis_slot *slot, c
 {
     const uint32_t G = t->G;
     const int use_avx2 = want_avx2(t);
-    float *prev = slot->cost[0], *next = slot->cost[1];
+    /* two rows suffice: no traceback */
+    float *prev = slot->rows, *next = slot->rows + slot->rowlen;
     for (uint32_t u = 0; u < G + 8; u++) prev[u] = 0.0f; /* start row, then padding */
     for (int q = 0; q < 8; q++) next[G + q] = 0;
-    /* the back-pointers are not wanted: every sweep writes step 0's planes */
     for (int i = 0; i < nsteps; i++) {
-        sweep(t, use_avx2, prev, next, slot->bp, slot->planebytes, seq + (size_t)i * t->p.V);
+        sweep(t, use_avx2, prev, next, seq + (size_t)i * t->p.V);
         float *tmp = prev;
         prev = next;
         next = tmp;
@@ -312,41 +278,37 @@ void qtip_viterbi_fast_snap_(const qtip_trellis *t, qtip_trellis_slot *slot, con
                              int32_t overlap, uint32_t *states, float *cost_out, int snap_steps,
                              float *snap)
 {
-    const int L = t->p.L, V = t->p.V, KV = t->KV, S = t->S;
-    const uint32_t NS = 1u << L, G = t->G, M = 1u << KV;
-    const size_t pb = slot->planebytes;
+    const int V = t->p.V, S = t->S;
+    const uint32_t G = t->G, M = 1u << t->KV;
+    const size_t rl = slot->rowlen;
     const int use_avx2 = want_avx2(t);
-    float *prev = slot->cost[0], *next = slot->cost[1];
-    const float *v0 = t->vals, *v1 = t->vals + NS;
-    const float m0 = -2.0f * seq[(size_t)(S - 1) * V], m1 = V == 2 ? -2.0f * seq[(size_t)(S - 1) * V + 1] : 0.0f;
+    float *const row0 = slot->rows;
+#define ROW(i) (row0 + (size_t)(i) * rl)
     /* start row: cost_0[s] = err_0(s) + start[s >> KV] */
-    for (uint32_t u = 0; u < G; u++) prev[u] = overlap < 0 || u == (uint32_t)overlap ? 0.0f : INFINITY;
-    for (int q = 0; q < 8; q++) prev[G + q] = next[G + q] = 0; /* padding read by expand_prev */
-    /* Sweep i (0 <= i <= S-2) reduces cost_i to its group minima (next) and writes
-     * the back-pointers of step i+1. The unconstrained last step is one more sweep,
-     * its bits in plane set 0 (step 0 has no back-pointers). */
-    int last_sweep = overlap < 0 && S > 1;
-    for (int i = 0; i + 1 < S || (last_sweep && i + 1 == S); i++) {
-        uint8_t *bp = slot->bp + (size_t)((i + 1) % S) * KV * pb;
-        const float *x = seq + (size_t)i * V;
-        sweep(t, use_avx2, prev, next, bp, pb, x);
-        float *tmp = prev;
-        prev = next;
-        next = tmp;
-        if (snap && i + 1 == snap_steps) memcpy(snap, prev, (size_t)G * sizeof(float));
+    for (uint32_t u = 0; u < G; u++) row0[u] = overlap < 0 || u == (uint32_t)overlap ? 0.0f : INFINITY;
+    /* Sweep i (0 <= i <= S-2) reduces cost_i to its group minima, row i + 1. The
+     * unconstrained last step is one more sweep (row S). */
+    const int last_sweep = overlap < 0 && S > 1;
+    const int nsweeps = last_sweep ? S : S - 1;
+    for (int i = 0; i <= nsweeps; i++)
+        for (int q = 0; q < 8; q++) ROW(i)[G + q] = 0; /* padding read by expand_prev */
+    for (int i = 0; i < nsweeps; i++) {
+        sweep(t, use_avx2, ROW(i), ROW(i + 1), seq + (size_t)i * V);
+        if (snap && i + 1 == snap_steps) memcpy(snap, ROW(i + 1), (size_t)G * sizeof(float));
     }
     uint32_t fin = 0;
     float fc = 0;
     if (last_sweep) {
-        /* prev = group minima of the last step, each with its first best k; the
-         * first state of the lowest cost is the one of smallest k, then smallest j */
+        /* row S = group minima of the last step; the first state of the lowest
+         * cost is the one of smallest k, then smallest j */
+        const float *last = ROW(S);
+        const float *x = seq + (size_t)(S - 1) * V;
         uint32_t bk = 0;
         int found = 0;
         for (uint32_t j = 0; j < G; j++) {
-            float c = prev[j];
+            float c = last[j];
             if (found && !(c <= fc)) continue;
-            uint32_t k = 0;
-            for (int q = 0; q < KV; q++) k |= (uint32_t)((slot->bp[(size_t)q * pb + (j >> 3)] >> (j & 7)) & 1u) << q;
+            uint32_t k = first_best_k(t, ROW(S - 1), j, x);
             if (!found || c < fc || k < bk) {
                 fc = c;
                 bk = k;
@@ -355,15 +317,17 @@ void qtip_viterbi_fast_snap_(const qtip_trellis *t, qtip_trellis_slot *slot, con
             }
         }
     } else {
-        /* constrained (or a single step): the allowed final states; prev is the
+        /* constrained (or a single step): the allowed final states; row S-1 is the
          * last sweep's group minima, or the start row when S == 1 */
+        const float *prev = ROW(S - 1);
+        const float m0 = -2.0f * seq[(size_t)(S - 1) * V];
+        const float m1 = V == 2 ? -2.0f * seq[(size_t)(S - 1) * V + 1] : 0.0f;
         uint32_t jlo = overlap < 0 ? 0 : (uint32_t)overlap, jhi = overlap < 0 ? G : jlo + 1;
         int found = 0;
         for (uint32_t k = 0; k < M; k++) {
             for (uint32_t j = jlo; j < jhi; j++) {
                 uint32_t s = j + k * G;
-                float c = qtip_trellis_branch_cost(prev[s >> KV], t->norm[s], v0[s], m0,
-                                                   V == 2 ? v1[s] : 0.0f, m1, V);
+                float c = cost_of(t, prev, s, m0, m1);
                 if (!found || c < fc || (c == fc && s < fin)) {
                     fc = c;
                     fin = s;
@@ -373,11 +337,12 @@ void qtip_viterbi_fast_snap_(const qtip_trellis *t, qtip_trellis_slot *slot, con
         }
     }
     states[S - 1] = fin;
+    /* the predecessor of state s at step i has low bits s >> KV (group j) and the
+     * first best k of sweep i - 1 */
     for (int i = S - 1; i > 0; i--) {
-        uint32_t j = states[i] >> KV, k = 0;
-        const uint8_t *bp = slot->bp + (size_t)i * KV * pb + (j >> 3);
-        for (int q = 0; q < KV; q++) k |= (uint32_t)((bp[(size_t)q * pb] >> (j & 7)) & 1u) << q;
-        states[i - 1] = j | (k << (L - KV));
+        uint32_t j = states[i] >> t->KV;
+        states[i - 1] = j + first_best_k(t, ROW(i - 1), j, seq + (size_t)(i - 1) * V) * G;
     }
+#undef ROW
     if (cost_out) *cost_out = fc;
 }
