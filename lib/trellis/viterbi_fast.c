@@ -12,7 +12,7 @@
  *    operations, so the same first lowest k as the reference's scan. The sweep
  *    is then a minimum only: tracking the arg k through the tournament (KV
  *    blends per merge and a movemask per plane) was a third of its operations;
- *    a 576x576 HYB K=2 layer quantizes 1.26x faster without it;
+ *    a 576x576 HYB K=2 layer quantizes about 1.12x faster without it;
  *  - the branch cost is trellis_codes.h's fma(v1, m1, fma(v0, m0, n + prev))
  *    (the squared error less the step's constant |x|^2): three operations per
  *    candidate instead of six; a 576x576 layer quantizes 12% faster than with the
