@@ -176,10 +176,9 @@ void qtip_trellis_unpack(const qtip_trellis_params *p, const uint16_t *bits, uin
 
 /* --- Search -------------------------------------------------------------------- */
 
-/* Scratch for the search: per-thread cost, back-pointer and path buffers, sized
- * for one codebook's parameters: 2 x 2^(L-KV) floats of group minima plus
- * T/V * 2^L / 8 bytes of back-pointers per thread (about 2.1 MiB at L=16, K=2,
- * V=1, T=256; 1 MiB for HYB K=2). Create once, reuse for every call on
+/* Scratch for the search: per-thread rows of group minima and path buffers, sized
+ * for one codebook's parameters: (T/V + 1) x (2^(L-KV) + 8) floats per thread
+ * (2.1 MB for HYB K=2 at L=16, V=2, T=256; 33.6 MB at K=1, V=1). Create once, reuse for every call on
  * codebooks with the same params. nthreads 0 = qtip_threads(). Not shareable
  * between concurrent calls. */
 typedef struct qtip_trellis_work qtip_trellis_work;
@@ -189,7 +188,7 @@ void qtip_trellis_work_free(qtip_trellis_work *w);
 #endif /* QTIP_EXPERIMENTAL */
 
 typedef enum {
-    QTIP_VITERBI_FAST = 0,      /* group-minimum, compact back-pointers, AVX2 when present */
+    QTIP_VITERBI_FAST = 0,      /* group minima, traceback by recomputation, AVX2 when present */
     QTIP_VITERBI_REFERENCE = 1, /* plain loops, full back-pointers (slow; for tests) */
 } qtip_viterbi_impl;
 
