@@ -1,0 +1,87 @@
+/*
+ * matvec_internal.h — the parts of the CPU matvec (lib/matvec/, not installed):
+ * the context and its set-up (matvec.c), the row-block kernels of the trellis
+ * codes (matvec_trellis.c) and of E8P (matvec_e8p.c), and the two ways to
+ * multiply a decoded tile (matvec_accumulate.c portable, matvec_avx2.c).
+ *
+ * One row block (a tile row of a trellis layer, 8 rows of an E8P layer) is the
+ * unit of work: a thread decodes its tiles one at a time into a small row-major
+ * buffer and adds tile times input into per-lane accumulators
+ * acc[(b * rows + r) * 8 + c % 8] (b the batch index, r the row in the block, c
+ * the column in the layer); the block's outputs are the lane sums, lane 0 to 7.
+ * Every step is a fused multiply-add in this order in both kernels, so they agree
+ * bit for bit and no result depends on which thread ran the block.
+ */
+#ifndef QTIP_MATVEC_INTERNAL_H
+#define QTIP_MATVEC_INTERNAL_H
+
+#include "core/internal.h"
+
+#define QTIP_MV_LANES 8
+#define QTIP_MV_E8P_ROWS 8   /* rows of an E8P row block */
+#define QTIP_MV_E8P_CODES 32 /* codes per E8P tile row (256 columns) */
+
+struct qtip_matvec {
+    qtip_quant_params p;
+    int64_t m, n;
+    float wscale;
+    float *SU, *SV;
+    int64_t rows_per_block, nblocks;
+    size_t tile_floats; /* the decode buffer of one row block */
+    /* trellis */
+    qtip_trellis *tr;   /* its value table decodes a state */
+    const float *vals;  /* V planes of 2^L values */
+    uint16_t *words;    /* the codes tile by tile: tile (R, C) at (R * tiles_c + C) * wpt */
+    int64_t tiles_c;
+    int wpt, S, V, L, td_x, td_y;
+    /* state_of[k]: the state whose V values are row-major elements k*V .. k*V+V-1
+     * of the tile (the tile order folded in); word_of / shift_of: where its L bits
+     * start in the tile's words as the AVX2 kernel reads them */
+    int32_t *state_of, *word_of, *shift_of;
+    /* E8P */
+    qtip_e8p *cb;
+    const void *codes; /* m x n/8, int16 (E8P12) or int32 (RVQ) */
+    void *codes_own;
+    int codes_i32;
+};
+
+/* Per-thread scratch of one apply call. */
+typedef struct {
+    float *acc;       /* batch x rows_per_block x 8 */
+    float *tile;      /* tile_floats */
+    uint32_t *words;  /* a tile's 32-bit word pairs (AVX2) or E8P codes */
+} qtip_mv_scratch;
+
+/* Scratch sizes (floats / uint32) a thread needs for `mv`. */
+size_t qtip_mv_scratch_words(const qtip_matvec *mv);
+
+/* Trellis set-up (matvec_trellis.c): the tile-major words and state maps. */
+qtip_status qtip_mv_trellis_init(qtip_matvec *mv, const qtip_layer_info *l);
+/* E8P set-up (matvec_e8p.c). */
+qtip_status qtip_mv_e8p_init(qtip_matvec *mv, const qtip_layer_info *l);
+
+/* Row block `blk` of Wr times the batch's rotated inputs X (batch x n) into rows
+ * blk * rows_per_block ... of Y (batch x m). */
+void qtip_mv_trellis_block(const qtip_matvec *mv, int use_avx2, int64_t blk, const float *X,
+                           int batch, float *Y, qtip_mv_scratch *s);
+void qtip_mv_e8p_block(const qtip_matvec *mv, int use_avx2, int64_t blk, const float *X,
+                       int batch, float *Y, qtip_mv_scratch *s);
+
+/* acc += tile (rows x cols, row-major, leading dimension ld) times columns
+ * col0 .. col0 + cols - 1 of each input row of X (batch x n), per lane. */
+void qtip_mv_accumulate(const float *tile, int rows, int cols, int ld, const float *X, int64_t n,
+                        int64_t col0, int batch, float *acc);
+/* The block's outputs: Y[b * m + row0 + r] = lane sum of acc, lane 0 first. */
+void qtip_mv_reduce(const float *acc, int rows, int batch, int64_t m, int64_t row0, float *Y);
+
+/* AVX2 + FMA (matvec_avx2.c); only called when qtip_mv_have_avx2(). */
+int qtip_mv_have_avx2(void);
+void qtip_mv_accumulate_avx2(const float *tile, int rows, int cols, int ld, const float *X,
+                             int64_t n, int64_t col0, int batch, float *acc);
+/* A trellis tile's row-major values from its words (pairs: wpt scratch). */
+void qtip_mv_trellis_tile_avx2(const qtip_matvec *mv, const uint16_t *w, uint32_t *pairs,
+                               float *tile);
+/* The portable tile decode of states k0 .. S-1 (the AVX2 kernel's tail). */
+void qtip_mv_trellis_tile_tail(const qtip_matvec *mv, const uint16_t *w, int k0, float *tile);
+
+#endif /* QTIP_MATVEC_INTERNAL_H */

@@ -1,0 +1,104 @@
+/*
+ * matvec_trellis.c — the trellis codes in the CPU matvec: the codes re-laid tile
+ * by tile (the same words, read in order), the tile order folded into a state
+ * map, and one tile row of Wr times the inputs. A tile decodes with the
+ * decoder's own pieces: qtip_trellis_window finds a state's L bits, the
+ * codebook's value table (qtip_trellis_values) gives its V values.
+ */
+#include "matvec/matvec_internal.h"
+#include "trellis/trellis_codes.h"
+
+#include <string.h>
+
+/* state_of: the tile order (qtip_trellis_tile_order) maps the V values of a state
+ * to V consecutive row-major elements starting at a multiple of V in both orders
+ * there are; anything else is refused rather than decoded wrong. */
+static qtip_status build_state_maps(qtip_matvec *mv)
+{
+    const qtip_trellis_params *tp = &mv->p.trellis;
+    const int T = tp->td_x * tp->td_y, V = tp->V, KV = tp->K * tp->V;
+    int *order = qtip_alloc((size_t)T, sizeof(int), "tile order");
+    mv->state_of = qtip_alloc((size_t)mv->S, sizeof(int32_t), "tile state map");
+    mv->word_of = qtip_alloc((size_t)mv->S, sizeof(int32_t), "tile word map");
+    mv->shift_of = qtip_alloc((size_t)mv->S, sizeof(int32_t), "tile shift map");
+    if (!order || !mv->state_of || !mv->word_of || !mv->shift_of) {
+        free(order);
+        return QTIP_E_NOMEM;
+    }
+    qtip_trellis_tile_order(tp, order);
+    qtip_status st = QTIP_OK;
+    for (int i = 0; i < mv->S && !st; i++) {
+        int e = order[i * V];
+        for (int v = 1; v < V; v++)
+            if (order[i * V + v] != e + v) e = -1;
+        if (e < 0 || e % V) st = qtip_error(QTIP_E_UNSUPPORTED, "matvec: the %s tile order splits the values of state %d",
+                                            qtip_code_name(tp->code), i);
+        else mv->state_of[e / V] = i;
+    }
+    for (int k = 0; k < mv->S && !st; k++) {
+        uint32_t pos = (uint32_t)mv->state_of[k] * (uint32_t)KV;
+        mv->word_of[k] = (int32_t)(pos >> 4);
+        mv->shift_of[k] = (int32_t)(32u - (pos & 15u) - (uint32_t)tp->L);
+    }
+    free(order);
+    return st;
+}
+
+qtip_status qtip_mv_trellis_init(qtip_matvec *mv, const qtip_layer_info *l)
+{
+    const qtip_trellis_params *tp = &mv->p.trellis;
+    QTIP_RETURN_ERROR_IF(tp->L > 16, QTIP_E_UNSUPPORTED,
+                         "matvec: layer '%s' has L = %d; the decoder reads at most 16 bits a state",
+                         l->tensor, tp->L);
+    QTIP_FORWARD_IF_ERROR(l->tlut ? qtip_trellis_create_with_lut(tp, l->tlut, &mv->tr)
+                                  : qtip_trellis_create(tp, &mv->tr));
+    mv->vals = qtip_trellis_values(mv->tr);
+    mv->td_x = tp->td_x;
+    mv->td_y = tp->td_y;
+    mv->V = tp->V;
+    mv->L = tp->L;
+    mv->S = tp->td_x * tp->td_y / tp->V;
+    mv->wpt = (int)qtip_trellis_words_per_tile(tp);
+    mv->tiles_c = mv->n / tp->td_y;
+    mv->rows_per_block = tp->td_x;
+    mv->nblocks = mv->m / tp->td_x;
+    mv->tile_floats = (size_t)tp->td_x * (size_t)tp->td_y;
+    QTIP_FORWARD_IF_ERROR(build_state_maps(mv));
+    const size_t ntiles = (size_t)mv->nblocks * (size_t)mv->tiles_c;
+    mv->words = qtip_alloc(ntiles, (size_t)mv->wpt * sizeof(uint16_t), "tile words");
+    if (!mv->words) return QTIP_E_NOMEM;
+    for (int64_t R = 0; R < mv->nblocks; R++)
+        for (int64_t C = 0; C < mv->tiles_c; C++)
+            qtip_trellis_get_tile(tp, (const uint16_t *)l->codes, l->code_cols, R, C,
+                                  mv->words + (size_t)(R * mv->tiles_c + C) * (size_t)mv->wpt);
+    return QTIP_OK;
+}
+
+void qtip_mv_trellis_tile_tail(const qtip_matvec *mv, const uint16_t *w, int k0, float *tile)
+{
+    const uint32_t KV = (uint32_t)(mv->p.trellis.K * mv->V), plane = 1u << mv->L;
+    for (int k = k0; k < mv->S; k++) {
+        uint32_t s = qtip_trellis_window(w, (uint32_t)mv->wpt, (uint32_t)mv->state_of[k] * KV, mv->L);
+        for (int v = 0; v < mv->V; v++) tile[k * mv->V + v] = mv->vals[v * plane + s];
+    }
+}
+
+void qtip_mv_trellis_block(const qtip_matvec *mv, int use_avx2, int64_t blk, const float *X,
+                           int batch, float *Y, qtip_mv_scratch *s)
+{
+    const int rows = mv->td_x;
+    memset(s->acc, 0, (size_t)batch * (size_t)rows * QTIP_MV_LANES * sizeof(float));
+    for (int64_t C = 0; C < mv->tiles_c; C++) {
+        const uint16_t *w = mv->words + (size_t)(blk * mv->tiles_c + C) * (size_t)mv->wpt;
+        if (use_avx2) {
+            qtip_mv_trellis_tile_avx2(mv, w, s->words, s->tile);
+            qtip_mv_accumulate_avx2(s->tile, rows, mv->td_y, mv->td_y, X, mv->n, C * mv->td_y,
+                                    batch, s->acc);
+        } else {
+            qtip_mv_trellis_tile_tail(mv, w, 0, s->tile);
+            qtip_mv_accumulate(s->tile, rows, mv->td_y, mv->td_y, X, mv->n, C * mv->td_y, batch,
+                               s->acc);
+        }
+    }
+    qtip_mv_reduce(s->acc, rows, batch, mv->m, blk * rows, Y);
+}
