@@ -20,6 +20,8 @@ void qtip_matvec_free(qtip_matvec *mv)
     free(mv->state_of);
     free(mv->word_of);
     free(mv->shift_of);
+    free(mv->group_base);
+    free(mv->rel_of);
     qtip_e8p_free(mv->cb);
     free(mv->codes_own);
     free(mv);

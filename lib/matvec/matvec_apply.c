@@ -13,7 +13,7 @@
 
 size_t qtip_mv_scratch_words(const qtip_matvec *mv)
 {
-    size_t pairs = mv->tr ? (size_t)mv->wpt : QTIP_MV_E8P_CODES;
+    size_t pairs = mv->tr ? (size_t)mv->wpt + 8 : QTIP_MV_E8P_CODES; /* + 8: read by a permute */
     return pairs > QTIP_MV_E8P_CODES ? pairs : QTIP_MV_E8P_CODES;
 }
 

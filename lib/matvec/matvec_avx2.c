@@ -7,6 +7,8 @@
  *    shift and mask, with the tile's pairs built once), its values gathered from
  *    the codebook's value table; V = 2 values interleaved into row-major order.
  *    States left over when S is not a multiple of 8 take the portable decode;
+ *  - HYB at batch 1 with 16-column tiles: each 8 states are a tile row, multiplied
+ *    as soon as decoded (no tile buffer), the same FMAs in the same order;
  *  - tile times inputs: the lane accumulators of matvec_internal.h, eight lanes
  *    per FMA, one accumulator vector a tile row kept in a register. Columns not
  *    in whole aligned groups of 8 take the portable loop (same lanes, same fmaf).
@@ -50,34 +52,108 @@ QTIP_AVX2 void qtip_mv_accumulate_avx2(const float *tile, int rows, int cols, in
     }
 }
 
-/* The L-bit states of entries k .. k+7 of the state map. */
+/* pairs[a] = words a and a + 1 (the tile's words end with its first again). */
+QTIP_AVX2 static inline void make_pairs(const uint16_t *w, int nw, uint32_t *pairs)
+{
+    for (int a = 0; a < nw; a++) pairs[a] = ((uint32_t)w[a] << 16) | w[a + 1];
+    for (int a = nw; a < nw + 8; a++) pairs[a] = 0; /* read by the permute, never used */
+}
+
+/* The L-bit states of row-major entries k .. k+7 of the state map (k a multiple
+ * of 8): each state's 32-bit word pair by one permute of 8 pairs (a gather when
+ * the group's words are further apart), then its shift and mask. */
 QTIP_AVX2 static inline __m256i states8(const qtip_matvec *mv, const uint32_t *pairs, int k)
 {
-    const __m256i word = _mm256_loadu_si256((const __m256i *)(mv->word_of + k));
     const __m256i shift = _mm256_loadu_si256((const __m256i *)(mv->shift_of + k));
     const __m256i mask = _mm256_set1_epi32((int)((1u << mv->L) - 1u));
-    __m256i x = _mm256_i32gather_epi32((const int *)pairs, word, 4);
+    const int base = mv->group_base[k >> 3];
+    __m256i x;
+    if (base >= 0)
+        x = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)(pairs + base)),
+                                        _mm256_loadu_si256((const __m256i *)(mv->rel_of + k)));
+    else
+        x = _mm256_i32gather_epi32((const int *)pairs,
+                                   _mm256_loadu_si256((const __m256i *)(mv->word_of + k)), 4);
     return _mm256_and_si256(_mm256_srlv_epi32(x, shift), mask);
+}
+
+/* HYB: the vector form of qtip_code_hyb (trellis_codes.h): p = s(s+1), the table
+ * row (p >> (15 - Q)) mod 2^Q read as one 64-bit pair, the first value's sign
+ * flipped by bit 15 of p. States k .. k+7 -> 16 row-major values (lo, hi). */
+QTIP_AVX2 static inline void hyb16(const qtip_matvec *mv, const uint32_t *pairs, int k, int32_t *ix,
+                                   __m256 *lo, __m256 *hi)
+{
+    const int Q = mv->p.trellis.Q;
+    const long long *tl = (const long long *)mv->hyb_tlut;
+    __m256i s = states8(mv, pairs, k);
+    __m256i p = _mm256_mullo_epi32(s, _mm256_add_epi32(s, _mm256_set1_epi32(1)));
+    __m256i idx = _mm256_and_si256(_mm256_srl_epi32(p, _mm_cvtsi32_si128(15 - Q)),
+                                   _mm256_set1_epi32((1 << Q) - 1));
+    __m256i sg = _mm256_and_si256(_mm256_slli_epi32(p, 16), _mm256_set1_epi32((int)0x80000000u));
+    /* 8 scalar loads: faster than a gather on cores that microcode gathers */
+    _mm256_store_si256((__m256i *)ix, idx);
+    __m256i l = _mm256_set_epi64x(tl[ix[3]], tl[ix[2]], tl[ix[1]], tl[ix[0]]);
+    __m256i h = _mm256_set_epi64x(tl[ix[7]], tl[ix[6]], tl[ix[5]], tl[ix[4]]);
+    *lo = _mm256_castsi256_ps(_mm256_xor_si256(l, _mm256_cvtepu32_epi64(_mm256_castsi256_si128(sg))));
+    *hi = _mm256_castsi256_ps(_mm256_xor_si256(h, _mm256_cvtepu32_epi64(_mm256_extracti128_si256(sg, 1))));
+}
+
+QTIP_AVX2 static void hyb_values(const qtip_matvec *mv, const uint32_t *pairs, int S8, float *tile)
+{
+    _Alignas(32) int32_t ix[8];
+    for (int k = 0; k < S8; k += 8) {
+        __m256 lo, hi;
+        hyb16(mv, pairs, k, ix, &lo, &hi);
+        _mm256_storeu_ps(tile + 2 * k, lo);
+        _mm256_storeu_ps(tile + 2 * k + 8, hi);
+    }
+}
+
+int qtip_mv_hyb_fused_fits(const qtip_matvec *mv)
+{
+    return mv->hyb_tlut && mv->td_y == 16 && mv->S % 8 == 0;
+}
+
+QTIP_AVX2 void qtip_mv_hyb_fused_avx2(const qtip_matvec *mv, const uint16_t *w, uint32_t *pairs,
+                                      const float *x, float *acc)
+{
+    make_pairs(w, mv->wpt, pairs);
+    const __m256 x0 = _mm256_loadu_ps(x), x1 = _mm256_loadu_ps(x + 8);
+    _Alignas(32) int32_t ix[8];
+    for (int k = 0; k < mv->S; k += 8) { /* 8 states: tile row k / 8 */
+        __m256 lo, hi;
+        hyb16(mv, pairs, k, ix, &lo, &hi);
+        float *ap = acc + (size_t)(k / 8) * QTIP_MV_LANES;
+        __m256 a = _mm256_fmadd_ps(lo, x0, _mm256_loadu_ps(ap));
+        _mm256_storeu_ps(ap, _mm256_fmadd_ps(hi, x1, a));
+    }
+}
+
+/* Other codes: the values gathered from the codebook's value table. */
+QTIP_AVX2 static void table_values(const qtip_matvec *mv, const uint32_t *pairs, int S8, float *tile)
+{
+    const float *v0 = mv->vals, *v1 = mv->vals + ((size_t)1 << mv->L);
+    for (int k = 0; k < S8; k += 8) {
+        __m256i s = states8(mv, pairs, k);
+        __m256 a = _mm256_i32gather_ps(v0, s, 4);
+        if (mv->V == 1) {
+            _mm256_storeu_ps(tile + k, a);
+            continue;
+        }
+        __m256 b = _mm256_i32gather_ps(v1, s, 4);
+        __m256 lo = _mm256_unpacklo_ps(a, b), hi = _mm256_unpackhi_ps(a, b);
+        _mm256_storeu_ps(tile + 2 * k, _mm256_permute2f128_ps(lo, hi, 0x20));
+        _mm256_storeu_ps(tile + 2 * k + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+    }
 }
 
 QTIP_AVX2 void qtip_mv_trellis_tile_avx2(const qtip_matvec *mv, const uint16_t *w, uint32_t *pairs,
                                          float *tile)
 {
-    const int nw = mv->wpt, S8 = mv->V <= 2 ? mv->S / 8 * 8 : 0;
-    for (int a = 0; a < nw; a++) pairs[a] = ((uint32_t)w[a] << 16) | w[a + 1 == nw ? 0 : a + 1];
-    const float *v0 = mv->vals, *v1 = mv->vals + ((size_t)1 << mv->L);
-    if (mv->V == 1) {
-        for (int k = 0; k < S8; k += 8)
-            _mm256_storeu_ps(tile + k, _mm256_i32gather_ps(v0, states8(mv, pairs, k), 4));
-    } else {
-        for (int k = 0; k < S8; k += 8) {
-            __m256i s = states8(mv, pairs, k);
-            __m256 a = _mm256_i32gather_ps(v0, s, 4), b = _mm256_i32gather_ps(v1, s, 4);
-            __m256 lo = _mm256_unpacklo_ps(a, b), hi = _mm256_unpackhi_ps(a, b);
-            _mm256_storeu_ps(tile + 2 * k, _mm256_permute2f128_ps(lo, hi, 0x20));
-            _mm256_storeu_ps(tile + 2 * k + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
-        }
-    }
+    const int S8 = mv->V <= 2 ? mv->S / 8 * 8 : 0;
+    make_pairs(w, mv->wpt, pairs);
+    if (mv->hyb_tlut) hyb_values(mv, pairs, S8, tile);
+    else table_values(mv, pairs, S8, tile);
     if (S8 < mv->S) qtip_mv_trellis_tile_tail(mv, w, S8, tile);
 }
 
@@ -96,6 +172,18 @@ void qtip_mv_trellis_tile_avx2(const qtip_matvec *mv, const uint16_t *w, uint32_
 {
     (void)pairs;
     qtip_mv_trellis_tile_tail(mv, w, 0, tile);
+}
+
+int qtip_mv_hyb_fused_fits(const qtip_matvec *mv)
+{
+    (void)mv;
+    return 0;
+}
+
+void qtip_mv_hyb_fused_avx2(const qtip_matvec *mv, const uint16_t *w, uint32_t *pairs,
+                            const float *x, float *acc)
+{
+    (void)mv, (void)w, (void)pairs, (void)x, (void)acc;
 }
 
 #endif

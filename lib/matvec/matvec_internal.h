@@ -31,13 +31,18 @@ struct qtip_matvec {
     /* trellis */
     qtip_trellis *tr;   /* its value table decodes a state */
     const float *vals;  /* V planes of 2^L values */
-    uint16_t *words;    /* the codes tile by tile: tile (R, C) at (R * tiles_c + C) * wpt */
+    uint16_t *words;    /* the codes tile by tile: tile (R, C) at (R * tiles_c + C) * (wpt + 1),
+                         * its first word repeated after its last (the stream is circular) */
     int64_t tiles_c;
     int wpt, S, V, L, td_x, td_y;
     /* state_of[k]: the state whose V values are row-major elements k*V .. k*V+V-1
      * of the tile (the tile order folded in); word_of / shift_of: where its L bits
      * start in the tile's words as the AVX2 kernel reads them */
     int32_t *state_of, *word_of, *shift_of;
+    /* group_base[g]: the first word of the 8 states 8g .. 8g+7 when their words
+     * lie within 8 consecutive pairs (rel_of: their offsets from it), else -1 */
+    int32_t *group_base, *rel_of;
+    const float *hyb_tlut; /* HYB: the 2^Q x 2 table (its values computed, not read) */
     /* E8P */
     qtip_e8p *cb;
     const void *codes; /* m x n/8, int16 (E8P12) or int32 (RVQ) */
@@ -78,9 +83,14 @@ void qtip_mv_reduce(const float *acc, int rows, int batch, int64_t m, int64_t ro
 int qtip_mv_have_avx2(void);
 void qtip_mv_accumulate_avx2(const float *tile, int rows, int cols, int ld, const float *X,
                              int64_t n, int64_t col0, int batch, float *acc);
-/* A trellis tile's row-major values from its words (pairs: wpt scratch). */
+/* A trellis tile's row-major values from its words (pairs: wpt + 8 scratch). */
 void qtip_mv_trellis_tile_avx2(const qtip_matvec *mv, const uint16_t *w, uint32_t *pairs,
                                float *tile);
+/* HYB, batch 1, 16-column tiles (qtip_mv_hyb_fused_fits): decode and multiply
+ * in one pass: acc (td_x x 8) += tile times x (the tile's 16 inputs). */
+int qtip_mv_hyb_fused_fits(const qtip_matvec *mv);
+void qtip_mv_hyb_fused_avx2(const qtip_matvec *mv, const uint16_t *w, uint32_t *pairs,
+                            const float *x, float *acc);
 /* The portable tile decode of states k0 .. S-1 (the AVX2 kernel's tail). */
 void qtip_mv_trellis_tile_tail(const qtip_matvec *mv, const uint16_t *w, int k0, float *tile);
 

@@ -10,6 +10,26 @@
 
 #include <string.h>
 
+/* The AVX2 kernel reads the words of 8 states with one permute of 8 word pairs
+ * when they lie that close (a gather otherwise). */
+static qtip_status build_groups(qtip_matvec *mv)
+{
+    const int G = (mv->S + 7) / 8;
+    mv->group_base = qtip_alloc((size_t)G, sizeof(int32_t), "tile word groups");
+    mv->rel_of = qtip_alloc((size_t)G * 8, sizeof(int32_t), "tile word offsets");
+    if (!mv->group_base || !mv->rel_of) return QTIP_E_NOMEM;
+    for (int g = 0; g < G; g++) {
+        int lo = mv->word_of[8 * g], hi = lo;
+        for (int k = 8 * g; k < 8 * g + 8 && k < mv->S; k++) {
+            if (mv->word_of[k] < lo) lo = mv->word_of[k];
+            if (mv->word_of[k] > hi) hi = mv->word_of[k];
+        }
+        mv->group_base[g] = hi - lo < 8 ? lo : -1;
+        for (int k = 8 * g; k < 8 * g + 8; k++) mv->rel_of[k] = k < mv->S ? mv->word_of[k] - lo : 0;
+    }
+    return QTIP_OK;
+}
+
 /* state_of: the tile order (qtip_trellis_tile_order) maps the V values of a state
  * to V consecutive row-major elements starting at a multiple of V in both orders
  * there are; anything else is refused rather than decoded wrong. */
@@ -41,7 +61,7 @@ static qtip_status build_state_maps(qtip_matvec *mv)
         mv->shift_of[k] = (int32_t)(32u - (pos & 15u) - (uint32_t)tp->L);
     }
     free(order);
-    return st;
+    return st ? st : build_groups(mv);
 }
 
 qtip_status qtip_mv_trellis_init(qtip_matvec *mv, const qtip_layer_info *l)
@@ -53,6 +73,7 @@ qtip_status qtip_mv_trellis_init(qtip_matvec *mv, const qtip_layer_info *l)
     QTIP_FORWARD_IF_ERROR(l->tlut ? qtip_trellis_create_with_lut(tp, l->tlut, &mv->tr)
                                   : qtip_trellis_create(tp, &mv->tr));
     mv->vals = qtip_trellis_values(mv->tr);
+    if (tp->code == QTIP_CODE_HYB && tp->V == 2) mv->hyb_tlut = qtip_trellis_lut(mv->tr, NULL);
     mv->td_x = tp->td_x;
     mv->td_y = tp->td_y;
     mv->V = tp->V;
@@ -65,12 +86,15 @@ qtip_status qtip_mv_trellis_init(qtip_matvec *mv, const qtip_layer_info *l)
     mv->tile_floats = (size_t)tp->td_x * (size_t)tp->td_y;
     QTIP_FORWARD_IF_ERROR(build_state_maps(mv));
     const size_t ntiles = (size_t)mv->nblocks * (size_t)mv->tiles_c;
-    mv->words = qtip_alloc(ntiles, (size_t)mv->wpt * sizeof(uint16_t), "tile words");
+    const size_t stride = (size_t)mv->wpt + 1;
+    mv->words = qtip_alloc(ntiles, stride * sizeof(uint16_t), "tile words");
     if (!mv->words) return QTIP_E_NOMEM;
     for (int64_t R = 0; R < mv->nblocks; R++)
-        for (int64_t C = 0; C < mv->tiles_c; C++)
-            qtip_trellis_get_tile(tp, (const uint16_t *)l->codes, l->code_cols, R, C,
-                                  mv->words + (size_t)(R * mv->tiles_c + C) * (size_t)mv->wpt);
+        for (int64_t C = 0; C < mv->tiles_c; C++) {
+            uint16_t *w = mv->words + (size_t)(R * mv->tiles_c + C) * stride;
+            qtip_trellis_get_tile(tp, (const uint16_t *)l->codes, l->code_cols, R, C, w);
+            w[mv->wpt] = w[0];
+        }
     return QTIP_OK;
 }
 
@@ -88,9 +112,12 @@ void qtip_mv_trellis_block(const qtip_matvec *mv, int use_avx2, int64_t blk, con
 {
     const int rows = mv->td_x;
     memset(s->acc, 0, (size_t)batch * (size_t)rows * QTIP_MV_LANES * sizeof(float));
+    const int fused = use_avx2 && batch == 1 && qtip_mv_hyb_fused_fits(mv);
     for (int64_t C = 0; C < mv->tiles_c; C++) {
-        const uint16_t *w = mv->words + (size_t)(blk * mv->tiles_c + C) * (size_t)mv->wpt;
-        if (use_avx2) {
+        const uint16_t *w = mv->words + (size_t)(blk * mv->tiles_c + C) * (size_t)(mv->wpt + 1);
+        if (fused) {
+            qtip_mv_hyb_fused_avx2(mv, w, s->words, X + C * mv->td_y, s->acc);
+        } else if (use_avx2) {
             qtip_mv_trellis_tile_avx2(mv, w, s->words, s->tile);
             qtip_mv_accumulate_avx2(s->tile, rows, mv->td_y, mv->td_y, X, mv->n, C * mv->td_y,
                                     batch, s->acc);
