@@ -14,6 +14,8 @@
  */
 #include "check.h"
 
+#include <sys/stat.h>
+
 #define TOL 1e-6
 
 typedef struct {
@@ -209,6 +211,55 @@ TEST(e8p_codebooks)
     }
 }
 
+/* A packed directory's layer through qtip_matvec_open: the same bits as the
+ * context made from the description that was packed. */
+TEST(open_packed_directory)
+{
+    test_rng r = test_rng_seeded(11);
+    qtip_quant_params p = trellis_params(QTIP_CODE_HYB, 2, 2, 9);
+    synth_layer s;
+    CHECK(synth(&p, 48, 80, &r, &s), "synth");
+    s.l.tensor = "model.layers.0.mlp.down_proj";
+    char model[600], packed[600], path[700];
+    snprintf(model, sizeof model, "%s/orig", test_tmpdir());
+    snprintf(packed, sizeof packed, "%s/packed", test_tmpdir());
+    CHECK(mkdir(model, 0755) == 0, "mkdir %s", model);
+    snprintf(path, sizeof path, "%s/config.json", model);
+    const char *cfg = "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", "
+                      "\"torch_dtype\": \"float32\"}\n";
+    test_write_file(path, cfg, strlen(cfg));
+    float *W = calloc(48 * 80, 4);
+    int64_t shape[2] = {48, 80};
+    qtip_st_writer *w = NULL;
+    CHECK_OK(qtip_st_writer_create(&w));
+    CHECK_OK(qtip_st_writer_add(w, "model.layers.0.mlp.down_proj.weight", QTIP_DT_F32, 2, shape, W));
+    snprintf(path, sizeof path, "%s/model.safetensors", model);
+    CHECK_OK(qtip_st_writer_write(w, path, 0));
+    qtip_st_writer_free(w);
+    qtip_model_dir *md = NULL;
+    CHECK_OK(qtip_model_dir_open(model, 0, &md));
+    qtip_pack_options o;
+    qtip_pack_options_default(&o);
+    if (md) CHECK_OK(qtip_pack_model(md, &s.l, 1, &o, packed));
+    qtip_model_dir_close(md);
+    qtip_matvec *a = NULL, *b = NULL;
+    CHECK_OK(qtip_matvec_open(packed, "model.layers.0.mlp.down_proj", &a));
+    CHECK_OK(qtip_matvec_create(&s.l, &b));
+    float x[2 * 80], ya[2 * 48], yb[2 * 48];
+    fill_inputs(&r, x, 2 * 80);
+    if (a && b) {
+        CHECK_OK(qtip_matvec_apply_batch(a, x, 2, ya));
+        CHECK_OK(qtip_matvec_apply_batch(b, x, 2, yb));
+        CHECK(memcmp(ya, yb, sizeof ya) == 0, "the packed layer computes differently");
+    }
+    qtip_matvec_free(a);
+    qtip_matvec_free(b);
+    CHECK_STATUS(qtip_matvec_open(packed, "model.layers.1.mlp.down_proj", &a), QTIP_E_NOT_FOUND);
+    CHECK(a == NULL, "no context on failure");
+    free(W);
+    synth_free(&s);
+}
+
 TEST(refusals)
 {
     test_rng r = test_rng_seeded(5);
@@ -241,6 +292,7 @@ int main(void)
     RUN(trellis_large_shape);
     RUN(trellis_narrow_tiles);
     RUN(e8p_codebooks);
+    RUN(open_packed_directory);
     RUN(refusals);
     return check_summary();
 }
