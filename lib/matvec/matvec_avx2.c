@@ -59,53 +59,97 @@ QTIP_AVX2 static inline void make_pairs(const uint16_t *w, int nw, uint32_t *pai
     for (int a = nw; a < nw + 8; a++) pairs[a] = 0; /* read by the permute, never used */
 }
 
+/* What the decode loops read of the context, as locals: the intrinsics' stores
+ * may alias anything, so fields read through `mv` would be reloaded (and the
+ * masks rebuilt) for every 8 states. */
+typedef struct {
+    const int32_t *shift_of, *rel_of, *word_of, *group_base;
+    const long long *tl; /* HYB table rows as 64-bit pairs */
+    __m256i lmask, qmask;
+    __m128i qshift;
+} dec_consts;
+
+QTIP_AVX2 static inline dec_consts consts_of(const qtip_matvec *mv)
+{
+    dec_consts c;
+    c.shift_of = mv->shift_of;
+    c.rel_of = mv->rel_of;
+    c.word_of = mv->word_of;
+    c.group_base = mv->group_base;
+    c.tl = (const long long *)mv->hyb_tlut;
+    c.lmask = _mm256_set1_epi32((int)((1u << mv->L) - 1u));
+    c.qmask = _mm256_set1_epi32((1 << mv->p.trellis.Q) - 1);
+    c.qshift = _mm_cvtsi32_si128(15 - mv->p.trellis.Q);
+    return c;
+}
+
 /* The L-bit states of row-major entries k .. k+7 of the state map (k a multiple
  * of 8): each state's 32-bit word pair by one permute of 8 pairs (a gather when
  * the group's words are further apart), then its shift and mask. */
-QTIP_AVX2 static inline __m256i states8(const qtip_matvec *mv, const uint32_t *pairs, int k)
+QTIP_AVX2 static inline __m256i states8(const dec_consts *c, const uint32_t *pairs, int k)
 {
-    const __m256i shift = _mm256_loadu_si256((const __m256i *)(mv->shift_of + k));
-    const __m256i mask = _mm256_set1_epi32((int)((1u << mv->L) - 1u));
-    const int base = mv->group_base[k >> 3];
+    const __m256i shift = _mm256_loadu_si256((const __m256i *)(c->shift_of + k));
+    const int base = c->group_base[k >> 3];
     __m256i x;
     if (base >= 0)
         x = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)(pairs + base)),
-                                        _mm256_loadu_si256((const __m256i *)(mv->rel_of + k)));
+                                        _mm256_loadu_si256((const __m256i *)(c->rel_of + k)));
     else
         x = _mm256_i32gather_epi32((const int *)pairs,
-                                   _mm256_loadu_si256((const __m256i *)(mv->word_of + k)), 4);
-    return _mm256_and_si256(_mm256_srlv_epi32(x, shift), mask);
+                                   _mm256_loadu_si256((const __m256i *)(c->word_of + k)), 4);
+    return _mm256_and_si256(_mm256_srlv_epi32(x, shift), c->lmask);
 }
 
 /* HYB: the vector form of qtip_code_hyb (trellis_codes.h): p = s(s+1), the table
  * row (p >> (15 - Q)) mod 2^Q read as one 64-bit pair, the first value's sign
  * flipped by bit 15 of p. States k .. k+7 -> 16 row-major values (lo, hi). */
-QTIP_AVX2 static inline void hyb16(const qtip_matvec *mv, const uint32_t *pairs, int k, int32_t *ix,
-                                   __m256 *lo, __m256 *hi)
+QTIP_AVX2 static inline void hyb16(const dec_consts *c, const uint32_t *pairs, int k, __m256 *lo,
+                                   __m256 *hi)
 {
-    const int Q = mv->p.trellis.Q;
-    const long long *tl = (const long long *)mv->hyb_tlut;
-    __m256i s = states8(mv, pairs, k);
+    const long long *tl = c->tl;
+    __m256i s = states8(c, pairs, k);
     __m256i p = _mm256_mullo_epi32(s, _mm256_add_epi32(s, _mm256_set1_epi32(1)));
-    __m256i idx = _mm256_and_si256(_mm256_srl_epi32(p, _mm_cvtsi32_si128(15 - Q)),
-                                   _mm256_set1_epi32((1 << Q) - 1));
+    __m256i idx = _mm256_and_si256(_mm256_srl_epi32(p, c->qshift), c->qmask);
     __m256i sg = _mm256_and_si256(_mm256_slli_epi32(p, 16), _mm256_set1_epi32((int)0x80000000u));
-    /* 8 scalar loads: faster than a gather on cores that microcode gathers */
-    _mm256_store_si256((__m256i *)ix, idx);
-    __m256i l = _mm256_set_epi64x(tl[ix[3]], tl[ix[2]], tl[ix[1]], tl[ix[0]]);
-    __m256i h = _mm256_set_epi64x(tl[ix[7]], tl[ix[6]], tl[ix[5]], tl[ix[4]]);
+    /* 8 scalar loads: faster than a gather on cores that microcode gathers; the
+     * indices leave the vector two at a time */
+    __m128i i0 = _mm256_castsi256_si128(idx), i1 = _mm256_extracti128_si256(idx, 1);
+    uint64_t a0 = (uint64_t)_mm_cvtsi128_si64(i0), a1 = (uint64_t)_mm_extract_epi64(i0, 1);
+    uint64_t a2 = (uint64_t)_mm_cvtsi128_si64(i1), a3 = (uint64_t)_mm_extract_epi64(i1, 1);
+    __m256i l = _mm256_set_epi64x(tl[a1 >> 32], tl[(uint32_t)a1], tl[a0 >> 32], tl[(uint32_t)a0]);
+    __m256i h = _mm256_set_epi64x(tl[a3 >> 32], tl[(uint32_t)a3], tl[a2 >> 32], tl[(uint32_t)a2]);
     *lo = _mm256_castsi256_ps(_mm256_xor_si256(l, _mm256_cvtepu32_epi64(_mm256_castsi256_si128(sg))));
     *hi = _mm256_castsi256_ps(_mm256_xor_si256(h, _mm256_cvtepu32_epi64(_mm256_extracti128_si256(sg, 1))));
 }
 
 QTIP_AVX2 static void hyb_values(const qtip_matvec *mv, const uint32_t *pairs, int S8, float *tile)
 {
-    _Alignas(32) int32_t ix[8];
+    const dec_consts c = consts_of(mv);
     for (int k = 0; k < S8; k += 8) {
         __m256 lo, hi;
-        hyb16(mv, pairs, k, ix, &lo, &hi);
+        hyb16(&c, pairs, k, &lo, &hi);
         _mm256_storeu_ps(tile + 2 * k, lo);
         _mm256_storeu_ps(tile + 2 * k + 8, hi);
+    }
+}
+
+/* Other codes: the values gathered from the codebook's value table. */
+QTIP_AVX2 static void table_values(const qtip_matvec *mv, const uint32_t *pairs, int S8, float *tile)
+{
+    const dec_consts c = consts_of(mv);
+    const float *v0 = mv->vals, *v1 = mv->vals + ((size_t)1 << mv->L);
+    const int V = mv->V;
+    for (int k = 0; k < S8; k += 8) {
+        __m256i s = states8(&c, pairs, k);
+        __m256 a = _mm256_i32gather_ps(v0, s, 4);
+        if (V == 1) {
+            _mm256_storeu_ps(tile + k, a);
+            continue;
+        }
+        __m256 b = _mm256_i32gather_ps(v1, s, 4);
+        __m256 lo = _mm256_unpacklo_ps(a, b), hi = _mm256_unpackhi_ps(a, b);
+        _mm256_storeu_ps(tile + 2 * k, _mm256_permute2f128_ps(lo, hi, 0x20));
+        _mm256_storeu_ps(tile + 2 * k + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
     }
 }
 
@@ -118,32 +162,15 @@ QTIP_AVX2 void qtip_mv_hyb_fused_avx2(const qtip_matvec *mv, const uint16_t *w, 
                                       const float *x, float *acc)
 {
     make_pairs(w, mv->wpt, pairs);
+    const dec_consts c = consts_of(mv);
+    const int S = mv->S;
     const __m256 x0 = _mm256_loadu_ps(x), x1 = _mm256_loadu_ps(x + 8);
-    _Alignas(32) int32_t ix[8];
-    for (int k = 0; k < mv->S; k += 8) { /* 8 states: tile row k / 8 */
+    for (int k = 0; k < S; k += 8) { /* 8 states: tile row k / 8 */
         __m256 lo, hi;
-        hyb16(mv, pairs, k, ix, &lo, &hi);
+        hyb16(&c, pairs, k, &lo, &hi);
         float *ap = acc + (size_t)(k / 8) * QTIP_MV_LANES;
         __m256 a = _mm256_fmadd_ps(lo, x0, _mm256_loadu_ps(ap));
         _mm256_storeu_ps(ap, _mm256_fmadd_ps(hi, x1, a));
-    }
-}
-
-/* Other codes: the values gathered from the codebook's value table. */
-QTIP_AVX2 static void table_values(const qtip_matvec *mv, const uint32_t *pairs, int S8, float *tile)
-{
-    const float *v0 = mv->vals, *v1 = mv->vals + ((size_t)1 << mv->L);
-    for (int k = 0; k < S8; k += 8) {
-        __m256i s = states8(mv, pairs, k);
-        __m256 a = _mm256_i32gather_ps(v0, s, 4);
-        if (mv->V == 1) {
-            _mm256_storeu_ps(tile + k, a);
-            continue;
-        }
-        __m256 b = _mm256_i32gather_ps(v1, s, 4);
-        __m256 lo = _mm256_unpacklo_ps(a, b), hi = _mm256_unpackhi_ps(a, b);
-        _mm256_storeu_ps(tile + 2 * k, _mm256_permute2f128_ps(lo, hi, 0x20));
-        _mm256_storeu_ps(tile + 2 * k + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
     }
 }
 
