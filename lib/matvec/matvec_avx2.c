@@ -10,7 +10,8 @@
  *  - HYB at batch 1 with 16-column tiles: each 8 states are a tile row, multiplied
  *    as soon as decoded (no tile buffer), the same FMAs in the same order;
  *  - tile times inputs: the lane accumulators of matvec_internal.h, eight lanes
- *    per FMA, one accumulator vector a tile row kept in a register. Columns not
+ *    per FMA; 4 rows x 3 inputs of accumulators kept in registers across up to 4
+ *    tiles side by side (QTIP_MV_TILE_GROUP). Columns not
  *    in whole aligned groups of 8 take the portable loop (same lanes, same fmaf).
  */
 #include "matvec/matvec_internal.h"
@@ -20,6 +21,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define QTIP_AVX2 __attribute__((target("avx2,fma")))
+#define QTIP_AVX2_INLINE __attribute__((target("avx2,fma"), always_inline)) static inline
 
 int qtip_mv_have_avx2(void)
 {
@@ -31,24 +33,50 @@ int qtip_mv_have_avx2(void)
     return cached && !getenv("QTIP_NO_AVX2");
 }
 
-QTIP_AVX2 void qtip_mv_accumulate_avx2(const float *tile, int rows, int cols, int ld,
-                                       const float *X, int64_t n, int64_t col0, int batch,
-                                       float *acc)
+/* Rows r .. r+3 of `ntiles` tiles side by side times inputs b .. b+B-1 (B <= 3):
+ * 12 accumulator vectors stay in registers across all the tiles' columns (one
+ * load and store each per call, not per tile row). w: row r of tile 0; x: input
+ * b at the first tile's first column; a: the accumulators of (b, r). */
+QTIP_AVX2_INLINE void block4(const float *w, int ntiles, size_t tstride, int cols, int ld,
+                             const float *x, int64_t n, float *a, int rows, int B)
 {
-    if (cols % QTIP_MV_LANES || col0 % QTIP_MV_LANES) {
-        qtip_mv_accumulate(tile, rows, cols, ld, X, n, col0, batch, acc);
+    __m256 s[4][3];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < B; j++) s[i][j] = _mm256_loadu_ps(a + ((size_t)j * (size_t)rows + (size_t)i) * 8);
+    for (int g = 0; g < ntiles; g++)
+        for (int c = 0; c < cols; c += QTIP_MV_LANES) {
+            const float *wg = w + (size_t)g * tstride + c, *xg = x + (size_t)g * (size_t)cols + c;
+            __m256 xv[3];
+            for (int j = 0; j < B; j++) xv[j] = _mm256_loadu_ps(xg + (size_t)j * (size_t)n);
+            for (int i = 0; i < 4; i++) {
+                __m256 wv = _mm256_loadu_ps(wg + (size_t)i * (size_t)ld);
+                for (int j = 0; j < B; j++) s[i][j] = _mm256_fmadd_ps(wv, xv[j], s[i][j]);
+            }
+        }
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < B; j++) _mm256_storeu_ps(a + ((size_t)j * (size_t)rows + (size_t)i) * 8, s[i][j]);
+}
+
+QTIP_AVX2 void qtip_mv_accumulate_avx2(const float *tile, int ntiles, size_t tstride, int rows,
+                                       int cols, int ld, const float *X, int64_t n, int64_t col0,
+                                       int batch, float *acc)
+{
+    if (cols % QTIP_MV_LANES || col0 % QTIP_MV_LANES || rows % 4) {
+        for (int g = 0; g < ntiles; g++)
+            qtip_mv_accumulate(tile + (size_t)g * tstride, rows, cols, ld, X, n, col0 + (int64_t)g * cols,
+                               batch, acc);
         return;
     }
-    for (int b = 0; b < batch; b++) {
+    for (int r = 0; r < rows; r += 4) {
+        const float *w = tile + (size_t)r * (size_t)ld;
+        int b = 0;
+        for (; b + 3 <= batch; b += 3)
+            block4(w, ntiles, tstride, cols, ld, X + (size_t)b * (size_t)n + col0, n,
+                   acc + ((size_t)b * (size_t)rows + (size_t)r) * 8, rows, 3);
+        float *a = acc + ((size_t)b * (size_t)rows + (size_t)r) * 8;
         const float *x = X + (size_t)b * (size_t)n + col0;
-        for (int r = 0; r < rows; r++) {
-            const float *w = tile + (size_t)r * (size_t)ld;
-            float *ap = acc + ((size_t)b * (size_t)rows + (size_t)r) * QTIP_MV_LANES;
-            __m256 a = _mm256_loadu_ps(ap);
-            for (int c = 0; c < cols; c += QTIP_MV_LANES)
-                a = _mm256_fmadd_ps(_mm256_loadu_ps(w + c), _mm256_loadu_ps(x + c), a);
-            _mm256_storeu_ps(ap, a);
-        }
+        if (batch - b == 2) block4(w, ntiles, tstride, cols, ld, x, n, a, rows, 2);
+        if (batch - b == 1) block4(w, ntiles, tstride, cols, ld, x, n, a, rows, 1);
     }
 }
 
@@ -188,10 +216,12 @@ QTIP_AVX2 void qtip_mv_trellis_tile_avx2(const qtip_matvec *mv, const uint16_t *
 
 int qtip_mv_have_avx2(void) { return 0; }
 
-void qtip_mv_accumulate_avx2(const float *tile, int rows, int cols, int ld, const float *X,
-                             int64_t n, int64_t col0, int batch, float *acc)
+void qtip_mv_accumulate_avx2(const float *tile, int ntiles, size_t tstride, int rows, int cols,
+                             int ld, const float *X, int64_t n, int64_t col0, int batch, float *acc)
 {
-    qtip_mv_accumulate(tile, rows, cols, ld, X, n, col0, batch, acc);
+    for (int g = 0; g < ntiles; g++)
+        qtip_mv_accumulate(tile + (size_t)g * tstride, rows, cols, ld, X, n, col0 + (int64_t)g * cols,
+                           batch, acc);
 }
 
 void qtip_mv_trellis_tile_avx2(const qtip_matvec *mv, const uint16_t *w, uint32_t *pairs,

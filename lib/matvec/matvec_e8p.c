@@ -61,7 +61,7 @@ void qtip_mv_e8p_block(const qtip_matvec *mv, int use_avx2, int64_t blk, const f
             (void)qtip_e8p_decode(mv->cb, s->words, (size_t)cnt, s->tile + (size_t)r * ld);
         }
         if (use_avx2)
-            qtip_mv_accumulate_avx2(s->tile, rows, 8 * cnt, ld, X, mv->n, 8 * j0, batch, s->acc);
+            qtip_mv_accumulate_avx2(s->tile, 1, 0, rows, 8 * cnt, ld, X, mv->n, 8 * j0, batch, s->acc);
         else
             qtip_mv_accumulate(s->tile, rows, 8 * cnt, ld, X, mv->n, 8 * j0, batch, s->acc);
     }

@@ -20,6 +20,7 @@
 #define QTIP_MV_LANES 8
 #define QTIP_MV_E8P_ROWS 8   /* rows of an E8P row block */
 #define QTIP_MV_E8P_CODES 32 /* codes per E8P tile row (256 columns) */
+#define QTIP_MV_TILE_GROUP 4 /* trellis tiles decoded side by side for a batch */
 
 struct qtip_matvec {
     qtip_quant_params p;
@@ -27,7 +28,7 @@ struct qtip_matvec {
     float wscale;
     float *SU, *SV;
     int64_t rows_per_block, nblocks;
-    size_t tile_floats; /* the decode buffer of one row block */
+    size_t tile_floats; /* the decode buffer of a row block's tiles in flight */
     /* trellis */
     qtip_trellis *tr;   /* its value table decodes a state */
     const float *vals;  /* V planes of 2^L values */
@@ -81,8 +82,10 @@ void qtip_mv_reduce(const float *acc, int rows, int batch, int64_t m, int64_t ro
 
 /* AVX2 + FMA (matvec_avx2.c); only called when qtip_mv_have_avx2(). */
 int qtip_mv_have_avx2(void);
-void qtip_mv_accumulate_avx2(const float *tile, int rows, int cols, int ld, const float *X,
-                             int64_t n, int64_t col0, int batch, float *acc);
+/* The same for `ntiles` tiles side by side (tile g at tile + g * tstride, its
+ * columns col0 + g * cols ...), the same FMAs in the same order per lane. */
+void qtip_mv_accumulate_avx2(const float *tile, int ntiles, size_t tstride, int rows, int cols,
+                             int ld, const float *X, int64_t n, int64_t col0, int batch, float *acc);
 /* A trellis tile's row-major values from its words (pairs: wpt + 8 scratch). */
 void qtip_mv_trellis_tile_avx2(const qtip_matvec *mv, const uint16_t *w, uint32_t *pairs,
                                float *tile);

@@ -83,7 +83,7 @@ qtip_status qtip_mv_trellis_init(qtip_matvec *mv, const qtip_layer_info *l)
     mv->tiles_c = mv->n / tp->td_y;
     mv->rows_per_block = tp->td_x;
     mv->nblocks = mv->m / tp->td_x;
-    mv->tile_floats = (size_t)tp->td_x * (size_t)tp->td_y;
+    mv->tile_floats = QTIP_MV_TILE_GROUP * (size_t)tp->td_x * (size_t)tp->td_y;
     QTIP_FORWARD_IF_ERROR(build_state_maps(mv));
     const size_t ntiles = (size_t)mv->nblocks * (size_t)mv->tiles_c;
     const size_t stride = (size_t)mv->wpt + 1;
@@ -107,24 +107,39 @@ void qtip_mv_trellis_tile_tail(const qtip_matvec *mv, const uint16_t *w, int k0,
     }
 }
 
+/* Tiles C .. C + count - 1 of row block blk, AVX2: decoded side by side, then
+ * multiplied at once (the accumulators stay in registers across them). */
+static void tiles_avx2(const qtip_matvec *mv, int64_t blk, int64_t C, int count, const float *X,
+                       int batch, qtip_mv_scratch *s)
+{
+    const size_t T = (size_t)mv->td_x * (size_t)mv->td_y;
+    for (int g = 0; g < count; g++)
+        qtip_mv_trellis_tile_avx2(mv, mv->words + (size_t)(blk * mv->tiles_c + C + g) * (size_t)(mv->wpt + 1),
+                                  s->words, s->tile + (size_t)g * T);
+    qtip_mv_accumulate_avx2(s->tile, count, T, mv->td_x, mv->td_y, mv->td_y, X, mv->n, C * mv->td_y,
+                            batch, s->acc);
+}
+
 void qtip_mv_trellis_block(const qtip_matvec *mv, int use_avx2, int64_t blk, const float *X,
                            int batch, float *Y, qtip_mv_scratch *s)
 {
     const int rows = mv->td_x;
     memset(s->acc, 0, (size_t)batch * (size_t)rows * QTIP_MV_LANES * sizeof(float));
     const int fused = use_avx2 && batch == 1 && qtip_mv_hyb_fused_fits(mv);
-    for (int64_t C = 0; C < mv->tiles_c; C++) {
+    for (int64_t C = 0; C < mv->tiles_c;) {
         const uint16_t *w = mv->words + (size_t)(blk * mv->tiles_c + C) * (size_t)(mv->wpt + 1);
         if (fused) {
             qtip_mv_hyb_fused_avx2(mv, w, s->words, X + C * mv->td_y, s->acc);
+            C++;
         } else if (use_avx2) {
-            qtip_mv_trellis_tile_avx2(mv, w, s->words, s->tile);
-            qtip_mv_accumulate_avx2(s->tile, rows, mv->td_y, mv->td_y, X, mv->n, C * mv->td_y,
-                                    batch, s->acc);
+            int count = (int)(mv->tiles_c - C < QTIP_MV_TILE_GROUP ? mv->tiles_c - C : QTIP_MV_TILE_GROUP);
+            tiles_avx2(mv, blk, C, count, X, batch, s);
+            C += count;
         } else {
             qtip_mv_trellis_tile_tail(mv, w, 0, s->tile);
             qtip_mv_accumulate(s->tile, rows, mv->td_y, mv->td_y, X, mv->n, C * mv->td_y, batch,
                                s->acc);
+            C++;
         }
     }
     qtip_mv_reduce(s->acc, rows, batch, mv->m, blk * rows, Y);
