@@ -22,6 +22,7 @@ void qtip_matvec_free(qtip_matvec *mv)
     free(mv->shift_of);
     free(mv->group_base);
     free(mv->rel_of);
+    free(mv->hyb_pairs);
     qtip_e8p_free(mv->cb);
     free(mv->codes_own);
     free(mv);

@@ -104,7 +104,7 @@ QTIP_AVX2 static inline dec_consts consts_of(const qtip_matvec *mv)
     c.rel_of = mv->rel_of;
     c.word_of = mv->word_of;
     c.group_base = mv->group_base;
-    c.tl = (const long long *)mv->hyb_tlut;
+    c.tl = mv->hyb_pairs;
     c.lmask = _mm256_set1_epi32((int)((1u << mv->L) - 1u));
     c.qmask = _mm256_set1_epi32((1 << mv->p.trellis.Q) - 1);
     c.qshift = _mm_cvtsi32_si128(15 - mv->p.trellis.Q);
@@ -183,7 +183,7 @@ QTIP_AVX2 static void table_values(const qtip_matvec *mv, const uint32_t *pairs,
 
 int qtip_mv_hyb_fused_fits(const qtip_matvec *mv)
 {
-    return mv->hyb_tlut && mv->td_y == 16 && mv->S % 8 == 0;
+    return mv->hyb_pairs && mv->td_y == 16 && mv->S % 8 == 0;
 }
 
 QTIP_AVX2 void qtip_mv_hyb_fused_avx2(const qtip_matvec *mv, const uint16_t *w, uint32_t *pairs,
@@ -207,7 +207,7 @@ QTIP_AVX2 void qtip_mv_trellis_tile_avx2(const qtip_matvec *mv, const uint16_t *
 {
     const int S8 = mv->V <= 2 ? mv->S / 8 * 8 : 0;
     make_pairs(w, mv->wpt, pairs);
-    if (mv->hyb_tlut) hyb_values(mv, pairs, S8, tile);
+    if (mv->hyb_pairs) hyb_values(mv, pairs, S8, tile);
     else table_values(mv, pairs, S8, tile);
     if (S8 < mv->S) qtip_mv_trellis_tile_tail(mv, w, S8, tile);
 }

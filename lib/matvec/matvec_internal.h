@@ -43,7 +43,7 @@ struct qtip_matvec {
     /* group_base[g]: the first word of the 8 states 8g .. 8g+7 when their words
      * lie within 8 consecutive pairs (rel_of: their offsets from it), else -1 */
     int32_t *group_base, *rel_of;
-    const float *hyb_tlut; /* HYB: the 2^Q x 2 table (its values computed, not read) */
+    long long *hyb_pairs; /* HYB: the 2^Q x 2 table's rows as 64-bit words (AVX2) */
     /* E8P */
     qtip_e8p *cb;
     const void *codes; /* m x n/8, int16 (E8P12) or int32 (RVQ) */

@@ -73,7 +73,13 @@ qtip_status qtip_mv_trellis_init(qtip_matvec *mv, const qtip_layer_info *l)
     QTIP_FORWARD_IF_ERROR(l->tlut ? qtip_trellis_create_with_lut(tp, l->tlut, &mv->tr)
                                   : qtip_trellis_create(tp, &mv->tr));
     mv->vals = qtip_trellis_values(mv->tr);
-    if (tp->code == QTIP_CODE_HYB && tp->V == 2) mv->hyb_tlut = qtip_trellis_lut(mv->tr, NULL);
+    if (tp->code == QTIP_CODE_HYB && tp->V == 2) { /* a copy: read as 64-bit words */
+        size_t count;
+        const float *tlut = qtip_trellis_lut(mv->tr, &count);
+        mv->hyb_pairs = qtip_alloc(count / 2, sizeof(long long), "HYB table pairs");
+        if (!mv->hyb_pairs) return QTIP_E_NOMEM;
+        memcpy(mv->hyb_pairs, tlut, count * sizeof(float));
+    }
     mv->td_x = tp->td_x;
     mv->td_y = tp->td_y;
     mv->V = tp->V;
