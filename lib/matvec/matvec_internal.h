@@ -1,6 +1,7 @@
 /*
  * matvec_internal.h — the parts of the CPU matvec (lib/matvec/, not installed):
- * the context and its set-up (matvec.c), the row-block kernels of the trellis
+ * the context and its set-up (matvec.c), one call over the row blocks
+ * (matvec_apply.c), the row-block kernels of the trellis
  * codes (matvec_trellis.c) and of E8P (matvec_e8p.c), and the two ways to
  * multiply a decoded tile (matvec_accumulate.c portable, matvec_avx2.c).
  *
