@@ -123,5 +123,6 @@ void qtip_progress_set(qtip_progress_fn fn, void *user);
 #include "qtip_e8p.h"       /* E8P12 lattice codebook and RVQ variants */
 #include "qtip_quant.h"     /* BlockLDLQ, one-layer quantization, per-layer artifact */
 #include "qtip_pack.h"      /* packed model directories and their verification */
+#include "qtip_matvec.h"    /* a packed layer run on the CPU: decode-on-the-fly matvec */
 
 #endif /* QTIP_H */

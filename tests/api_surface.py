@@ -23,6 +23,14 @@ import sys
 # cmd/ or lib/ is needed. Each says why it is public.
 USER_FACING = {
     "qtip_quantize_layer": "quantizes a layer held in memory (the commands read files)",
+    # the CPU matvec (qtip_matvec.h): a serving engine's, the commands run no model
+    "qtip_matvec_create": "a packed layer held in memory, ready to run on the CPU",
+    "qtip_matvec_open": "a layer of a packed directory, ready to run on the CPU",
+    "qtip_matvec_free": "releases a CPU matvec context",
+    "qtip_matvec_shape": "the layer's out and in features",
+    "qtip_matvec_apply": "runs the layer on one input vector",
+    "qtip_matvec_apply_batch": "runs the layer on up to 32 input vectors",
+    "qtip_matvec_simd": "names the kernel in use (avx2 or portable)",
 }
 
 THIRD_PARTY = re.compile(

@@ -8,11 +8,15 @@ Wscale, tlut) and computes, for x (..., n):
 with Wr decoded from the codes by torch ops (qtip.trellis, qtip.e8p) and U the
 orthonormal Hadamard transforms (qtip.hadamard). Equivalent to x @ W_hat^T with
 W_hat = diag(SV) U_m (Wscale * Wr) U_n^T diag(SU) (docs/formats/model-dir.md).
+
+On the CPU, when libqtip.so is found (qtip.cpu_matvec), the forward runs in the
+library's matvec, which decodes the codes tile by tile inside the multiply
+(docs/matvec.md); elsewhere, or without the library, through the torch ops.
 """
 import torch
 from torch import nn
 
-from . import e8p, hadamard, trellis
+from . import cpu_matvec, e8p, hadamard, trellis
 from .packed import PACKED_SUFFIXES
 
 
@@ -47,6 +51,7 @@ class QTIPLinear(nn.Module):
         self.bias = None if bias is None else nn.Parameter(bias, requires_grad=False)
         self.cache_decoded = cache_decoded
         self._wr = None
+        self._mv = None
         for suffix, t in (tensors or {}).items():
             self.load_packed(suffix, t)
 
@@ -62,6 +67,7 @@ class QTIPLinear(nn.Module):
                              % (suffix, tuple(tensor.shape), self.extra_repr(), want))
         setattr(self, suffix, tensor if suffix == 'qtip_codes' else tensor.to(torch.float32))
         self._wr = None
+        self._mv = None
 
     def unloaded(self):
         """The packed tensors this layer needs and has not been given yet."""
@@ -92,8 +98,27 @@ class QTIPLinear(nn.Module):
         W = hadamard.had_transform(W)                          # (.) U_n^T: rows r -> U_n r
         return W * self.SV.unsqueeze(1) * self.SU.unsqueeze(0)
 
+    def library_matvec(self, x):
+        """The library's matvec context for input x, or None where the torch ops
+        run: x not on the CPU, x needing a gradient, no libqtip, tensors not loaded."""
+        lib = cpu_matvec.library()
+        if lib is None or x.device.type != 'cpu' or (x.requires_grad and torch.is_grad_enabled()) \
+                or self.unloaded():
+            return None
+        if self._mv is None:
+            self._mv = cpu_matvec.CpuMatvec(lib, self.settings, self.method, self.out_features,
+                                            self.in_features, self.qtip_codes, self.SU, self.SV,
+                                            self.Wscale, self.tlut)
+        return self._mv
+
     def forward(self, x):
         dtype = x.dtype
+        mv = self.library_matvec(x)
+        if mv is not None:
+            y = mv(x)
+            if self.bias is not None:
+                y = y + self.bias.to(torch.float32)
+            return y.to(dtype)
         x1 = x.to(torch.float32) * self.SU
         x2 = hadamard.had_transform(x1, inverse=True)          # U_n^T (SU x)
         y2 = torch.matmul(x2, self.decode_wr().T) * self.Wscale
