@@ -9,9 +9,13 @@ with Wr decoded from the codes by torch ops (qtip.trellis, qtip.e8p) and U the
 orthonormal Hadamard transforms (qtip.hadamard). Equivalent to x @ W_hat^T with
 W_hat = diag(SV) U_m (Wscale * Wr) U_n^T diag(SU) (docs/formats/model-dir.md).
 
-On the CPU, when libqtip.so is found (qtip.cpu_matvec), the forward runs in the
-library's matvec, which decodes the codes tile by tile inside the multiply
-(docs/matvec.md); elsewhere, or without the library, through the torch ops.
+On the CPU, when libqtip.so is found (qtip.cpu_matvec), inputs of at most 32
+rows (token-by-token decoding) run in the library's matvec, which decodes the
+codes tile by tile inside the multiply (docs/matvec.md). More rows (a prompt, an
+evaluation window) decode the weight once and multiply it with one GEMM, as
+serving engines split decode and prefill: the per-32-row decoding would
+otherwise be repeated rows/32 times. Elsewhere, or without the library, the
+torch ops run.
 """
 import torch
 from torch import nn
@@ -100,10 +104,11 @@ class QTIPLinear(nn.Module):
 
     def library_matvec(self, x):
         """The library's matvec context for input x, or None where the torch ops
-        run: x not on the CPU, x needing a gradient, no libqtip, tensors not loaded."""
+        run: x not on the CPU, x needing a gradient, no libqtip, tensors not
+        loaded, more than 32 rows (one decode and a GEMM are then cheaper)."""
         lib = cpu_matvec.library()
         if lib is None or x.device.type != 'cpu' or (x.requires_grad and torch.is_grad_enabled()) \
-                or self.unloaded():
+                or self.unloaded() or x.numel() > cpu_matvec.MAX_BATCH * self.in_features:
             return None
         if self._mv is None:
             self._mv = cpu_matvec.CpuMatvec(lib, self.settings, self.method, self.out_features,

@@ -112,8 +112,9 @@ def codes(work):
 
 def cpu_matvec(work):
     """Per layer: the forward through libqtip's CPU matvec (qtip.cpu_matvec) equals
-    the torch ops' forward to 2e-5 relative, at batch sizes 1, 7 and 40 (two calls
-    of the library's batch limit)."""
+    the torch ops' forward to 2e-5 relative, at batch sizes 1, 7 and 32 through the
+    layer, and 40 (more than the layer sends to the library: one decode and a GEMM
+    run there) through the library context directly (two calls of its batch limit)."""
     from qtip import cpu_matvec as cm
     assert cm.library() is not None, 'libqtip.so not found (QTIP_BIN=%s)' % os.environ.get('QTIP_BIN')
     pm = PackedModel(work + '/packed')
@@ -121,10 +122,14 @@ def cpu_matvec(work):
     bad = 0
     for prefix in SETTINGS:
         layer = QTIPLinear(pm.layers[prefix], pm.layer_tensors(prefix))
-        for rows in (1, 7, 40):
+        for rows in (1, 7, 32, 40):
             x = torch.randn(rows, layer.in_features)
-            assert layer.library_matvec(x) is not None, prefix
-            y_lib = layer(x)
+            if rows <= cm.MAX_BATCH:
+                assert layer.library_matvec(x) is not None, prefix
+                y_lib = layer(x)
+            else:
+                assert layer.library_matvec(x) is None, prefix
+                y_lib = layer.library_matvec(x[:1])(x)
             os.environ['QTIP_TORCH_ONLY'] = '1'
             y_torch = layer(x)
             del os.environ['QTIP_TORCH_ONLY']
