@@ -8,10 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# vLLM pins torch exactly (0.34.0: torch==2.14.0); the CUDA wheels come with it
-# from PyPI (there is no CPU-only vLLM wheel there). The plugin is installed
+# vLLM pins torch exactly; 0.34.0 cannot be installed from PyPI (its pin
+# flashinfer-python==0.7.3 is not published there), 0.33.0 can. CUDA wheels come
+# with it from PyPI (there is no CPU-only vLLM wheel there). The plugin is installed
 # editable so its entry point (vllm.general_plugins) is registered.
-VLLM_PINS=(vllm==0.34.0 torch==2.14.0)
+VLLM_PINS=(vllm==0.33.0)
 PKGS=(python3-venv)
 . scripts/debian-packages.sh
 install_debian_packages setup-vllm "${PKGS[@]}"
