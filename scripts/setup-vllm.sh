@@ -24,9 +24,14 @@ fi
 STAMP=.venv-vllm/.qtip-vllm-pins
 want=$(printf '%s\n' "${VLLM_PINS[@]}" | cat - python/qtip_vllm/pyproject.toml | sha256sum | cut -c1-64)
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ] ||
-   ! .venv-vllm/bin/python3 -c 'import vllm, qtip_vllm' 2>/dev/null; then
+   ! .venv-vllm/bin/python3 -c 'import vllm' 2>/dev/null ||
+   ! .venv-vllm/bin/python3 -m pip show -q qtip-vllm 2>/dev/null; then
   echo "setup-vllm: pip install ${VLLM_PINS[*]} (several GB)" >&2
   .venv-vllm/bin/python3 -m pip install -q --disable-pip-version-check "${VLLM_PINS[@]}"
   .venv-vllm/bin/python3 -m pip install -q --disable-pip-version-check --no-deps -e python/qtip_vllm
   echo "$want" > "$STAMP"
 fi
+# python/qtip (the decoder the plugin runs) importable without an install step, as
+# in .venv (scripts/setup-python.sh)
+SITE=$(.venv-vllm/bin/python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+echo "$PWD/python" > "$SITE/qtip_source.pth"

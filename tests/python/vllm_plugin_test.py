@@ -53,15 +53,16 @@ def rel(a, b):
 
 def vllm_world():
     """vLLM's distributed state for one CPU process (gloo) and a current config,
-    as a worker sets up before building a model."""
-    from vllm.config import VllmConfig, set_current_vllm_config
+    as a worker sets them up before building a model (the device named: the CUDA
+    wheel cannot infer one on a machine without a GPU)."""
+    from vllm.config import DeviceConfig, VllmConfig, set_current_vllm_config
     from vllm.distributed import init_distributed_environment, initialize_model_parallel
-    ctx = set_current_vllm_config(VllmConfig())
-    ctx.__enter__()
+    global _CONFIG_CONTEXT  # kept: the context manager resets the config when collected
+    _CONFIG_CONTEXT = set_current_vllm_config(VllmConfig(device_config=DeviceConfig(device='cpu')))
+    _CONFIG_CONTEXT.__enter__()
     init_distributed_environment(world_size=1, rank=0, local_rank=0, backend='gloo',
                                  distributed_init_method='tcp://127.0.0.1:%d' % (29500 + os.getpid() % 1000))
     initialize_model_parallel(1, 1)
-    return ctx
 
 
 def qtip_config(work):
@@ -148,6 +149,10 @@ def load_into(layers, tensors, skip=()):
             param.weight_loader(param, t, shard)
 
 
+def label(s):
+    return '%s/K%d' % (s['decode_mode'], s['K']) if s['quant_method'] == 'qtip' else s['codebook']
+
+
 def model_dims(work):
     with open(work + '/packed/config.json') as f:
         c = json.load(f)
@@ -178,7 +183,7 @@ def layers_test(work):
             e_ref, e_c = rel(y, ref), rel(y, x @ W.T)
             worst_ref, worst_c = max(worst_ref, e_ref), max(worst_c, e_c)
             print('%-32s %-40s QTIPLinear %.1e  C decoder %.1e' % (
-                prefix, ' + '.join(pm.layers[s].get('decode_mode', pm.layers[s].get('codebook')) for s in subs),
+                prefix, ' + '.join(label(pm.layers[s]) for s in subs),
                 e_ref, e_c))
             assert e_ref <= 1e-6 and e_c <= 2e-5, prefix
             yb, _ = layer(x.to(torch.bfloat16))
