@@ -19,7 +19,8 @@ layers; packed with qtip-pack --allow-mixed; qtip-verify --dequantize).
                                      shard ids vLLM's Llama uses, process_weights_after_loading,
                                      then forward: equal to qtip.linear.QTIPLinear's
                                      output, and to x @ W^T of the C decoder's
-                                     dequantized weights
+                                     dequantized weights; the guide's single-setting
+                                     config with quantlut_path (table from a file)
   vllm_plugin_test.py refuse WORK    TP > 1, a tensor of another shape or dtype, a
                                      missing sub-layer tensor, a half-quantized stacked
                                      layer: each refused with a message naming it
@@ -193,6 +194,35 @@ def layers_test(work):
     plain = ReplicatedLinear(16, 16, bias=False, quant_config=config, prefix='model.layers.0.mlp.router')
     assert isinstance(plain.quant_method, UnquantizedLinearMethod)
     print('layers ok: worst %.1e vs QTIPLinear, %.1e vs the C decoder' % (worst_ref, worst_c))
+    guide_layer(work, pm)
+
+
+def guide_layer(work, pm):
+    """The guide's quantize_config.json (one setting for every linear, no per-layer
+    map) with quantlut_path: block 1's HYB down_proj loaded without its tlut tensor,
+    the table read from the file instead; forward equal to QTIPLinear's."""
+    from safetensors.torch import save_file
+    from vllm.model_executor.layers.linear import RowParallelLinear
+    from qtip_vllm.config import QtipConfig
+    prefix = 'model.layers.1.mlp.down_proj'
+    s = pm.layers[prefix]
+    tensors = pm.layer_tensors(prefix)
+    os.makedirs(work + '/guide', exist_ok=True)
+    save_file({'tlut': tensors['tlut']}, work + '/guide/hyb-table.safetensors')
+    guide = {k: s[k] for k in ('quant_method', 'L', 'K', 'V', 'tlut_bits', 'decode_mode')}
+    config = QtipConfig.from_config(dict(guide, quantlut_path='hyb-table.safetensors'))
+    config.maybe_update_config(work + '/guide')
+    m, n = s['shape']
+    layer = RowParallelLinear(n, m, bias=False, quant_config=config, prefix=prefix)
+    assert not hasattr(layer, 'tlut'), 'the table comes from quantlut_path, not the checkpoint'
+    for suffix, t in tensors.items():
+        if suffix != 'tlut':
+            getattr(layer, suffix).weight_loader(getattr(layer, suffix), t)
+    layer.quant_method.process_weights_after_loading(layer)
+    x = torch.randn(4, n)
+    e = rel(layer(x)[0], QTIPLinear(s, tensors)(x))
+    assert e <= 1e-6, e
+    print('guide config with quantlut_path ok: %.1e vs QTIPLinear' % e)
 
 
 def expect_refusal(fn, *words):
