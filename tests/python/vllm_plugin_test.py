@@ -11,7 +11,9 @@ layers; packed with qtip-pack --allow-mixed; qtip-verify --dequantize).
                                      through vLLM's override detection and from_config,
                                      maybe_update_config reads quantize_config.json;
                                      the guide's quantize_config.json fields parse
-                                     (quantlut_sym, quantlut_path)
+                                     (quantlut_sym, quantlut_path); vLLM's ModelConfig
+                                     detects the method from config.json and VllmConfig's
+                                     quantization step builds the config
   vllm_plugin_test.py layers WORK    vLLM's QKVParallelLinear, MergedColumnParallelLinear
                                      and RowParallelLinear (world size 1, gloo on the
                                      CPU) built with the config, loaded tensor by tensor
@@ -112,7 +114,22 @@ def registry(work):
     for bad, what in (({'quant_method': 'qtip'}, 'no L'), (dict(guide, decode_mode='5mad'), 'unknown trellis'),
                       ({'quant_method': 'awq'}, 'quant_method')):
         expect_refusal(lambda: QtipConfig.from_config(bad), what)
+    engine_config(work)
     print('registry ok: %r' % config)
+
+
+def engine_config(work):
+    """vLLM's own config path, as `vllm serve packed --quantization qtip` takes it:
+    ModelConfig detects the method from config.json (with and without the flag), and
+    VllmConfig's quantization step (get_quant_config, maybe_update_config) gives
+    a QtipConfig with the directory's 14 layers."""
+    from vllm.config import LoadConfig, ModelConfig, VllmConfig
+    from qtip_vllm.config import QtipConfig
+    for flag in ('qtip', None):
+        mc = ModelConfig(model=work + '/packed', quantization=flag, skip_tokenizer_init=True, dtype='float32')
+        assert mc.quantization == 'qtip', (flag, mc.quantization)
+    qc = VllmConfig._get_quantization_config(mc, LoadConfig())
+    assert isinstance(qc, QtipConfig) and len(qc.layers) == 14, qc
 
 
 def vllm_layers(config, block, dims):
