@@ -16,9 +16,10 @@ layers; packed with qtip-pack --allow-mixed; qtip-verify --dequantize).
                                      quantization step builds the config
   vllm_plugin_test.py layers WORK    vLLM's QKVParallelLinear, MergedColumnParallelLinear
                                      and RowParallelLinear (world size 1, gloo on the
-                                     CPU) built with the config, loaded tensor by tensor
-                                     through their parameters' weight_loader with the
-                                     shard ids vLLM's Llama uses, process_weights_after_loading,
+                                     CPU) built with the config, loaded by vLLM's
+                                     AutoWeightsLoader with Llama's hf_to_vllm_mapper (the
+                                     parameters' weight_loader gets its shard ids),
+                                     process_weights_after_loading,
                                      then forward: equal to qtip.linear.QTIPLinear's
                                      output, and to x @ W^T of the C decoder's
                                      dequantized weights; the guide's single-setting
@@ -44,10 +45,8 @@ import torch  # noqa: E402
 from qtip.linear import QTIPLinear  # noqa: E402
 from qtip.packed import PACKED_SUFFIXES, PackedModel, load_tensors  # noqa: E402
 
-# vLLM's Llama: packed_modules_mapping, and stacked_params_mapping's shard ids
+# vLLM's Llama packed_modules_mapping (what SupportsQuant hands the config)
 PACKED_MODULES = {'qkv_proj': ['q_proj', 'k_proj', 'v_proj'], 'gate_up_proj': ['gate_proj', 'up_proj']}
-SHARD_OF = {'q_proj': ('qkv_proj', 'q'), 'k_proj': ('qkv_proj', 'k'), 'v_proj': ('qkv_proj', 'v'),
-            'gate_proj': ('gate_up_proj', 0), 'up_proj': ('gate_up_proj', 1)}
 
 
 def rel(a, b):
@@ -149,22 +148,27 @@ def vllm_layers(config, block, dims):
 
 
 def load_into(layers, tensors, skip=()):
-    """Each packed tensor through its parameter's weight_loader, as vLLM's Llama
-    load_weights calls it (stacked layers with the shard id)."""
-    for name, t in tensors.items():
-        prefix, _, suffix = name.rpartition('.')
-        if suffix not in PACKED_SUFFIXES or name in skip:
-            continue
-        parent, _, leaf = prefix.rpartition('.')
-        stacked, shard = SHARD_OF.get(leaf, (leaf, None))
-        layer = layers.get(parent + '.' + stacked)
-        if layer is None:
-            continue
-        param = getattr(layer, suffix)
-        if shard is None:
-            param.weight_loader(param, t)
-        else:
-            param.weight_loader(param, t, shard)
+    """The packed tensors through vLLM's own loading path for Llama: AutoWeightsLoader
+    with LlamaModel.hf_to_vllm_mapper, which renames q_proj to qkv_proj (shard "q"),
+    gate_proj to gate_up_proj (shard 0), ... and calls each parameter's weight_loader
+    with that shard id. The layers are placed in a module tree of LlamaModel's names."""
+    from torch import nn
+    from vllm.model_executor.models.llama import LlamaModel
+    from vllm.model_executor.models.utils import AutoWeightsLoader
+    root = nn.Module()
+    for prefix, layer in layers.items():
+        parent = root
+        for part in prefix.split('.')[1:-1]:           # without "model." (LlamaModel's own)
+            if not hasattr(parent, part):
+                parent.add_module(part, nn.Module())
+            parent = getattr(parent, part)
+        parent.add_module(prefix.rpartition('.')[2], layer)
+    blocks = {p.rsplit('.', 2)[0] for p in layers}      # model.layers.N
+    weights = [(name[len('model.'):], t) for name, t in tensors.items()
+               if name.rpartition('.')[2] in PACKED_SUFFIXES and name not in skip
+               and name.rsplit('.', 3)[0] in blocks]
+    loaded = AutoWeightsLoader(root).load_weights(weights, mapper=LlamaModel.hf_to_vllm_mapper)
+    assert loaded, 'nothing loaded'
 
 
 def label(s):
