@@ -5,9 +5,13 @@
 # layer's OS-thread back-end under ThreadSanitizer (scripts/ci-tsan.sh).
 #   scripts/test.sh            (what .ci/run runs)
 #   QTIP_TEST_FAST=1 scripts/test.sh   skips the sanitizer pass
+#   QTIP_TEST_VLLM=1 scripts/test.sh   adds the vLLM plugin's tests (docs/serving-vllm.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+# QTIP_TEST_VLLM=1: also vLLM and the plugin in .venv-vllm (13 min, 9.6 GB the first
+# time), so that ctest registers the vllm-labelled tests
+if [ -n "${QTIP_TEST_VLLM:-}" ]; then scripts/setup-vllm.sh; fi
 scripts/setup.sh build
 # torch + the pinned transformers in .venv for tests/python (fast when present)
 scripts/setup-python.sh

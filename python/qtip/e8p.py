@@ -73,13 +73,13 @@ def decode(codes, m, n, kind):
     if tuple(codes.shape) != (m, n // 8) or n % 8:
         raise ValueError('codes shape %s, expected (%d, %d)' % (tuple(codes.shape), m, n // 8))
     c = codes.to(torch.int64)
-    book = e8p_codebook()
+    book = e8p_codebook().to(c.device)  # the tables are built on the CPU once
     if kind == 'e8p12':
         return book[c & 0xFFFF].reshape(m, n)
     c = c & 0xFFFFFFFF
     rs = torch.tensor(1.0 / KINDS[kind], dtype=torch.float32)
     if kind == 'e8p12-rvq3':
-        q1, q2 = book[(c >> 8) & 0xFFFF], e81b_grid()[c & 0xFF]
+        q1, q2 = book[(c >> 8) & 0xFFFF], e81b_grid().to(c.device)[c & 0xFF]
     else:
         q1, q2 = book[(c >> 16) & 0xFFFF], book[c & 0xFFFF]
     return (q1 + q2 * rs).reshape(m, n)

@@ -212,9 +212,9 @@ def had_transform(x, inverse=False):
     N = x.shape[-1]
     K, M = split_size(N)
     y = x.reshape(-1, M).to(torch.float32)
-    y = torch.matmul(y, _sylvester_matrix(M)) if M > 1 else y.clone()
+    y = torch.matmul(y, _sylvester_matrix(M).to(y.device)) if M > 1 else y.clone()
     if K > 1:
-        H = special_matrix(K).to(torch.float32)
+        H = special_matrix(K).to(y.device, torch.float32)
         rows = y.shape[0] // K
         y = y.view(rows, K, M).transpose(0, 1).reshape(K, rows * M)
         y = torch.matmul(H.T if inverse else H, y).view(K, rows, M).transpose(0, 1)

@@ -78,7 +78,7 @@ def tile_states(words, L, K, V):
     """words: (..., nwords) int64 bitstreams (uint16 values) -> (..., S) L-bit states."""
     nwords = words.shape[-1]
     S = nwords * 16 // (K * V)
-    pos = torch.arange(S) * (K * V)
+    pos = torch.arange(S, device=words.device) * (K * V)
     a = pos >> 4
     b = (a + 1) % nwords
     x = (words[..., a] << 16) | words[..., b]
@@ -100,5 +100,5 @@ def decode(codes, m, n, *, code, L, K, V, Q, td_x, td_y, mma, tlut=None):
     vals = state_values(code, states, V, Q, None if tlut is None else tlut.to(torch.float32))
     seq = vals.reshape(tr, tc, td_x * td_y)
     tiles = torch.empty_like(seq)
-    tiles[..., tile_order(td_x, td_y, mma)] = seq
+    tiles[..., tile_order(td_x, td_y, mma).to(seq.device)] = seq
     return tiles.view(tr, tc, td_x, td_y).permute(0, 2, 1, 3).reshape(m, n)
