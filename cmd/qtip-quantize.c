@@ -60,7 +60,7 @@ static cli_option options[] = {
     {0, "refine-passes", CLI_INT_IN, &(cli_int_spec){&o_refine, 0, 1000}, "<n>", "greedy passes after LDLQ (default 10 e8p, 0 trellis)"},
     {0, "no-ldlq", CLI_FLAG, &o_no_ldlq, NULL, "round without error feedback (a baseline, worse)"},
     {0, "tail-biting", CLI_STRING, &o_tail, "<search>", "trellis tail-biting search: two-pass (default, the reference's) or best-of-<n> (slower, lower error)"},
-    {0, "device", CLI_ENUM, &(cli_enum_spec){&o_device, device_names}, "<d>", "cpu, cuda or auto (default cpu): trellis Viterbi search on the GPU, LDLQ and E8P on the CPU; auto falls back to the CPU and says so"},
+    {0, "device", CLI_ENUM, &(cli_enum_spec){&o_device, device_names}, "<d>", "cpu, cuda or auto (default cpu): the trellis layer (RHT, LDL, LDLQ, Viterbi) on the GPU, same codes as the CPU up to cuBLAS/cuSOLVER summation order (rotated proxy loss within 2% of the CPU's; docs/kernels.md); with refinement passes only the Viterbi; E8P and best-of-n stay on the CPU; auto falls back to the CPU and says so"},
     CLI_END,
 };
 

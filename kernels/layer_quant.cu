@@ -42,6 +42,8 @@ extern "C" {
 
 #define LQ_THREADS 256
 #define LQ_MAX_BLOCKS 8192
+/* qtip_quant_proxy_terms's chunk of rows (ldlq.c): the same dgemm shapes. */
+#define LQ_PROXY_ROWS 128
 
 /* Grid-stride loop over count elements. */
 #define LQ_FOR(e, count)                                                              \
@@ -193,6 +195,32 @@ __global__ void __launch_bounds__(LQ_THREADS)
     }
 }
 
+/* Rows r0 .. r0+cnt-1 of W - What (pass 0) or W (pass 1) in double, as
+ * qtip_quant_proxy_terms forms them. */
+__global__ void __launch_bounds__(LQ_THREADS)
+    proxy_rows_kernel(const float *W, const float *What, int64_t r0, int64_t cnt, int64_t n,
+                      int pass, double *D)
+{
+    LQ_FOR(e, cnt * n)
+    {
+        const int64_t at = r0 * n + e;
+        D[e] = pass == 0 ? (double)W[at] - (double)What[at] : (double)W[at];
+    }
+}
+
+/* rowv[i] = sum over j, in order, of D[i, j] G[i, j]: one thread per row. */
+__global__ void __launch_bounds__(LQ_THREADS)
+    row_dots_kernel(const double *D, const double *G, int64_t cnt, int64_t n, double *rowv)
+{
+    LQ_FOR(i, cnt)
+    {
+        double s = 0;
+        for (int64_t j = 0; j < n; j++)
+            s += D[i * n + j] * G[i * n + j];
+        rowv[i] = s;
+    }
+}
+
 /* ---- the layer's device state ------------------------------------------------- */
 
 typedef struct {
@@ -202,6 +230,7 @@ typedef struct {
     cusolverDnHandle_t sol;
     float *W, *P, *E, *What, *Luf, *tgt, *seq, *SU, *SV;
     double *H, *C, *L, *inv, *work, *diag;
+    double *D, *G, *rowv; /* proxy loss: 128-row chunks, and the m row sums */
     int8_t *HKm, *HKn;
     int64_t Km, Kn;
     int *order, *flag, *info;
@@ -217,7 +246,8 @@ static void lq_free(lq_dev *d)
         cusolverDnDestroy(d->sol);
     void *bufs[] = {d->W,   d->P,   d->E,    d->What, d->Luf, d->tgt, d->seq,
                     d->SU,  d->SV,  d->H,    d->C,    d->L,   d->inv, d->work,
-                    d->diag, d->HKm, d->HKn, d->order, d->flag, d->info, d->states};
+                    d->diag, d->HKm, d->HKn, d->order, d->flag, d->info, d->states,
+                    d->D,   d->G,   d->rowv};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         cudaFree(bufs[i]);
 }
@@ -270,6 +300,9 @@ static qtip_status lq_alloc(lq_dev *d)
     QTIP_FORWARD_IF_ERROR(lq_malloc(&d->flag, 1, "flag"));
     QTIP_FORWARD_IF_ERROR(lq_malloc(&d->info, 1, "solver info"));
     QTIP_FORWARD_IF_ERROR(lq_malloc(&d->states, (size_t)(d->nb * d->nseq * d->S), "states"));
+    QTIP_FORWARD_IF_ERROR(lq_malloc(&d->D, (size_t)LQ_PROXY_ROWS * (size_t)d->n, "proxy rows"));
+    QTIP_FORWARD_IF_ERROR(lq_malloc(&d->G, (size_t)LQ_PROXY_ROWS * (size_t)d->n, "proxy products"));
+    QTIP_FORWARD_IF_ERROR(lq_malloc(&d->rowv, (size_t)d->m, "proxy row sums"));
     QTIP_FORWARD_IF_ERROR(lq_special(d->m, &d->HKm, &d->Km));
     QTIP_FORWARD_IF_ERROR(lq_special(d->n, &d->HKn, &d->Kn));
     QTIP_CUBLAS_CHECK(cublasCreate(&d->blas));
@@ -467,11 +500,49 @@ static qtip_status lq_sweep(lq_dev *d, qtip_cuda_viterbi *v, int feedback)
     return QTIP_OK;
 }
 
+/* qtip_quant_proxy_terms(Wr, What, Hr, &err, &ref) on the device: chunks of 128
+ * rows, G = D Hr by cublasDgemm, row sums in order; the totals on the host. */
+static qtip_status lq_proxy_terms(lq_dev *d, double *err, double *ref)
+{
+    const int64_t m = d->m, n = d->n;
+    const double one = 1.0, zero = 0.0;
+    double *rowv = (double *)malloc((size_t)m * sizeof(double));
+    QTIP_RETURN_ERROR_IF(!rowv, QTIP_E_NOMEM, "device layer: out of host memory");
+    qtip_status st = QTIP_OK;
+    for (int pass = 0; pass < 2 && st == QTIP_OK; pass++) {
+        for (int64_t r0 = 0; r0 < m && st == QTIP_OK; r0 += LQ_PROXY_ROWS) {
+            const int64_t cnt = m - r0 < LQ_PROXY_ROWS ? m - r0 : LQ_PROXY_ROWS;
+            LAUNCH(proxy_rows_kernel, lq_grid(cnt * n), dim3(LQ_THREADS), 0, 0, (const float *)d->W,
+                   (const float *)d->What, r0, cnt, n, pass, d->D);
+            cublasStatus_t bs = cublasDgemm(d->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)n, (int)cnt,
+                                            (int)n, &one, d->H, (int)n, d->D, (int)n, &zero, d->G,
+                                            (int)n);
+            if (bs != CUBLAS_STATUS_SUCCESS)
+                st = qtip_error(QTIP_E_CUDA, "cublasDgemm (proxy loss) failed: %s",
+                                cublasGetStatusName(bs));
+            LAUNCH(row_dots_kernel, lq_grid(cnt), dim3(LQ_THREADS), 0, 0, (const double *)d->D,
+                   (const double *)d->G, cnt, n, d->rowv + r0);
+        }
+        cudaError_t ce = cudaGetLastError(); /* the launches above */
+        if (ce == cudaSuccess)
+            ce = cudaMemcpy(rowv, d->rowv, (size_t)m * sizeof(double), cudaMemcpyDeviceToHost);
+        if (st == QTIP_OK && ce != cudaSuccess)
+            st = qtip_error(QTIP_E_CUDA, "device layer: proxy loss: %s (%s)",
+                            cudaGetErrorString(ce), cudaGetErrorName(ce));
+        double tot = 0;
+        for (int64_t i = 0; i < m; i++)
+            tot += rowv[i];
+        *(pass == 0 ? err : ref) = tot;
+    }
+    free(rowv);
+    return st;
+}
+
 static qtip_status lq_check(const qtip_cuda_viterbi *v, const qtip_cuda_layer_args *a,
                             const qtip_cuda_layer_io *io)
 {
     QTIP_RETURN_ERROR_IF(!v || !a || !io || !io->W || !io->H || !io->SU || !io->SV || !io->order ||
-                             !io->Wr || !io->Hr || !io->What || !io->states,
+                             !io->Wr || !io->What || !io->states,
                          QTIP_E_PARAM, "device layer: null argument");
     const qtip_trellis_params *p = qtip_cuda_viterbi_params(v);
     QTIP_RETURN_ERROR_IF(a->m < 1 || a->n < 1 || a->m % p->td_x || a->n % p->td_y, QTIP_E_SHAPE,
@@ -497,9 +568,11 @@ static qtip_status lq_run(lq_dev *d, qtip_cuda_viterbi *v, const qtip_cuda_layer
     QTIP_FORWARD_IF_ERROR(lq_regularize(d, a, io));
     QTIP_FORWARD_IF_ERROR(lq_block_ldl(d));
     QTIP_FORWARD_IF_ERROR(lq_sweep(d, v, a->feedback));
+    QTIP_FORWARD_IF_ERROR(lq_proxy_terms(d, &io->err, &io->ref));
     const size_t mn = (size_t)d->m * (size_t)d->n, nn = (size_t)d->n * (size_t)d->n;
     QTIP_CUDA_CHECK(cudaMemcpy(io->What, d->What, mn * sizeof(float), cudaMemcpyDeviceToHost));
-    QTIP_CUDA_CHECK(cudaMemcpy(io->Hr, d->H, nn * sizeof(double), cudaMemcpyDeviceToHost));
+    if (io->Hr)
+        QTIP_CUDA_CHECK(cudaMemcpy(io->Hr, d->H, nn * sizeof(double), cudaMemcpyDeviceToHost));
     QTIP_CUDA_CHECK(cudaMemcpy(io->states, d->states,
                                (size_t)(d->nb * d->nseq * d->S) * sizeof(uint32_t),
                                cudaMemcpyDeviceToHost));

@@ -46,4 +46,14 @@ cublasStatus_t cublasDgemm(cublasHandle_t handle, cublasOperation_t transa,
                            const double *A, int lda, const double *B, int ldb,
                            const double *beta, double *C, int ldc);
 
+namespace qcpu {
+/* Sum in another order, as a GPU library would (default off; env
+ * QTIP_CUDA_CPU_BLAS_REORDER=1): gemm splits its inner dimension in two halves
+ * (C = A1 B1 + beta C, then C += A2 B2, as a split-K kernel does) and potrf factors
+ * the other triangle. The tests use it to check the documented tolerance of a device
+ * path whose float order differs from the CPU's. */
+void set_blas_reorder(bool on);
+bool blas_reorder();
+} // namespace qcpu
+
 #endif /* QTIP_CPU_CUBLAS_V2_SHIM_H */

@@ -10,6 +10,7 @@
 
 #include <cblas.h>
 #include <lapacke.h>
+#include <stdlib.h>
 
 struct qcpu_cublas_context {
     int unused;
@@ -50,7 +51,55 @@ bool gemm_args_ok(const char *fn, cublasOperation_t ta, cublasOperation_t tb, in
 
 CBLAS_TRANSPOSE cblas_op(cublasOperation_t t) { return t == CUBLAS_OP_N ? CblasNoTrans : CblasTrans; }
 
+int g_reorder = -1; /* -1: read the environment */
+
+/* Element offset of column/row `k0` of the inner dimension in an operand. */
+size_t inner_offset(cublasOperation_t t, int k0, int ld, bool left)
+{
+    /* A (m x k): N -> column k0 at k0 * ld; T -> row k0 at k0. B (k x n): the other way. */
+    const bool by_column = left ? t == CUBLAS_OP_N : t != CUBLAS_OP_N;
+    return by_column ? (size_t)k0 * (size_t)ld : (size_t)k0;
+}
+
+template <class T, class F>
+void gemm_in_order(F gemm, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, T alpha,
+                   const T *A, int lda, const T *B, int ldb, T beta, T *C, int ldc)
+{
+    if (!qcpu::blas_reorder() || k < 2) {
+        gemm(CblasColMajor, cblas_op(ta), cblas_op(tb), m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    const int h = k / 2;
+    gemm(CblasColMajor, cblas_op(ta), cblas_op(tb), m, n, h, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm(CblasColMajor, cblas_op(ta), cblas_op(tb), m, n, k - h, alpha, A + inner_offset(ta, h, lda, true),
+         lda, B + inner_offset(tb, h, ldb, false), ldb, (T)1, C, ldc);
+}
+
+/* potrf of the lower triangle through the upper one (reorder mode): mirror, factor
+ * U^T U, mirror back. */
+int potrf_lower_via_upper(int n, double *A, int lda)
+{
+    for (int j = 0; j < n; j++)
+        for (int i = j + 1; i < n; i++)
+            A[j + (size_t)i * lda] = A[i + (size_t)j * lda];
+    const int info = (int)LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', n, A, lda);
+    for (int j = 0; j < n; j++)
+        for (int i = j + 1; i < n; i++)
+            A[i + (size_t)j * lda] = A[j + (size_t)i * lda];
+    return info;
+}
+
 } // namespace
+
+void qcpu::set_blas_reorder(bool on) { g_reorder = on ? 1 : 0; }
+bool qcpu::blas_reorder()
+{
+    if (g_reorder < 0) {
+        const char *e = getenv("QTIP_CUDA_CPU_BLAS_REORDER");
+        g_reorder = e && atoi(e) > 0 ? 1 : 0;
+    }
+    return g_reorder == 1;
+}
 
 cublasStatus_t cublasCreate(cublasHandle_t *handle)
 {
@@ -93,8 +142,8 @@ cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa,
     if (!gemm_args_ok("cublasSgemm", transa, transb, m, n, k, A, lda, B, ldb, C, ldc))
         return CUBLAS_STATUS_INVALID_VALUE;
     if (m && n)
-        cblas_sgemm(CblasColMajor, cblas_op(transa), cblas_op(transb), m, n, k, *alpha, A, lda, B,
-                    ldb, *beta, C, ldc);
+        gemm_in_order<float>(cblas_sgemm, transa, transb, m, n, k, *alpha, A, lda, B, ldb, *beta, C,
+                             ldc);
     return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -108,8 +157,8 @@ cublasStatus_t cublasDgemm(cublasHandle_t handle, cublasOperation_t transa,
     if (!gemm_args_ok("cublasDgemm", transa, transb, m, n, k, A, lda, B, ldb, C, ldc))
         return CUBLAS_STATUS_INVALID_VALUE;
     if (m && n)
-        cblas_dgemm(CblasColMajor, cblas_op(transa), cblas_op(transb), m, n, k, *alpha, A, lda, B,
-                    ldb, *beta, C, ldc);
+        gemm_in_order<double>(cblas_dgemm, transa, transb, m, n, k, *alpha, A, lda, B, ldb, *beta, C,
+                              ldc);
     return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -146,8 +195,12 @@ cusolverStatus_t cusolverDnDpotrf(cusolverDnHandle_t handle, cublasFillMode_t up
         !on_device("cusolverDnDpotrf", "Workspace", Workspace, (size_t)Lwork) ||
         !on_device("cusolverDnDpotrf", "devInfo", devInfo, 1))
         return CUSOLVER_STATUS_INVALID_VALUE;
-    *devInfo = n == 0 ? 0
-                      : (int)LAPACKE_dpotrf(LAPACK_COL_MAJOR,
-                                            uplo == CUBLAS_FILL_MODE_LOWER ? 'L' : 'U', n, A, lda);
+    if (n == 0)
+        *devInfo = 0;
+    else if (uplo == CUBLAS_FILL_MODE_LOWER && qcpu::blas_reorder())
+        *devInfo = potrf_lower_via_upper(n, A, lda);
+    else
+        *devInfo = (int)LAPACKE_dpotrf(LAPACK_COL_MAJOR, uplo == CUBLAS_FILL_MODE_LOWER ? 'L' : 'U',
+                                       n, A, lda);
     return CUSOLVER_STATUS_SUCCESS;
 }

@@ -70,10 +70,11 @@ typedef struct {
      * device, with begin's ctx (quant_layer.c's device_steps). In: Wr the normalized
      * weight, Hr the normalized Hessian, a's signs, target the RMS of Wscale (code
      * RMS x scale). Out: Wr rotated and over a->wscale, Hr rotated and damped, What,
-     * a->codes, a->wscale, a->damping. *done = 0: this layer stays on the CPU and
-     * nothing was written. */
+     * a->codes, a->wscale, a->damping, and the rotated proxy terms err and ref
+     * (qtip_quant_proxy_terms on Wr, What, Hr). *done = 0: this layer stays on the
+     * CPU and nothing was written. */
     qtip_status (*device_layer)(void *ctx, qtip_layer_artifact *a, double target, float *Wr,
-                                double *Hr, float *What, int *done);
+                                double *Hr, float *What, double *err, double *ref, int *done);
 } qtip_method_ops;
 
 /* The row of a method; NULL if unknown. */

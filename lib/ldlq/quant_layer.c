@@ -223,7 +223,7 @@ static qtip_status check_and_measure(qtip_layer_artifact *a, const float *W, con
 }
 
 /* The method's device layer, when it takes this one (*done): RHT, damping + LDL,
- * Wscale and LDLQ there; the rotated proxy loss here, from what comes back. */
+ * Wscale, LDLQ and the rotated proxy loss there. */
 static qtip_status device_steps(const qtip_quantizer *q, qtip_layer_artifact *a, layer_bufs *B,
                                 int b, int *done)
 {
@@ -239,14 +239,13 @@ static qtip_status device_steps(const qtip_quantizer *q, qtip_layer_artifact *a,
     void *ctx = NULL;
     QTIP_FORWARD_IF_ERROR(q->ops->begin(q->state, a, &cfg, &ctx));
     const double target = q->code_rms * qtip_quant_effective_scale(p);
-    qtip_status st = q->ops->device_layer(ctx, a, target, B->Wr, B->Hr, B->What, done);
+    double err = 0, ref = 0;
+    qtip_status st = q->ops->device_layer(ctx, a, target, B->Wr, B->Hr, B->What, &err, &ref, done);
     q->ops->end(ctx);
     if (st != QTIP_OK || !*done) return st;
     a->refine_count = 1;
     a->refine_losses = qtip_alloc(1, sizeof(double), "refinement losses");
     if (!a->refine_losses) return QTIP_E_NOMEM;
-    double err = 0, ref = 0;
-    QTIP_FORWARD_IF_ERROR(qtip_quant_proxy_terms(B->Wr, B->What, a->m, a->n, B->Hr, &err, &ref));
     a->refine_losses[0] = ref > 0 ? err / ref : 0;
     a->proxy_loss_rotated = a->refine_losses[0];
     return QTIP_OK;

@@ -215,7 +215,7 @@ static qtip_status tr_begin(void *state, qtip_layer_artifact *a, qtip_ldlq_confi
  * is there, the plugin runs layers and no refinement passes follow; the states of
  * every tile come back and are packed here as tr_commit would. */
 static qtip_status tr_device_layer(void *ctx, qtip_layer_artifact *a, double target, float *Wr,
-                                   double *Hr, float *What, int *done)
+                                   double *Hr, float *What, double *err, double *ref, int *done)
 {
     tr_ctx *c = ctx;
     const qtip_quant_params *p = &a->params;
@@ -227,7 +227,7 @@ static qtip_status tr_device_layer(void *ctx, qtip_layer_artifact *a, double tar
     uint32_t *states = qtip_alloc((size_t)(nseq * nb) * S, sizeof(uint32_t), "device layer states");
     if (!states) return QTIP_E_NOMEM;
     qtip_cuda_layer_args args = {a->m, a->n, p->ldlq, p->sigma_reg, p->damping_tries, target};
-    qtip_cuda_layer_io io = {Wr, Hr, a->SU, a->SV, c->order, Wr, Hr, What, states, 0.0f, 0.0};
+    qtip_cuda_layer_io io = {Wr, Hr, a->SU, a->SV, c->order, Wr, NULL, What, states, 0.0f, 0.0, 0.0, 0.0};
     qtip_status st = qtip_trellis_device_layer_(c->dev, &args, &io);
     for (int64_t k = 0; st == QTIP_OK && k < nb; k++)
         for (int64_t R = 0; R < nseq; R++) {
@@ -238,6 +238,8 @@ static qtip_status tr_device_layer(void *ctx, qtip_layer_artifact *a, double tar
     if (st != QTIP_OK) return st;
     a->wscale = io.wscale;
     a->damping = io.damping;
+    *err = io.err;
+    *ref = io.ref;
     *done = 1;
     return QTIP_OK;
 }
