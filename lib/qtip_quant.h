@@ -52,6 +52,7 @@ typedef struct {
                               passes; n >= 2 (up to 65536), best of n overlaps
                               (qtip_trellis_work_set_tail_biting): never worse,
                               slower. Recorded in the artifact, not needed to decode */
+    int device_index;      /* k of cuda:<k> for CUDA and AUTO (default 0) */
 } qtip_quant_params;
 
 /* Defaults for a method: trellis = qtip_trellis_default_params() (HYB L16 K2 V2),

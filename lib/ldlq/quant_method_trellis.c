@@ -51,7 +51,7 @@ static size_t tr_table_shape(const qtip_quant_params *p, size_t *rows, size_t *c
 typedef struct {
     qtip_trellis *tr;
     qtip_trellis_work *work;
-    int on_device; /* cuda:0: each layer there (tr_device_layer), or its Viterbi step */
+    int on_device; /* cuda:<device_index>: each layer there (tr_device_layer), or its Viterbi */
 } tr_state;
 
 static void tr_destroy(void *state)
@@ -69,12 +69,13 @@ static void tr_destroy(void *state)
 static qtip_status tr_choose_device(const qtip_quant_params *p, tr_state *s)
 {
     if (p->device == QTIP_DEVICE_CPU) return QTIP_OK;
-    const char *dev = p->device == QTIP_DEVICE_AUTO ? "auto" : "cuda";
+    char dev[32];
+    snprintf(dev, sizeof dev, p->device == QTIP_DEVICE_AUTO ? "auto" : "cuda:%d", p->device_index);
     qtip_trellis_device *d = NULL;
     qtip_status st = p->tail_biting >= 2
                          ? qtip_error(QTIP_E_UNSUPPORTED, "best-of-%d tail-biting runs on the CPU only",
                                       p->tail_biting)
-                         : qtip_trellis_device_create_(s->tr, 0, 1, &d);
+                         : qtip_trellis_device_create_(s->tr, p->device_index, 1, &d);
     if (st == QTIP_OK) {
         if (qtip_trellis_device_has_layer_(d) && p->refine_passes == 0)
             qtip_log(QTIP_LOG_INFO, "trellis: device %s: each layer (RHT, LDL, LDLQ, Viterbi) on %s",
@@ -88,7 +89,7 @@ static qtip_status tr_choose_device(const qtip_quant_params *p, tr_state *s)
         return QTIP_OK;
     }
     if (p->device == QTIP_DEVICE_CUDA) {
-        qtip_error_prefix("device cuda");
+        qtip_error_prefix("device %s", dev);
         return st;
     }
     qtip_log(QTIP_LOG_INFO, "trellis: device auto: using the cpu (%s)", qtip_last_error());
@@ -197,7 +198,8 @@ static qtip_status tr_begin(void *state, qtip_layer_artifact *a, qtip_ldlq_confi
     c->rec = qtip_alloc(nseq * T, sizeof(float), "tile recon");
     c->stage = qtip_alloc(nseq * qtip_trellis_words_per_tile(tp), sizeof(uint16_t), "tile bits");
     qtip_status st = c->order && c->seq && c->rec && c->stage ? keep_tlut(c->s, a) : QTIP_E_NOMEM;
-    if (st == QTIP_OK && c->s->on_device) st = qtip_trellis_device_create_(c->s->tr, 0, nseq, &c->dev);
+    if (st == QTIP_OK && c->s->on_device)
+        st = qtip_trellis_device_create_(c->s->tr, a->params.device_index, nseq, &c->dev);
     if (st != QTIP_OK) {
         tr_end(c);
         return st;

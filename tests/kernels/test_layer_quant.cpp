@@ -222,6 +222,19 @@ TEST(test_damping_ladder)
     CHECK(log_count("") == 0 && g_last_status == QTIP_E_NOT_PD, "not positive definite on both paths");
 }
 
+/* --device cuda:<k> names the device; one that does not exist is a clean error. */
+TEST(test_device_index)
+{
+    std::vector<float> W((size_t)(16 * 16), 0.01f);
+    qtip_quant_params p = l12_params(2, QTIP_DEVICE_CUDA);
+    p.device_index = 1;
+    layer_out o = quantize(p, W.data(), 16, 16, nullptr);
+    CHECK(o.st == QTIP_E_PARAM &&
+              o.msg.find("device cuda:1: no CUDA device cuda:1: there is 1 device") != std::string::npos,
+          "cuda:1 of one device: %d '%s'", o.st, o.msg.c_str());
+    qtip_layer_artifact_free(o.a);
+}
+
 /* A device too small for the layer with whole-block Viterbi batches: smaller
  * batches, the same codes. */
 TEST(test_memory_limit)
@@ -292,6 +305,7 @@ int main(void)
     qtip_log_set(record_log, nullptr);
     RUN(test_layers_against_cpu);
     RUN(test_damping_ladder);
+    RUN(test_device_index);
     RUN(test_memory_limit);
     RUN(test_other_float_order);
     return check_summary();
