@@ -25,16 +25,15 @@ static const char *const usage[] = {
  * of quant_params.c); combinations (K*V < L, td_y*K) are its to check. */
 #define NOT_GIVEN INT_MIN
 #define NUM_NOT_GIVEN (-DBL_MAX)
-static const char *o_tensor, *o_hessian, *o_output, *o_config, *o_codebook, *o_mode, *o_tail, *o_seed;
+static const char *o_tensor, *o_hessian, *o_output, *o_config, *o_codebook, *o_mode, *o_tail, *o_seed,
+    *o_device;
 static int o_L = NOT_GIVEN, o_K = NOT_GIVEN, o_V = NOT_GIVEN, o_Q = NOT_GIVEN, o_tdx = NOT_GIVEN,
-           o_tdy = NOT_GIVEN, o_refine = NOT_GIVEN, o_method = -1, o_device = -1;
+           o_tdy = NOT_GIVEN, o_refine = NOT_GIVEN, o_method = -1;
 static double o_sigma = NUM_NOT_GIVEN, o_scale = NUM_NOT_GIVEN;
 static int o_identity, o_no_ldlq;
 
-/* --method and --device: indices are the library's enum values. */
+/* --method: indices are the library's enum values. */
 static const char *const method_names[] = {[QTIP_METHOD_TRELLIS] = "trellis", [QTIP_METHOD_E8P] = "e8p", NULL};
-static const char *const device_names[] = {[QTIP_DEVICE_CPU] = "cpu", [QTIP_DEVICE_CUDA] = "cuda",
-                                           [QTIP_DEVICE_AUTO] = "auto", NULL};
 
 /* Help lines naming the codes and codebooks of the library's tables. */
 static char code_help[256], codebook_help[128];
@@ -60,7 +59,7 @@ static cli_option options[] = {
     {0, "refine-passes", CLI_INT_IN, &(cli_int_spec){&o_refine, 0, 1000}, "<n>", "greedy passes after LDLQ (default 10 e8p, 0 trellis)"},
     {0, "no-ldlq", CLI_FLAG, &o_no_ldlq, NULL, "round without error feedback (a baseline, worse)"},
     {0, "tail-biting", CLI_STRING, &o_tail, "<search>", "trellis tail-biting search: two-pass (default, the reference's) or best-of-<n> (slower, lower error)"},
-    {0, "device", CLI_ENUM, &(cli_enum_spec){&o_device, device_names}, "<d>", "cpu, cuda or auto (default cpu): trellis Viterbi search on the GPU, LDLQ and E8P on the CPU; auto falls back to the CPU and says so"},
+    {0, "device", CLI_STRING, &o_device, "<d>", "cpu, cuda, cuda:<k> or auto (default cpu; cuda = cuda:0): the trellis layer (RHT, LDL, LDLQ, Viterbi) on the GPU, same codes as the CPU up to cuBLAS/cuSOLVER summation order (rotated proxy loss within 2% of the CPU's; docs/kernels.md); with refinement passes only the Viterbi; E8P and best-of-n stay on the CPU; auto falls back to the CPU and says so"},
     CLI_END,
 };
 
@@ -153,6 +152,25 @@ static int tail_biting_of(const char *s)
     return n >= 2 ? n : 0;
 }
 
+/* --device: cpu, cuda (= cuda:0), cuda:<k> or auto (exit 2 for anything else). */
+static void set_device(qtip_quant_params *p, const char *s)
+{
+    static const char *const expected = "cpu, cuda, cuda:<k> or auto";
+    p->device_index = 0;
+    if (!strcmp(s, "cpu")) p->device = QTIP_DEVICE_CPU;
+    else if (!strcmp(s, "auto")) p->device = QTIP_DEVICE_AUTO;
+    else if (!strcmp(s, "cuda")) p->device = QTIP_DEVICE_CUDA;
+    else if (!strncmp(s, "cuda:", 5) && s[5] >= '0' && s[5] <= '9') {
+        char *end;
+        errno = 0;
+        long k = strtol(s + 5, &end, 10);
+        if (errno || *end || k > 1023) cli_bad_value(&cmd, "--device", expected, s);
+        p->device = QTIP_DEVICE_CUDA;
+        p->device_index = (int)k;
+    } else
+        cli_bad_value(&cmd, "--device", expected, s);
+}
+
 /* Defaults, then --config, then the options. */
 static qtip_quant_params params_from_options(void)
 {
@@ -167,7 +185,7 @@ static qtip_quant_params params_from_options(void)
     if (o_refine != NOT_GIVEN) p.refine_passes = o_refine;
     if (o_no_ldlq) p.ldlq = 0;
     if (o_tail) p.tail_biting = tail_biting_of(o_tail);
-    if (o_device >= 0) p.device = (qtip_device)o_device;
+    if (o_device) set_device(&p, o_device);
     if (qtip_quant_check_params(&p)) cli_usage_error(&cmd, "%s", qtip_last_error());
     return p;
 }

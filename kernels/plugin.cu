@@ -17,25 +17,17 @@
  * f32/f16/bf16 input) crosses the bus as float32 and is widened on the device.
  *
  * Viterbi: the entries are viterbi_batch.cu's handle, which the CPU execution layer
- * also runs in CI.
+ * also runs in CI; layer_quantize is layer_quant.cu's driver (cuBLAS, cuSOLVER), run
+ * in CI through the layer's OpenBLAS/LAPACKE shims.
  */
-#include <cublas_v2.h>
 #include <string.h>
 
-#include "common.cuh"
+#include "blas.cuh"
 #include "hessian.cuh"
+#include "layer_quant.cuh"
 #include "viterbi_batch.cuh"
 
 #include "core/cuda_plugin.h"
-
-#define QTIP_CUBLAS_CHECK(stmt)                                                          \
-    do {                                                                                 \
-        cublasStatus_t qtip_cublas_e_ = (stmt);                                          \
-        if (qtip_cublas_e_ != CUBLAS_STATUS_SUCCESS)                                     \
-            return qtip_error(QTIP_E_CUDA, "cublas call '%s' failed: %s (%s)", #stmt,    \
-                              cublasGetStatusString(qtip_cublas_e_),                     \
-                              cublasGetStatusName(qtip_cublas_e_));                      \
-    } while (0)
 
 struct qtip_cuda_hessian_acc {
     int dev;
@@ -220,6 +212,7 @@ extern "C" __attribute__((visibility("default"))) const qtip_cuda_plugin *qtip_c
         qtip_cuda_viterbi_create,
         qtip_cuda_viterbi_run,
         qtip_cuda_viterbi_free,
+        qtip_cuda_layer_quantize,
     };
     return &table;
 }

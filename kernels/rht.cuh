@@ -8,6 +8,9 @@
 
 #include <stdint.h>
 
+/* Dynamic shared memory one row may use: sm_90's opt-in limit per block. */
+#define QTIP_CUDA_RHT_SMEM_MAX (227 * 1024)
+
 extern "C" {
 #include "qtip.h"
 }
@@ -19,6 +22,10 @@ extern "C" {
  * QTIP_E_PARAM for inconsistent N, K; QTIP_E_UNSUPPORTED for a larger N;
  * QTIP_E_CUDA if a launch fails. */
 qtip_status qtip_cuda_had_transform_f32(float *x, int64_t rows, int64_t N, const int8_t *HK,
+                                        int64_t K, int inverse);
+/* The same on float64 rows (qtip_had_transform_f64's bits): N <= 14528 (2 N doubles
+ * within 227 KB; N <= 29056 when K = 1). */
+qtip_status qtip_cuda_had_transform_f64(double *x, int64_t rows, int64_t N, const int8_t *HK,
                                         int64_t K, int inverse);
 
 #endif /* QTIP_KERNELS_RHT_CUH */

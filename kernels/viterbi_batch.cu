@@ -101,6 +101,25 @@ qtip_status qtip_cuda_viterbi_create(int dev, const qtip_trellis_params *p, cons
 
 size_t qtip_cuda_viterbi_batch(const qtip_cuda_viterbi *v) { return v->batch; }
 
+qtip_status qtip_cuda_viterbi_shrink(qtip_cuda_viterbi *v)
+{
+    QTIP_RETURN_ERROR_IF(v->batch <= 1, QTIP_E_NOMEM,
+                         "device Viterbi: out of device memory with batches of one tile");
+    QTIP_CUDA_CHECK(cudaSetDevice(v->dev));
+    cudaFree(v->bp);
+    cudaFree(v->seq);
+    cudaFree(v->states);
+    v->bp = nullptr;
+    v->seq = nullptr;
+    v->states = nullptr;
+    for (size_t tiles = v->batch / 2; tiles >= 1; tiles /= 2)
+        if (alloc_batch(v, tiles))
+            return QTIP_OK;
+    v->batch = 0;
+    return qtip_error(QTIP_E_CUDA, "cannot allocate the Viterbi scratch of one tile (%zu bytes)",
+                      qtip_cuda_viterbi_scratch_words(&v->p) * sizeof(uint32_t));
+}
+
 qtip_status qtip_cuda_viterbi_run(qtip_cuda_viterbi *v, const float *seq, size_t nseq,
                                   uint32_t *states)
 {
@@ -118,3 +137,20 @@ qtip_status qtip_cuda_viterbi_run(qtip_cuda_viterbi *v, const float *seq, size_t
     }
     return QTIP_OK;
 }
+
+qtip_status qtip_cuda_viterbi_run_device(qtip_cuda_viterbi *v, const float *dseq, size_t nseq,
+                                         uint32_t *dstates)
+{
+    QTIP_RETURN_ERROR_IF(!v || (nseq && (!dseq || !dstates)), QTIP_E_PARAM,
+                         "device Viterbi: null argument");
+    for (size_t q0 = 0; q0 < nseq; q0 += v->batch) {
+        const size_t n = nseq - q0 < v->batch ? nseq - q0 : v->batch;
+        QTIP_FORWARD_IF_ERROR(qtip_cuda_viterbi_quantize(&v->p, v->vals, v->norm, dseq + q0 * v->T,
+                                                         n, v->bp, dstates + q0 * v->S, 0));
+    }
+    return QTIP_OK;
+}
+
+const qtip_trellis_params *qtip_cuda_viterbi_params(const qtip_cuda_viterbi *v) { return &v->p; }
+const float *qtip_cuda_viterbi_device_vals(const qtip_cuda_viterbi *v) { return v->vals; }
+int qtip_cuda_viterbi_device(const qtip_cuda_viterbi *v) { return v->dev; }

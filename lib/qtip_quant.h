@@ -42,14 +42,17 @@ typedef struct {
     int refine_passes;     /* greedy passes after LDLQ; default 10 (E8P), 0 (trellis) */
     int ldlq;              /* 1 (default): error feedback; 0: plain nearest rounding
                               of the rotated weights (an ablation baseline) */
-    qtip_device device;    /* CUDA: the trellis method's Viterbi search on cuda:0
-                              (same codes as the CPU; LDLQ stays on the CPU, E8P
-                              runs on the CPU); AUTO: the GPU when usable, else the
-                              CPU, logged. Best-of-n tail-biting: CPU only */
+    qtip_device device;    /* CUDA: the trellis layer (RHT, LDL, LDLQ, Viterbi) on
+                              cuda:0, rotated proxy loss within 2% of the CPU's
+                              (docs/kernels.md); with refinement passes only the
+                              Viterbi (same codes); E8P runs on the CPU. AUTO: the
+                              GPU when usable, else the CPU, logged. Best-of-n
+                              tail-biting: CPU only */
     int tail_biting;       /* trellis search: 0 (default) or 1, the reference's two
                               passes; n >= 2 (up to 65536), best of n overlaps
                               (qtip_trellis_work_set_tail_biting): never worse,
                               slower. Recorded in the artifact, not needed to decode */
+    int device_index;      /* k of cuda:<k> for CUDA and AUTO (default 0) */
 } qtip_quant_params;
 
 /* Defaults for a method: trellis = qtip_trellis_default_params() (HYB L16 K2 V2),

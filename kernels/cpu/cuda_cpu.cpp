@@ -782,10 +782,75 @@ cudaError_t launch_body(const void *fn, const char *name, dim3 grid, dim3 blk, s
 using qcpu::g_device;
 using qcpu::g_mem_mutex;
 
+namespace qcpu {
+bool device_range(const void *p, size_t bytes) { return is_device(p, bytes); }
+void report_misuse(const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    report("%s", msg);
+}
+
+static size_t g_mem_limit_set = (size_t)-1; /* (size_t)-1: not set, read the env */
+static size_t mem_limit_locked()
+{
+    if (g_mem_limit_set == (size_t)-1) {
+        const char *e = getenv("QTIP_CUDA_CPU_MEM_LIMIT");
+        g_mem_limit_set = e ? (size_t)strtoull(e, nullptr, 10) : 0;
+    }
+    return g_mem_limit_set;
+}
+static size_t mem_in_use_locked()
+{
+    size_t used = 0;
+    for (const auto &kv : g_device)
+        used += kv.second;
+    return used;
+}
+static size_t g_mem_peak;
+size_t memory_peak()
+{
+    std::lock_guard<std::mutex> lk(g_mem_mutex);
+    return g_mem_peak;
+}
+void reset_memory_peak()
+{
+    std::lock_guard<std::mutex> lk(g_mem_mutex);
+    g_mem_peak = mem_in_use_locked();
+}
+void set_memory_limit(size_t bytes)
+{
+    std::lock_guard<std::mutex> lk(g_mem_mutex);
+    g_mem_limit_set = bytes;
+}
+} // namespace qcpu
+
+cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes)
+{
+    std::lock_guard<std::mutex> lk(g_mem_mutex);
+    const size_t limit = qcpu::mem_limit_locked(), used = qcpu::mem_in_use_locked();
+    /* without a limit: a nominal 80 GiB device */
+    const size_t total = limit ? limit : (size_t)80 << 30;
+    *total_bytes = total;
+    *free_bytes = used < total ? total - used : 0;
+    return cudaSuccess;
+}
+
 cudaError_t cudaMalloc(void **p, size_t bytes)
 {
     if (!p)
         return cudaErrorInvalidValue;
+    {
+        std::lock_guard<std::mutex> lk(g_mem_mutex);
+        const size_t limit = qcpu::mem_limit_locked();
+        if (limit && qcpu::mem_in_use_locked() + (bytes ? bytes : 1) > limit) {
+            qcpu::set_error(cudaErrorMemoryAllocation);
+            return cudaErrorMemoryAllocation;
+        }
+    }
     void *m = malloc(bytes ? bytes : 1);
     if (!m) {
         qcpu::set_error(cudaErrorMemoryAllocation);
@@ -795,6 +860,8 @@ cudaError_t cudaMalloc(void **p, size_t bytes)
     {
         std::lock_guard<std::mutex> lk(g_mem_mutex);
         g_device[(uintptr_t)m] = bytes ? bytes : 1;
+        const size_t used = qcpu::mem_in_use_locked();
+        qcpu::g_mem_peak = used > qcpu::g_mem_peak ? used : qcpu::g_mem_peak;
     }
     *p = m;
     return cudaSuccess;

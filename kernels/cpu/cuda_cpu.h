@@ -84,6 +84,20 @@ void set_report_hook(report_hook hook, void *user);
 /* Number of reports since the start of the process. */
 unsigned long report_count();
 
+/* True when [p, p + bytes) lies inside one cudaMalloc allocation (the library shims,
+ * cuda_cpu_blas.cpp, check their matrix arguments with it). */
+bool device_range(const void *p, size_t bytes);
+/* A misuse found outside the layer (the library shims), through the report hook. */
+void report_misuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A simulated device memory size: cudaMalloc fails with cudaErrorMemoryAllocation once
+ * the live allocations would exceed `bytes` (0: no limit, the default; env
+ * QTIP_CUDA_CPU_MEM_LIMIT, bytes). cudaMemGetInfo reports it. Tests of the
+ * out-of-memory paths (smaller Viterbi batches) use it. */
+void set_memory_limit(size_t bytes);
+/* The most device memory live at once since the last reset (bytes). */
+size_t memory_peak();
+void reset_memory_peak();
+
 /* ---- internals used by the macros below ---------------------------------- */
 enum warp_op { OP_SHFL, OP_SHFL_UP, OP_SHFL_DOWN, OP_SHFL_XOR, OP_BALLOT, OP_ANY, OP_ALL,
                OP_SYNCWARP };
@@ -233,6 +247,7 @@ template <class T> inline cudaError_t cudaMalloc(T **p, size_t bytes)
     return cudaMalloc(reinterpret_cast<void **>(p), bytes);
 }
 cudaError_t cudaFree(void *p);
+cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes);
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind);
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
                             cudaStream_t stream = 0);

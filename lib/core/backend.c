@@ -158,8 +158,22 @@ static void load(void)
     load_status = QTIP_OK;
 }
 
+/* A table given in-process (qtip_backend_cuda_inject_), used instead of the plugin. */
+static const qtip_cuda_plugin *injected;
+
+void qtip_backend_cuda_inject_(const qtip_cuda_plugin *p) { injected = p; }
+
 qtip_status qtip_backend_cuda(const qtip_cuda_plugin **out, int *ndev)
 {
+    if (injected) {
+        int n = 0;
+        *out = NULL;
+        if (injected->device_count(&n) != QTIP_OK)
+            return qtip_error(QTIP_E_CUDA, "no CUDA device: %s", injected->last_error());
+        *out = injected;
+        if (ndev) *ndev = n;
+        return QTIP_OK;
+    }
     pthread_once(&load_once, load);
     *out = plugin;
     if (ndev) *ndev = device_count;
@@ -169,6 +183,7 @@ qtip_status qtip_backend_cuda(const qtip_cuda_plugin **out, int *ndev)
 
 const char *qtip_backend_cuda_path(void)
 {
+    if (injected) return "(in-process table)";
     pthread_once(&load_once, load);
     return load_path;
 }

@@ -27,4 +27,9 @@ qtip_status qtip_backend_cuda(const qtip_cuda_plugin **out, int *ndev);
 /* Where the plugin was loaded from ("" when it was not). */
 const char *qtip_backend_cuda_path(void);
 
+/* Use table p instead of loading the plugin (NULL: back to the plugin). For the
+ * tests that run the plugin's entries in-process on the CPU execution layer
+ * (tests/kernels/test_layer_quant.cpp); call before the first device request. */
+void qtip_backend_cuda_inject_(const qtip_cuda_plugin *p);
+
 #endif /* QTIP_BACKEND_H */

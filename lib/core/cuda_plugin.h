@@ -37,6 +37,39 @@ typedef struct qtip_cuda_hessian_acc qtip_cuda_hessian_acc;
 /* A trellis codebook's tables on a device plus Viterbi scratch (kernels/viterbi_batch.cuh). */
 typedef struct qtip_cuda_viterbi qtip_cuda_viterbi;
 
+/* One linear layer's trellis quantization on the device (layer_quantize below,
+ * kernels/layer_quant.cuh): its settings ... */
+typedef struct {
+    int64_t m, n;         /* W is m x n; n x n Hessian */
+    int feedback;         /* LDLQ error feedback (qtip_ldlq_config.feedback) */
+    double sigma_reg;     /* the damping ladder of qtip_ldl_regularize */
+    int damping_tries;
+    double target_rms;    /* Wscale makes RMS(Wr / Wscale) this (code RMS x scale) */
+} qtip_cuda_layer_args;
+
+/* ... and its buffers, all host, row-major. */
+typedef struct {
+    const float *W;       /* in, m x n: the weight, dead input columns zeroed */
+    const double *H;      /* in, n x n: the Hessian over mean(diag), dead diagonal = 1 */
+    const float *SU, *SV; /* in, n and m: the RHT signs */
+    const int *order;     /* in, T: the tile's element order (qtip_trellis_tile_order) */
+    float *Wr;            /* out, m x n: rotated weight over wscale (LDLQ's target) */
+    double *Hr;           /* out (NULL: not wanted), n x n: rotated, damped Hessian */
+    float *What;          /* out, m x n: the reconstruction of Wr */
+    uint32_t *states;     /* out: (n / td_y) column blocks x (m / td_x) tiles x S states */
+    float wscale;         /* out */
+    double damping;       /* out: multiple of mean(diag) added */
+    double err, ref;      /* out: qtip_quant_proxy_terms(Wr, What, Hr): the LDLQ objective */
+} qtip_cuda_layer_io;
+
+/* On a GPU, cuSOLVER's Cholesky and cuBLAS's products sum in another order than
+ * OpenBLAS/LAPACK, so the factor and the LDLQ targets differ in their last bits and a
+ * few Viterbi choices between near-equal paths differ: the codes are not the CPU's
+ * bytes. What holds (tested on the CPU layer with its shims summing in another order,
+ * kernels_test_layer_quant, and on a GPU by gpu_test_cuda_plugin): each layer's
+ * rotated proxy loss err/ref within this relative tolerance of the CPU path's. */
+#define QTIP_CUDA_LAYER_LOSS_RTOL 0.02
+
 typedef struct qtip_cuda_plugin {
     uint32_t abi;      /* QTIP_CUDA_PLUGIN_ABI */
     uint32_t size;     /* sizeof(qtip_cuda_plugin) in the plugin's build */
@@ -77,6 +110,16 @@ typedef struct qtip_cuda_plugin {
     qtip_status (*viterbi_quantize)(qtip_cuda_viterbi *v, const float *seq, size_t nseq,
                                     uint32_t *states);
     void (*viterbi_free)(qtip_cuda_viterbi *v);
+
+    /* One layer on the device (appended): RHT of W and H, damping + Cholesky
+     * (cuSOLVER) + block LDL, Wscale, the BlockLDLQ sweep with the feedback
+     * products in cuBLAS and each column block's tiles through v's Viterbi; the
+     * layer stays on the device between steps. b = v's td_y, two-pass tail-biting,
+     * no refinement passes. Errors as the CPU path words them (not positive
+     * definite, non-finite values), QTIP_E_UNSUPPORTED for transform lengths beyond
+     * the RHT kernel, QTIP_E_CUDA / QTIP_E_NOMEM for the device. */
+    qtip_status (*layer_quantize)(qtip_cuda_viterbi *v, const qtip_cuda_layer_args *a,
+                                  qtip_cuda_layer_io *io);
 
 } qtip_cuda_plugin;
 

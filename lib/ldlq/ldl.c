@@ -5,7 +5,7 @@
  * H = Lc Lc^T, then Lu = Lc * blockdiag(Lc_kk)^-1 (unit diagonal blocks) and
  * D_k = Lc_kk Lc_kk^T, so H = Lu D Lu^T.
  */
-#include "core/internal.h"
+#include "ldlq/layer_steps.h"
 
 #include <lapacke.h>
 #include <math.h>
@@ -16,6 +16,38 @@ static int all_finite(const double *x, size_t count)
     for (size_t i = 0; i < count; i++)
         if (!isfinite(x[i])) return 0;
     return 1;
+}
+
+qtip_status qtip_ldl_check_mean_(double mean)
+{
+    QTIP_RETURN_ERROR_IF(!(mean > 0), QTIP_E_NOT_PD,
+                         "hessian is not positive definite: mean of its diagonal is %g", mean);
+    return QTIP_OK;
+}
+
+/* sigma = 0 asks for no damping; if that fails, climb in steps of 0.01. */
+double qtip_ldl_damping_add_(double sigma, int t, double mean, double *applied)
+{
+    const double step = sigma > 0 ? sigma : 0.01;
+    const double want = sigma > 0 ? step * (t + 1) : step * t;
+    const double add = (want - *applied) * mean;
+    *applied = want;
+    return add;
+}
+
+void qtip_ldl_damping_note_(double applied, int t)
+{
+    if (t > 0)
+        qtip_log(QTIP_LOG_INFO, "hessian needed damping %g x mean(diag) after %d failed tries",
+                 applied, t);
+}
+
+qtip_status qtip_ldl_not_pd_error_(double applied, int tries, double sigma)
+{
+    return qtip_error(QTIP_E_NOT_PD,
+                      "hessian is not positive definite even after damping %g x mean(diag) "
+                      "(%d tries of sigma_reg %g); use a larger sigma_reg or more calibration data",
+                      applied, tries, sigma);
 }
 
 qtip_status qtip_ldl_regularize(double *H, int64_t n, double sigma, int tries, double *Lc,
@@ -32,35 +64,24 @@ qtip_status qtip_ldl_regularize(double *H, int64_t n, double sigma, int tries, d
     double mean = 0;
     for (int64_t i = 0; i < n; i++) mean += H[i * n + i];
     mean /= (double)n;
-    QTIP_RETURN_ERROR_IF(!(mean > 0), QTIP_E_NOT_PD,
-                         "hessian is not positive definite: mean of its diagonal is %g", mean);
-
-    /* sigma = 0 asks for no damping; if that fails, climb in steps of 0.01. */
-    double step = sigma > 0 ? sigma : 0.01;
+    QTIP_FORWARD_IF_ERROR(qtip_ldl_check_mean_(mean));
     double applied = 0;
     for (int t = 0; t < tries; t++) {
-        double want = sigma > 0 ? step * (t + 1) : step * t;
-        double add = (want - applied) * mean;
+        const double add = qtip_ldl_damping_add_(sigma, t, mean, &applied);
         for (int64_t i = 0; i < n; i++) H[i * n + i] += add;
-        applied = want;
         memcpy(Lc, H, nn * sizeof(double));
         lapack_int info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', (lapack_int)n, Lc, (lapack_int)n);
         if (info == 0) {
             for (int64_t i = 0; i < n; i++)
                 for (int64_t j = i + 1; j < n; j++) Lc[i * n + j] = 0;
             if (damp_used) *damp_used = applied;
-            if (t > 0)
-                qtip_log(QTIP_LOG_INFO, "hessian needed damping %g x mean(diag) after %d failed tries",
-                         applied, t);
+            qtip_ldl_damping_note_(applied, t);
             return QTIP_OK;
         }
         QTIP_RETURN_ERROR_IF(info < 0, QTIP_E_INTERNAL, "LAPACKE_dpotrf rejected argument %d",
                              (int)-info);
     }
-    return qtip_error(QTIP_E_NOT_PD,
-                      "hessian is not positive definite even after damping %g x mean(diag) "
-                      "(%d tries of sigma_reg %g); use a larger sigma_reg or more calibration data",
-                      applied, tries, sigma);
+    return qtip_ldl_not_pd_error_(applied, tries, sigma);
 }
 
 /* Invert a b x b lower-triangular matrix in place (forward substitution). */

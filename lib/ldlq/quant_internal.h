@@ -66,6 +66,15 @@ typedef struct {
     void (*settings_json)(const qtip_quant_params *p, json_t *o);
     void (*loader_json)(const qtip_quant_params *p, json_t *o);
     qtip_status (*loader_from_json)(json_t *o, const char *where, qtip_quant_params *p);
+    /* optional (NULL: none): the layer's RHT, damping + block LDL and LDLQ on a
+     * device, with begin's ctx (quant_layer.c's device_steps). In: Wr the normalized
+     * weight, Hr the normalized Hessian, a's signs, target the RMS of Wscale (code
+     * RMS x scale). Out: Wr rotated and over a->wscale, Hr rotated and damped, What,
+     * a->codes, a->wscale, a->damping, and the rotated proxy terms err and ref
+     * (qtip_quant_proxy_terms on Wr, What, Hr). *done = 0: this layer stays on the
+     * CPU and nothing was written. */
+    qtip_status (*device_layer)(void *ctx, qtip_layer_artifact *a, double target, float *Wr,
+                                double *Hr, float *What, double *err, double *ref, int *done);
 } qtip_method_ops;
 
 /* The row of a method; NULL if unknown. */

@@ -5,6 +5,7 @@
  * decode check and the proxy loss in the original space; and the same from files.
  */
 #include "ldlq/quant_internal.h"
+#include "ldlq/layer_steps.h"
 #include "incoherence/hadamard_internal.h"
 #include "io/weight_lookup_internal.h"
 
@@ -168,16 +169,20 @@ static qtip_status rotate_and_factor(qtip_layer_artifact *a, layer_bufs *B, int 
     return st;
 }
 
-/* Wscale: one scalar so that RMS(Wr / Wscale) = code RMS x scale. */
+float qtip_layer_wscale_(float *Wr, size_t count, double target)
+{
+    double ss = 0;
+    for (size_t i = 0; i < count; i++) ss += (double)Wr[i] * (double)Wr[i];
+    double rms = sqrt(ss / (double)count);
+    const float wscale = rms > 0 ? (float)(rms / target) : 1.0f;
+    for (size_t i = 0; i < count; i++) Wr[i] /= wscale;
+    return wscale;
+}
+
 static void apply_wscale(const qtip_quantizer *q, qtip_layer_artifact *a, float *Wr)
 {
-    const size_t mn = (size_t)a->m * (size_t)a->n;
-    double ss = 0;
-    for (size_t i = 0; i < mn; i++) ss += (double)Wr[i] * (double)Wr[i];
-    double rms = sqrt(ss / (double)mn);
-    double target = q->code_rms * qtip_quant_effective_scale(&q->p);
-    a->wscale = rms > 0 ? (float)(rms / target) : 1.0f;
-    for (size_t i = 0; i < mn; i++) Wr[i] /= a->wscale;
+    const double target = q->code_rms * qtip_quant_effective_scale(&q->p);
+    a->wscale = qtip_layer_wscale_(Wr, (size_t)a->m * (size_t)a->n, target);
 }
 
 /* LDLQ through the method's block callbacks; the codes land in a->codes. */
@@ -217,6 +222,35 @@ static qtip_status check_and_measure(qtip_layer_artifact *a, const float *W, con
     return QTIP_OK;
 }
 
+/* The method's device layer, when it takes this one (*done): RHT, damping + LDL,
+ * Wscale, LDLQ and the rotated proxy loss there. */
+static qtip_status device_steps(const qtip_quantizer *q, qtip_layer_artifact *a, layer_bufs *B,
+                                int b, int *done)
+{
+    const qtip_quant_params *p = &q->p;
+    *done = 0;
+    if (!q->ops->device_layer || p->device == QTIP_DEVICE_CPU || p->refine_passes > 0) return QTIP_OK;
+    qtip_rht_signs(p->seed, a->tensor, "SU", a->n, a->SU);
+    qtip_rht_signs(p->seed, a->tensor, "SV", a->m, a->SV);
+    qtip_ldlq_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.b = b;
+    cfg.feedback = p->ldlq;
+    void *ctx = NULL;
+    QTIP_FORWARD_IF_ERROR(q->ops->begin(q->state, a, &cfg, &ctx));
+    const double target = q->code_rms * qtip_quant_effective_scale(p);
+    double err = 0, ref = 0;
+    qtip_status st = q->ops->device_layer(ctx, a, target, B->Wr, B->Hr, B->What, &err, &ref, done);
+    q->ops->end(ctx);
+    if (st != QTIP_OK || !*done) return st;
+    a->refine_count = 1;
+    a->refine_losses = qtip_alloc(1, sizeof(double), "refinement losses");
+    if (!a->refine_losses) return QTIP_E_NOMEM;
+    a->refine_losses[0] = ref > 0 ? err / ref : 0;
+    a->proxy_loss_rotated = a->refine_losses[0];
+    return QTIP_OK;
+}
+
 static qtip_status quantize_steps(const qtip_quantizer *q, qtip_layer_artifact *a, const float *W,
                                   const double *H, layer_bufs *B)
 {
@@ -224,9 +258,13 @@ static qtip_status quantize_steps(const qtip_quantizer *q, qtip_layer_artifact *
     QTIP_FORWARD_IF_ERROR(bufs_alloc(B, a->m, a->n, b));
     memcpy(B->Wr, W, (size_t)a->m * (size_t)a->n * sizeof(float));
     QTIP_FORWARD_IF_ERROR(normalize_hessian(H, a->m, a->n, B->Wr, B->Hr));
-    QTIP_FORWARD_IF_ERROR(rotate_and_factor(a, B, b));
-    apply_wscale(q, a, B->Wr);
-    QTIP_FORWARD_IF_ERROR(run_ldlq(q, a, B, b));
+    int on_device = 0;
+    QTIP_FORWARD_IF_ERROR(device_steps(q, a, B, b, &on_device));
+    if (!on_device) {
+        QTIP_FORWARD_IF_ERROR(rotate_and_factor(a, B, b));
+        apply_wscale(q, a, B->Wr);
+        QTIP_FORWARD_IF_ERROR(run_ldlq(q, a, B, b));
+    }
     return check_and_measure(a, W, H, B);
 }
 

@@ -209,4 +209,5 @@ const qtip_method_ops qtip_method_e8p_ = {
     e8_check_shape, e8_code_cols, e8_code_is_i32, e8_table_shape,
     e8_create, e8_destroy, e8_begin, e8_end,
     e8_decode, e8_write_meta, e8_read_meta, e8_settings_json, e8_loader_json, e8_loader_from_json,
+    NULL, /* no device layer: E8P's search is fast on the CPU */
 };

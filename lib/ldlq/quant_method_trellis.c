@@ -51,7 +51,7 @@ static size_t tr_table_shape(const qtip_quant_params *p, size_t *rows, size_t *c
 typedef struct {
     qtip_trellis *tr;
     qtip_trellis_work *work;
-    int on_device; /* the Viterbi step on cuda:0 (trellis_device.c); LDLQ stays here */
+    int on_device; /* cuda:<device_index>: each layer there (tr_device_layer), or its Viterbi */
 } tr_state;
 
 static void tr_destroy(void *state)
@@ -69,21 +69,27 @@ static void tr_destroy(void *state)
 static qtip_status tr_choose_device(const qtip_quant_params *p, tr_state *s)
 {
     if (p->device == QTIP_DEVICE_CPU) return QTIP_OK;
-    const char *dev = p->device == QTIP_DEVICE_AUTO ? "auto" : "cuda";
+    char dev[32];
+    snprintf(dev, sizeof dev, p->device == QTIP_DEVICE_AUTO ? "auto" : "cuda:%d", p->device_index);
     qtip_trellis_device *d = NULL;
     qtip_status st = p->tail_biting >= 2
                          ? qtip_error(QTIP_E_UNSUPPORTED, "best-of-%d tail-biting runs on the CPU only",
                                       p->tail_biting)
-                         : qtip_trellis_device_create_(s->tr, 0, 1, &d);
+                         : qtip_trellis_device_create_(s->tr, p->device_index, 1, &d);
     if (st == QTIP_OK) {
-        qtip_log(QTIP_LOG_INFO, "trellis: device %s: Viterbi on %s, LDLQ on the cpu", dev,
-                 qtip_trellis_device_label_(d));
+        if (qtip_trellis_device_has_layer_(d) && p->refine_passes == 0)
+            qtip_log(QTIP_LOG_INFO, "trellis: device %s: each layer (RHT, LDL, LDLQ, Viterbi) on %s",
+                     dev, qtip_trellis_device_label_(d));
+        else
+            qtip_log(QTIP_LOG_INFO, "trellis: device %s: Viterbi on %s, LDLQ on the cpu%s", dev,
+                     qtip_trellis_device_label_(d),
+                     p->refine_passes > 0 ? " (refinement passes run there)" : "");
         qtip_trellis_device_free_(d);
         s->on_device = 1;
         return QTIP_OK;
     }
     if (p->device == QTIP_DEVICE_CUDA) {
-        qtip_error_prefix("device cuda");
+        qtip_error_prefix("device %s", dev);
         return st;
     }
     qtip_log(QTIP_LOG_INFO, "trellis: device auto: using the cpu (%s)", qtip_last_error());
@@ -192,7 +198,8 @@ static qtip_status tr_begin(void *state, qtip_layer_artifact *a, qtip_ldlq_confi
     c->rec = qtip_alloc(nseq * T, sizeof(float), "tile recon");
     c->stage = qtip_alloc(nseq * qtip_trellis_words_per_tile(tp), sizeof(uint16_t), "tile bits");
     qtip_status st = c->order && c->seq && c->rec && c->stage ? keep_tlut(c->s, a) : QTIP_E_NOMEM;
-    if (st == QTIP_OK && c->s->on_device) st = qtip_trellis_device_create_(c->s->tr, 0, nseq, &c->dev);
+    if (st == QTIP_OK && c->s->on_device)
+        st = qtip_trellis_device_create_(c->s->tr, a->params.device_index, nseq, &c->dev);
     if (st != QTIP_OK) {
         tr_end(c);
         return st;
@@ -203,6 +210,39 @@ static qtip_status tr_begin(void *state, qtip_layer_artifact *a, qtip_ldlq_confi
     cfg->commit = tr_commit;
     cfg->user = c;
     *out = c;
+    return QTIP_OK;
+}
+
+/* The whole layer on the device (quant_internal.h's device_layer) when the Viterbi
+ * is there, the plugin runs layers and no refinement passes follow; the states of
+ * every tile come back and are packed here as tr_commit would. */
+static qtip_status tr_device_layer(void *ctx, qtip_layer_artifact *a, double target, float *Wr,
+                                   double *Hr, float *What, double *err, double *ref, int *done)
+{
+    tr_ctx *c = ctx;
+    const qtip_quant_params *p = &a->params;
+    const qtip_trellis_params *tp = &p->trellis;
+    *done = 0;
+    if (!c->dev || p->refine_passes > 0 || !qtip_trellis_device_has_layer_(c->dev)) return QTIP_OK;
+    const int64_t nseq = a->m / tp->td_x, nb = a->n / tp->td_y;
+    const size_t S = (size_t)c->s->tr->S;
+    uint32_t *states = qtip_alloc((size_t)(nseq * nb) * S, sizeof(uint32_t), "device layer states");
+    if (!states) return QTIP_E_NOMEM;
+    qtip_cuda_layer_args args = {a->m, a->n, p->ldlq, p->sigma_reg, p->damping_tries, target};
+    qtip_cuda_layer_io io = {Wr, Hr, a->SU, a->SV, c->order, Wr, NULL, What, states, 0.0f, 0.0, 0.0, 0.0};
+    qtip_status st = qtip_trellis_device_layer_(c->dev, &args, &io);
+    for (int64_t k = 0; st == QTIP_OK && k < nb; k++)
+        for (int64_t R = 0; R < nseq; R++) {
+            qtip_trellis_pack_path_(tp, states + (size_t)(k * nseq + R) * S, c->stage);
+            qtip_trellis_put_tile(tp, a->codes, a->code_cols, R, k, c->stage);
+        }
+    free(states);
+    if (st != QTIP_OK) return st;
+    a->wscale = io.wscale;
+    a->damping = io.damping;
+    *err = io.err;
+    *ref = io.ref;
+    *done = 1;
     return QTIP_OK;
 }
 
@@ -356,4 +396,5 @@ const qtip_method_ops qtip_method_trellis_ = {
     tr_check_shape, tr_code_cols, tr_code_is_i32, tr_table_shape,
     tr_create, tr_destroy, tr_begin, tr_end,
     tr_decode, tr_write_meta, tr_read_meta, tr_settings_json, tr_loader_json, tr_loader_from_json,
+    tr_device_layer,
 };

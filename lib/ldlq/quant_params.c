@@ -155,6 +155,8 @@ qtip_status qtip_quant_check_params(const qtip_quant_params *p)
     }
     QTIP_RETURN_ERROR_IF(p->device < QTIP_DEVICE_CPU || p->device > QTIP_DEVICE_AUTO, QTIP_E_PARAM,
                          "unknown device %d", (int)p->device);
+    QTIP_RETURN_ERROR_IF(p->device_index < 0 || p->device_index > 1023, QTIP_E_PARAM,
+                         "device index must be 0..1023, found %d", p->device_index);
     return QTIP_OK;
 }
 

@@ -100,3 +100,19 @@ qtip_status qtip_trellis_device_quantize_(qtip_trellis_device *d, const qtip_tre
     }
     return QTIP_OK;
 }
+
+int qtip_trellis_device_has_layer_(const qtip_trellis_device *d)
+{
+    return d->p->size >= offsetof(qtip_cuda_plugin, layer_quantize) + sizeof d->p->layer_quantize &&
+           d->p->layer_quantize != NULL;
+}
+
+qtip_status qtip_trellis_device_layer_(qtip_trellis_device *d, const qtip_cuda_layer_args *a,
+                                       qtip_cuda_layer_io *io)
+{
+    QTIP_RETURN_ERROR_IF(!qtip_trellis_device_has_layer_(d), QTIP_E_UNSUPPORTED,
+                         "the CUDA plugin '%s' has no layer entry (an older build)",
+                         qtip_backend_cuda_path());
+    qtip_status st = d->p->layer_quantize(d->v, a, io);
+    return st == QTIP_OK ? QTIP_OK : qtip_error(st, "%s", d->p->last_error());
+}

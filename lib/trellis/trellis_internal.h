@@ -6,6 +6,7 @@
 #define QTIP_TRELLIS_INTERNAL_H
 
 #include "core/internal.h"
+#include "core/cuda_plugin.h"
 
 struct qtip_trellis {
     qtip_trellis_params p;
@@ -117,6 +118,12 @@ qtip_status qtip_trellis_device_quantize_(qtip_trellis_device *d, const qtip_tre
                                           float *recon);
 const char *qtip_trellis_device_label_(const qtip_trellis_device *d);
 void qtip_trellis_device_free_(qtip_trellis_device *d);
+/* Whether the plugin also runs whole layers (layer_device_: RHT, LDL, LDLQ). */
+int qtip_trellis_device_has_layer_(const qtip_trellis_device *d);
+/* One layer on the device (cuda_plugin.h's layer_quantize with this handle's
+ * Viterbi): its messages copied into this library's. */
+qtip_status qtip_trellis_device_layer_(qtip_trellis_device *d, const qtip_cuda_layer_args *a,
+                                       qtip_cuda_layer_io *io);
 
 /* Pack a path known to be consistent (bitstream.c). */
 void qtip_trellis_pack_path_(const qtip_trellis_params *p, const uint32_t *states, uint16_t *bits);

@@ -28,7 +28,7 @@ bad_value "error: missing --dequantize <out.safetensors>" "$B/qtip-verify" --art
 Q="$B/qtip-quantize -o $T/u --identity-hessian --tensor x"
 bad_value "error: --K: expected an integer from 1 to 4, got '9'" $Q --K 9 "$T"
 bad_value "error: --method: expected one of trellis, e8p, got 'quip'" $Q --method quip "$T"
-bad_value "error: --device: expected one of cpu, cuda, auto, got 'gpu'" $Q --device gpu "$T"
+bad_value "error: --device: expected cpu, cuda, cuda:<k> or auto, got 'gpu'" $Q --device gpu "$T"
 bad_value "error: --codebook: expected e8p12, e8p12-rvq3 or e8p12-rvq4, got 'e9'" $Q --codebook e9 "$T"
 bad_value "error: --decode-mode: expected 1mad, 2mad, 3inst, lut or hyb, got '9mad'" $Q --decode-mode 9mad "$T"
 bad_value "error: --seed: expected a non-negative integer, got '-1'" $Q --seed -1 "$T"

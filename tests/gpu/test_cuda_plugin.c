@@ -6,7 +6,8 @@
  * error naming cudaGetDeviceCount. Where a GPU is present, the same program checks
  * the cuBLAS accumulation against the CPU path (hessian_device_check.h), including
  * blocks uploaded as float32 and as float64 and several syncs, and the Viterbi
- * entries against the CPU search (viterbi_device_check.h), with their throughput.
+ * entries against the CPU search (viterbi_device_check.h), with their throughput, and
+ * whole layers against the CPU path within the proxy-loss tolerance (layer_device_check.h).
  */
 #include "check.h"
 
@@ -14,6 +15,7 @@
 
 #include "core/cuda_plugin.h"
 #include "hessian_device_check.h"
+#include "layer_device_check.h"
 #include "viterbi_device_check.h"
 
 static const qtip_cuda_plugin *P;
@@ -105,10 +107,21 @@ TEST(test_gpu_viterbi)
     viterbi_device_compare(P, p, few ? few : 1024, &rng);
 }
 
+/* The whole layer (RHT, LDL, LDLQ, Viterbi) through qtip_quantize_layer, against the
+ * CPU path within the proxy-loss tolerance (layer_device_check.h). */
+TEST(test_gpu_layer)
+{
+    if (ndev <= 0) CHECK_SKIP("no CUDA device (run this ctest on a GPU machine)");
+    test_rng rng = test_rng_seeded(45);
+    layer_device_compare(256, 256, &rng);
+    if (!getenv("QTIP_GPU_CHECK_QUICK")) layer_device_compare(1024, 1024, &rng);
+}
+
 int main(void)
 {
     RUN(test_load);
     RUN(test_gpu_matches_cpu);
     RUN(test_gpu_viterbi);
+    RUN(test_gpu_layer);
     return check_summary();
 }

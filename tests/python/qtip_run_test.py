@@ -271,6 +271,34 @@ def docs(_work):
     assert not missing, 'not in docs/cmd/qtip-run.md: %s' % missing
 
 
+def devices(_work):
+    """--devices: parsed, round-robin over the job slots, on qtip-quantize's command line
+    as --device cuda:<k>, recorded; a bad list is a usage error (exit 2)."""
+    import types
+    sys.path.insert(0, os.path.join(REPO, 'python'))
+    from qtip.pipeline import quantize as q
+    assert q.parse_devices('') == [] and q.parse_devices(None) == []
+    assert q.parse_devices('0,1') == [0, 1] and q.parse_devices('3') == [3]
+    for bad in ('x', '0,', '-1', '0;1'):
+        try:
+            q.parse_devices(bad)
+        except ValueError as e:
+            assert 'GPU indices' in str(e)
+        else:
+            raise AssertionError('--devices %r accepted' % bad)
+    assert [q.slot_device([0, 1], s) for s in range(4)] == [0, 1, 0, 1]
+    assert q.slot_device([], 2) is None
+    run = types.SimpleNamespace(out='/o', state_dir='/o/.state', settings={}, bin='/b',
+                                hessian_dir=None, model='/m')
+    layer = q.Layer(run, 'model.layers.0.mlp.down_proj', (8, 16))
+    cmd = layer.command(2, 1)
+    assert cmd[cmd.index('--device') + 1] == 'cuda:1', cmd
+    assert '--device' not in layer.command(2), 'the CPU is the default'
+    p = subprocess.run([os.path.join(REPO, 'scripts', 'qtip-run'), '/nonexistent', '-o', '/nonexistent',
+                        '--identity-hessian', '--devices', '0,x'], stderr=subprocess.PIPE, text=True)
+    assert p.returncode == 2 and 'GPU indices' in p.stderr, (p.returncode, p.stderr)
+
+
 if __name__ == '__main__':
     {'setup': setup, 'e2e': e2e, 'resume': resume, 'stale': stale, 'eval': eval_,
-     'docs': docs}[sys.argv[1]](sys.argv[2])
+     'docs': docs, 'devices': devices}[sys.argv[1]](sys.argv[2])

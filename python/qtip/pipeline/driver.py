@@ -3,7 +3,7 @@ evaluated QTIP / QuIP# model, resumable after kill -9 at any moment; locally,
 or on a Slurm cluster as one job array per stage (docs/cmd/qtip-run.md).
 
   qtip-run MODEL_DIR -o OUT (--hessians DIR | --text FILE...) [--settings quantize_config.json]
-           [--jobs N] [--threads T] [--eval-text FILE...] [--json]
+           [--jobs N] [--threads T] [--devices 0,1] [--eval-text FILE...] [--json]
   qtip-run MODEL_DIR -o OUT ... --slurm [--partition P] [--time T] ... | --dry-run
   qtip-run status OUT      qtip-run resume OUT      qtip-run task OUT STAGE [INDEX]
 
@@ -26,6 +26,7 @@ import os
 import sys
 
 from . import hessians, model_dir, quantize, settings as settings_mod, slurm, state, steps, tools
+from .quantize import parse_devices
 from .run import Run
 
 SUBCOMMANDS = ('status', 'resume', 'task')
@@ -45,6 +46,9 @@ def _local_options(ap):
     ap.add_argument('--settings', help='quantize_config.json with optional "overrides"')
     ap.add_argument('--jobs', type=int, default=1, help='parallel qtip-quantize jobs (default 1)')
     ap.add_argument('--threads', type=int, default=0, help='thread budget shared by the jobs (0: all cores)')
+    ap.add_argument('--devices', default='',
+                    help='GPUs for the quantize jobs, e.g. 0,1: job slot i runs qtip-quantize '
+                         '--device cuda:<the (i mod count)-th> (default: the CPU)')
     ap.add_argument('--eval-text', nargs='+', help='held-out text: perplexity, KL and top-1 vs the original')
     ap.add_argument('--eval-windows', type=int, default=8)
     ap.add_argument('--eval-ctx', type=int, default=512)
@@ -80,6 +84,10 @@ def parse_args(argv):
             or a.merge_tasks < 1 or a.array_throttle < 0:
         ap.error('--jobs, --capture-shards, --layers-per-task and --merge-tasks must be >= 1, '
                  '--threads and --array-throttle >= 0')
+    try:
+        parse_devices(a.devices)
+    except ValueError as e:
+        ap.error(str(e))
     return a
 
 

@@ -1,6 +1,7 @@
 """The quantize stage: every linear through qtip-quantize, --jobs at a time,
-each job with its share of the thread budget; a layer is redone only when its
-record says it is missing or stale."""
+each job with its share of the thread budget and, with --devices, its slot's GPU
+(round-robin over the slots); a layer is redone only when its record says it is
+missing or stale."""
 import json
 import os
 import threading
@@ -19,6 +20,25 @@ def thread_shares(threads, jobs):
     """Threads per job slot: the budget split evenly, the remainder to the first slots."""
     jobs = max(1, min(jobs, threads))
     return [threads // jobs + (1 if i < threads % jobs else 0) for i in range(jobs)]
+
+
+def parse_devices(text):
+    """'0,1' -> [0, 1]: the GPUs the quantize jobs use ('' or None: none, the CPU)."""
+    if not text:
+        return []
+    try:
+        devices = [int(x) for x in text.split(',')]
+    except ValueError:
+        devices = None
+    if not devices or any(d < 0 for d in devices):
+        raise ValueError('--devices must be GPU indices separated by commas, e.g. 0,1; found %r'
+                         % text)
+    return devices
+
+
+def slot_device(devices, slot):
+    """The GPU of job slot `slot`: the devices round-robin over the slots (None: the CPU)."""
+    return devices[slot % len(devices)] if devices else None
 
 
 class Layer:
@@ -50,12 +70,15 @@ class Layer:
         now = file_sha256(self.artifact) if os.path.exists(self.artifact) else None
         return state.is_fresh(rec, self.inputs, {'artifact': now}), rec
 
-    def command(self, threads):
-        """The qtip-quantize command line (its --config written by write_config)."""
+    def command(self, threads, device=None):
+        """The qtip-quantize command line (its --config written by write_config); device:
+        a GPU index for --device cuda:<k>, None for the CPU."""
         run = self.run
         args = [os.path.join(run.bin, 'qtip-quantize'), '--no-progress', '--json',
                 '--threads', str(threads), '--tensor', self.prefix, '--config', self.config_path,
                 '-o', self.artifact]
+        if device is not None:
+            args += ['--device', 'cuda:%d' % device]
         if run.hessian_dir:
             args += ['--hessian', os.path.join(run.hessian_dir, self.prefix + '.safetensors')]
         else:
@@ -65,14 +88,16 @@ class Layer:
     def write_config(self):
         state.write_json_atomic(self.config_path, self.settings)
 
-    def quantize(self, threads):
+    def quantize(self, threads, device=None):
         inputs = self.inputs  # before the run: a missing Hessian is named here
         self.write_config()
         t0 = time.monotonic()
-        out = json.loads(tools.run(self.command(threads), 'qtip-quantize ' + self.prefix))
+        out = json.loads(tools.run(self.command(threads, device), 'qtip-quantize ' + self.prefix))
         result = {k: out.get(k) for k in RESULT_FIELDS}
         result['wall_seconds'] = round(time.monotonic() - t0, 3)
         result['threads'] = threads
+        if device is not None:
+            result['device'] = 'cuda:%d' % device
         rec = {'inputs': inputs, 'outputs': {'artifact': file_sha256(self.artifact)},
                'result': result}
         state.write_json_atomic(self.record_path, rec)
@@ -128,7 +153,7 @@ def run_stage(run):
         with lock:
             slot = free.pop()
         try:
-            return layer.quantize(shares[slot])
+            return layer.quantize(shares[slot], slot_device(run.devices, slot))
         finally:
             with lock:
                 free.append(slot)

@@ -5,6 +5,7 @@ import sys
 
 from . import model_dir, settings as settings_mod, state, tools
 from .digest import DigestCache, tensor_digest
+from .quantize import parse_devices
 
 STATE = '.state'
 
@@ -28,6 +29,7 @@ class Run:
                               for t in ('qtip-quantize', 'qtip-pack', 'qtip-verify')}
         self.settings = settings_mod.load(a.settings)
         self.jobs, self.threads = a.jobs, a.threads or os.cpu_count() or 1
+        self.devices = parse_devices(getattr(a, 'devices', None))  # plans before --devices: none
         self.progress = sys.stderr.isatty() and not getattr(a, 'quiet', False) and not task
         self.cache = DigestCache(os.path.join(self.state_dir, 'digests.json'))
         self.linears = model_dir.linears(self.model)
