@@ -43,9 +43,9 @@ static qtip_status check_top(vdir *d)
     if (d->fmt->format != QTIP_EXPORT_CANONICAL) return vexport_check_top(d);
     QTIP_RETURN_ERROR_IF(!json_is_object(d->top), QTIP_E_FORMAT, "'%s/config.json' has no 'quantization_config'", dir);
     const char *fmt = json_string_value(json_object_get(d->top, "format"));
-    QTIP_RETURN_ERROR_IF(!fmt || strcmp(fmt, "qtip"), QTIP_E_UNSUPPORTED,
-                         "'%s' holds format '%s'; qtip-verify checks the canonical 'qtip' format", dir,
-                         fmt ? fmt : "(none)");
+    QTIP_RETURN_ERROR_IF(!fmt || strcmp(fmt, "qtip"), QTIP_E_MISMATCH,
+                         "'%s/config.json' names format '%s', quantize_config.json the canonical "
+                         "'qtip'", dir, fmt ? fmt : "(none)");
     json_t *lv = json_object_get(d->top, "layout_version");
     QTIP_RETURN_ERROR_IF(json_integer_value(lv) != QTIP_PACK_LAYOUT_VERSION, QTIP_E_FORMAT,
                          "'%s/config.json': layout_version %lld, expected %d", dir,
@@ -111,6 +111,16 @@ int vdir_is_packed(const vdir *d, const char *name)
 
 /* --- one layer -------------------------------------------------------------------- */
 
+/* "[a, b]" (up to two dimensions shown; "..." for more) into buf (96 bytes). */
+static const char *shape_text(int ndim, const int64_t *shape, char *buf)
+{
+    int o = snprintf(buf, 96, "[");
+    for (int i = 0; i < ndim && i < 2; i++)
+        o += snprintf(buf + o, (size_t)(96 - o), "%s%lld", i ? ", " : "", (long long)shape[i]);
+    snprintf(buf + o, (size_t)(96 - o), "%s]", ndim > 2 ? ", ..." : "");
+    return buf;
+}
+
 qtip_status vdir_want_tensor(const vdir *d, const char *pre, const char *suf, qtip_dtype dt, int ndim,
                              const int64_t *shape, const qtip_tensor_view **out)
 {
@@ -122,9 +132,9 @@ qtip_status vdir_want_tensor(const vdir *d, const char *pre, const char *suf, qt
                          nm, qtip_dtype_name(v->dtype), qtip_dtype_name(dt));
     int ok = v->ndim == ndim;
     for (int i = 0; ok && i < ndim; i++) ok = v->shape[i] == shape[i];
-    QTIP_RETURN_ERROR_IF(!ok, QTIP_E_SHAPE, "tensor '%s' has shape [%lld%s], expected [%lld%s]", nm,
-                         (long long)(v->ndim ? v->shape[0] : 0), v->ndim > 1 ? ", ..." : "",
-                         (long long)(ndim ? shape[0] : 0), ndim > 1 ? ", ..." : "");
+    char got[96], want[96];
+    QTIP_RETURN_ERROR_IF(!ok, QTIP_E_SHAPE, "tensor '%s' has shape %s, expected %s", nm,
+                         shape_text(v->ndim, v->shape, got), shape_text(ndim, shape, want));
     *out = v;
     return verify_tensor_checksum(d, v);
 }

@@ -1118,6 +1118,92 @@ TEST(exports_write_scales_in_the_model_dtype)
     free_layers(1, Wt, Wht, at);
 }
 
+
+/* Rewrite an exported directory's weights with tensor `name` replaced (dt, ndim,
+ * shape, data; added when absent) and its checksum forged in quantize_config.json:
+ * what only the format's decoding conventions can catch. */
+static void forge_tensor(const char *dir, const char *name, qtip_dtype dt, int ndim, const int64_t *shape,
+                         const void *data, size_t nbytes)
+{
+    qtip_st_file *st = NULL;
+    qtip_st_writer *w = NULL;
+    CHECK_OK(qtip_st_open(dir, &st));
+    CHECK_OK(qtip_st_writer_create(&w));
+    if (!st || !w) return;
+    for (size_t i = 0; i < qtip_st_count(st); i++) {
+        const qtip_tensor_view *v = qtip_st_tensor(st, i);
+        if (strcmp(v->name, name)) CHECK_OK(qtip_st_writer_add(w, v->name, v->dtype, v->ndim, v->shape, v->data));
+    }
+    CHECK_OK(qtip_st_writer_add(w, name, dt, ndim, shape, data));
+    qtip_st_close(st);
+    char p[800], tmp[800], ck[QTIP_CHECKSUM_STRLEN];
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    snprintf(tmp, sizeof tmp, "%s.forged", dir); /* outside: the writer refuses an input's directory */
+    CHECK_OK(qtip_st_writer_write(w, tmp, 0));
+    qtip_st_writer_free(w);
+    CHECK(rename(tmp, p) == 0, "rename %s", tmp);
+    qtip_checksum_buffer(data, nbytes, ck);
+    json_t *qc = load_json_in(dir, "quantize_config.json");
+    json_object_set_new(json_object_get(qc, "tensor_checksums"), name, json_string(ck));
+    snprintf(p, sizeof p, "%s/quantize_config.json", dir);
+    CHECK(json_dump_file(qc, p, 0) == 0, "rewriting %s", p);
+    json_decref(qc);
+}
+
+/* Export `fmt` of one layer into `out` (fresh), from artifact info `pl`. */
+static void fresh_export(const char *src, const qtip_layer_info *pl, qtip_export_format fmt, const char *out)
+{
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", out);
+    CHECK(system(cmd) == 0, "%s", cmd);
+    CHECK_OK(pack_dir(src, pl, 1, fmt, out));
+}
+
+/* Hostile exports whose checksums were forged: exit-3 statuses naming the tensor. */
+TEST(forged_exports_fail_naming_the_tensor)
+{
+    build_e81b();
+    const char *name = sm_names[1];
+    float *We[1], *Whe[1], *Wt[1], *Wht[1];
+    qtip_layer_artifact *ae[1], *at[1];
+    qtip_layer_info pe[1], pt[1];
+    qtip_quant_params qe = qtip_quant_default_params(QTIP_METHOD_E8P);
+    qtip_quant_params qt = qtip_quant_default_params(QTIP_METHOD_TRELLIS);
+    if (!quantize_layers(&qe, 1, &name, &sm_dims[1], 5040, We, Whe, ae, pe) ||
+        !quantize_layers(&qt, 1, &name, &sm_dims[1], 5041, Wt, Wht, at, pt))
+        return;
+    char src[512], out[600], tn[300];
+    snprintf(src, sizeof src, "%s/forge_model", test_tmpdir());
+    snprintf(out, sizeof out, "%s/forged", test_tmpdir());
+    hf_model(src, 1, &name, &sm_dims[1], We);
+    static const struct { qtip_export_format fmt; const char *suf; int dt, ndim; int64_t s0, s1; qtip_status want; } cases[] = {
+        {QTIP_EXPORT_QTIP_REF, "rcp", QTIP_DT_I64, 0, 0, 0, QTIP_E_MISMATCH},      /* tensor-parallel mode */
+        {QTIP_EXPORT_QTIP_REF, "SU", QTIP_DT_F16, 1, 96, 0, QTIP_E_FORMAT},       /* not the model dtype */
+        {QTIP_EXPORT_QTIP_REF, "trellis", QTIP_DT_I16, 2, 24, 16, QTIP_E_SHAPE},  /* K = 1 rows */
+        {QTIP_EXPORT_QUIP_FOR_ALL, "had_left", QTIP_DT_F32, 2, 4, 4, QTIP_E_FORMAT}, /* random mode */
+        {QTIP_EXPORT_QUIP_FOR_ALL, "Qidxs", QTIP_DT_I32, 2, 64, 12, QTIP_E_FORMAT}, /* RVQ4's dtype */
+        {QTIP_EXPORT_QUIP_FOR_ALL, "weight", QTIP_DT_F16, 0, 0, 0, QTIP_E_FORMAT},
+    };
+    static int64_t zeros[1024];
+    zeros[0] = 1; /* rcp = 1 */
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        fresh_export(src, cases[c].fmt == QTIP_EXPORT_QTIP_REF ? pt : pe, cases[c].fmt, out);
+        snprintf(tn, sizeof tn, "%s.%s", name, cases[c].suf);
+        int64_t sh[2] = {cases[c].s0, cases[c].s1};
+        size_t cnt = cases[c].ndim == 0 ? 1 : cases[c].ndim == 1 ? (size_t)sh[0] : (size_t)(sh[0] * sh[1]);
+        forge_tensor(out, tn, (qtip_dtype)cases[c].dt, cases[c].ndim, sh, zeros,
+                     cnt * qtip_dtype_size((qtip_dtype)cases[c].dt));
+        qtip_verify_report *rep = NULL;
+        CHECK_STATUS(qtip_verify_model(out, NULL, &rep), cases[c].want);
+        CHECK(strstr(qtip_last_error(), tn), "case %zu: message does not name '%s': %s", c, tn,
+              qtip_last_error());
+        fprintf(stderr, "  forged %s: %s\n", cases[c].suf, qtip_last_error());
+        qtip_verify_report_free(rep);
+    }
+    free_layers(1, We, Whe, ae);
+    free_layers(1, Wt, Wht, at);
+}
+
 int main(void)
 {
     RUN(kernel_layout_decodes_like_canonical);
@@ -1133,5 +1219,6 @@ int main(void)
     RUN(quip_for_all_accepts_the_13_orders);
     RUN(qtip_reference_refuses_factors_its_loader_lacks);
     RUN(exports_write_scales_in_the_model_dtype);
+    RUN(forged_exports_fail_naming_the_tensor);
     return check_summary();
 }
