@@ -52,6 +52,14 @@ qtip_status qtip_pack_trellis_to_tiles(const uint16_t *codes, int64_t m, int64_t
 qtip_status qtip_pack_trellis_kernel_swizzle(const uint16_t *tiles, int64_t m, int64_t n, int K,
                                              int16_t *out);
 
+/* The inverses of the two above (qtip-verify of an exported directory): per-tile
+ * streams -> canonical words, and the kernel byte layout -> per-tile streams, with
+ * the same shape rules and errors. */
+qtip_status qtip_pack_trellis_from_tiles(const uint16_t *tiles, int64_t m, int64_t n, int K,
+                                         uint16_t *codes);
+qtip_status qtip_pack_trellis_kernel_unswizzle(const int16_t *in, int64_t m, int64_t n, int K,
+                                               uint16_t *tiles);
+
 /* Shape of Qidxs for kind k (cols = n/8 or 3n/32) and its dtype (I16 or I32);
  * qtip_e8p_pack_qidxs writes its bytes. */
 qtip_status qtip_pack_qidxs_shape(qtip_e8p_kind k, int64_t m, int64_t n, int64_t shape[2],

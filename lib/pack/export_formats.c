@@ -6,6 +6,7 @@
  */
 #include "pack/pack_internal.h"
 
+#include <math.h>
 #include <string.h>
 
 /* "<pre>.<suf>" from the caller's array (it lives until the model is written). */
@@ -27,10 +28,48 @@ static qtip_status add_own(qtip_model_writer *w, const char *pre, const char *su
     return qtip_model_writer_tensor(w, nm, dt, ndim, shape, data, 1);
 }
 
+/* "<pre>.<suf>", `count` floats written in `dt` (F32: the caller's array). A value
+ * the narrower dtype cannot hold is refused, naming the tensor. */
+static qtip_status add_scales(qtip_model_writer *w, const char *pre, const char *suf, qtip_dtype dt,
+                              int64_t count, const float *v)
+{
+    if (dt == QTIP_DT_F32) return add_ref(w, pre, suf, dt, 1, &count, v);
+    uint16_t *h = qtip_alloc((size_t)count, 2, "scales");
+    if (!h) return add_own(w, pre, suf, dt, 1, &count, NULL);
+    qtip_status s = qtip_convert_from_f32(dt, v, (size_t)count, h);
+    for (int64_t i = 0; !s && i < count; i++) {
+        float back = dt == QTIP_DT_F16 ? qtip_f16_to_f32(h[i]) : qtip_bf16_to_f32(h[i]);
+        if (!isfinite(back))
+            s = qtip_error(QTIP_E_UNSUPPORTED, "tensor '%s.%s': value %g at %lld does not fit the "
+                           "model's dtype %s", pre, suf, (double)v[i], (long long)i, qtip_dtype_name(dt));
+    }
+    if (s) { free(h); return s; }
+    return add_own(w, pre, suf, dt, 1, &count, h);
+}
+
+qtip_status qtip_export_model_dtype_(const json_t *cfg, const char *where, qtip_dtype *dt)
+{
+    static const struct { const char *name; qtip_dtype dt; } names[] = {
+        {"float16", QTIP_DT_F16}, {"half", QTIP_DT_F16}, {"bfloat16", QTIP_DT_BF16},
+        {"float32", QTIP_DT_F32}, {"float", QTIP_DT_F32}};
+    const json_t *j = json_object_get(cfg, "torch_dtype");
+    if (!j || json_is_null(j)) j = json_object_get(cfg, "dtype");
+    *dt = QTIP_DT_F16;
+    if (!j || json_is_null(j)) return QTIP_OK;
+    const char *v = json_string_value(j);
+    if (v && strncmp(v, "torch.", 6) == 0) v += 6;
+    for (size_t i = 0; v && i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(v, names[i].name) == 0) { *dt = names[i].dt; return QTIP_OK; }
+    return qtip_error(QTIP_E_UNSUPPORTED, "%s: torch_dtype %s: the loaders hold float16, bfloat16 or "
+                      "float32 scales", where, v ? v : "(not a string)");
+}
+
 /* --- qtip (canonical) ---------------------------------------------------------- */
 
-static qtip_status add_canonical(qtip_model_writer *w, const qtip_layer_info *l, const char *pre)
+static qtip_status add_canonical(qtip_model_writer *w, const qtip_layer_info *l, const char *pre,
+                                 const qtip_export_ctx *cx)
 {
+    (void)cx; /* our format keeps F32 scales */
     int64_t m = l->m, n = l->n, sh[2] = {m, l->code_cols};
     QTIP_FORWARD_IF_ERROR(add_ref(w, pre, "qtip_codes", l->code_is_i32 ? QTIP_DT_I32 : QTIP_DT_I16, 2,
                                   sh, l->codes));
@@ -42,12 +81,17 @@ static qtip_status add_canonical(qtip_model_writer *w, const qtip_layer_info *l,
     return add_ref(w, pre, "tlut", QTIP_DT_F32, 2, ts, l->tlut);
 }
 
-static qtip_status config_canonical(qtip_model_writer *w, const qtip_layer_info *l0, json_t *cfg, json_t *qc)
+static qtip_status check_canonical(const qtip_layer_info *l, const char *pre)
 {
-    (void)w;
+    (void)l;
+    (void)pre;
+    return QTIP_OK;
+}
+
+static void config_canonical(const qtip_layer_info *l0, json_t *cfg, json_t *qc)
+{
     (void)l0;
     json_object_set_new(cfg, "quantization_config", qc);
-    return QTIP_OK;
 }
 
 /* --- qtip-reference ------------------------------------------------------------ */
@@ -72,7 +116,10 @@ static qtip_status ref_tiles(const qtip_layer_info *l, void **out)
     return st;
 }
 
-static qtip_status add_qtip_ref(qtip_model_writer *w, const qtip_layer_info *l, const char *pre)
+/* SU in the model's dtype, SV (carrying Wscale) in F32: the buffers its
+ * QuantizedLinear registers (qtip.md 6.4). */
+static qtip_status add_qtip_ref(qtip_model_writer *w, const qtip_layer_info *l, const char *pre,
+                                const qtip_export_ctx *cx)
 {
     const qtip_trellis_params *tp = &l->params.trellis;
     int64_t m = l->m, n = l->n;
@@ -82,7 +129,7 @@ static qtip_status add_qtip_ref(qtip_model_writer *w, const qtip_layer_info *l, 
     QTIP_FORWARD_IF_ERROR(ref_tiles(l, &tiles));
     int64_t sh[2] = {(m / 16) * (n / 16), 16 * tp->K};
     QTIP_FORWARD_IF_ERROR(add_own(w, pre, "trellis", QTIP_DT_I16, 2, sh, tiles));
-    QTIP_FORWARD_IF_ERROR(add_ref(w, pre, "SU", QTIP_DT_F32, 1, &n, l->SU));
+    QTIP_FORWARD_IF_ERROR(add_scales(w, pre, "SU", cx->model_dtype, n, l->SU));
     float *sv = qtip_alloc((size_t)m, 4, "SV");
     for (int64_t i = 0; sv && i < m; i++) sv[i] = l->SV[i] * l->wscale; /* SV carries Wscale */
     QTIP_FORWARD_IF_ERROR(add_own(w, pre, "SV", QTIP_DT_F32, 1, &m, sv));
@@ -104,18 +151,16 @@ static qtip_status add_qtip_ref(qtip_model_writer *w, const qtip_layer_info *l, 
  * transformers' from_pretrained, which raises "Unknown quantization type" for a
  * quantization_config whose quant_method it does not know (at least in its
  * late-2024 releases); that export keeps its settings in quantize_config.json. */
-static qtip_status config_qtip_ref(qtip_model_writer *w, const qtip_layer_info *l0, json_t *cfg, json_t *qc)
+static void config_qtip_ref(const qtip_layer_info *l0, json_t *cfg, json_t *qc)
 {
-    (void)w;
     json_decref(qc);
-    if (!l0) return QTIP_OK;
+    if (!l0) return;
     const qtip_trellis_params *tp = &l0->params.trellis;
     json_t *qp = json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:s,s:i,s:i,s:b,s:n}", "codebook", "bitshift",
                            "codebook_version", 0, "L", tp->L, "K", tp->K, "V", tp->V, "tlut_bits", tp->Q,
                            "decode_mode", qtip_code_name(tp->code), "td_x", tp->td_x, "td_y", tp->td_y,
                            "split_for_tp", 0, "skip_list");
     json_object_set_new(cfg, "quip_params", qp);
-    return QTIP_OK;
 }
 
 /* --- quip-for-all --------------------------------------------------------------- */
@@ -123,40 +168,13 @@ static qtip_status config_qtip_ref(qtip_model_writer *w, const qtip_layer_info *
 /* QuIP-for-all is written in its `use_rand: false` mode: for n = 2^e * b (b odd) it
  * uses M_n = (Had_{4b} (x) H_{2^(e-2)}) / sqrt(n), the 4b matrix from its
  * hadamard.safetensors acting on the slow index (quipsharp.md 2.1, 2.4), which is
- * our U_n exactly when our special factor is that same 4b matrix. The digest
- * verified entry-for-entry equality for these orders (124 differs); for other
- * orders QuIP-for-all would pad to a power of two or use a matrix we have not
- * checked, and its random mode needs a b x b factor (b odd) that cannot express
- * ours. Powers of two are a plain Walsh-Hadamard transform in every mode. */
-static qtip_status quip_for_all_dim(const char *pre, const char *side, int64_t N)
-{
-    static const int64_t same[] = {12, 20, 28, 36, 52, 60, 108, 116, 140, 156, 172};
-    if (N > 0 && (N & (N - 1)) == 0) return QTIP_OK;
-    int64_t b = N, e = 0;
-    while (b > 0 && b % 2 == 0) { b /= 2; e++; }
-    int64_t K = 0;
-    int p = 0;
-    QTIP_RETURN_ERROR_IF(e < 2, QTIP_E_UNSUPPORTED,
-                         "layer '%s': %s dimension %lld = 2^%lld * %lld cannot be exported to "
-                         "quip-for-all: its Hadamard mode needs a factor 4 * %lld (it would pad to a "
-                         "power of two)", pre, side, (long long)N, (long long)e, (long long)b,
-                         (long long)b);
-    QTIP_RETURN_ERROR_IF(!qtip_had_supported(N, &K, &p) || K != 4 * b, QTIP_E_UNSUPPORTED,
-                         "layer '%s': %s dimension %lld: our Hadamard factor is %lld, quip-for-all "
-                         "uses %lld", pre, side, (long long)N, (long long)K, (long long)(4 * b));
-    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
-        if (same[i] == K) return QTIP_OK;
-    return qtip_error(QTIP_E_UNSUPPORTED,
-                      "layer '%s': %s dimension %lld needs the %lld x %lld Hadamard matrix, which is "
-                      "not known to equal quip-for-all's (equal for 12, 20, 28, 36, 52, 60, 108, 116, "
-                      "140, 156, 172; 124 differs)", pre, side, (long long)N, (long long)K, (long long)K);
-}
-
-static qtip_status add_quip_for_all(qtip_model_writer *w, const qtip_layer_info *l, const char *pre)
+ * our U_n exactly when our special factor is that same 4b matrix
+ * (qtip_export_check_quip_for_all_). SU and SV in the model's dtype, as its
+ * QuantLinear declares them; Wscale stays F32 (registered F32; the loader casts). */
+static qtip_status add_quip_for_all(qtip_model_writer *w, const qtip_layer_info *l, const char *pre,
+                                    const qtip_export_ctx *cx)
 {
     int64_t m = l->m, n = l->n, sh[2];
-    QTIP_FORWARD_IF_ERROR(quip_for_all_dim(pre, "output", m));
-    QTIP_FORWARD_IF_ERROR(quip_for_all_dim(pre, "input", n));
     qtip_dtype dt;
     QTIP_FORWARD_IF_ERROR(qtip_pack_qidxs_shape(l->params.e8p, m, n, sh, &dt));
     size_t cnt = (size_t)(m * n / 8);
@@ -169,15 +187,14 @@ static qtip_status add_quip_for_all(qtip_model_writer *w, const qtip_layer_info 
     free(codes);
     if (st) { free(q); return st; }
     QTIP_FORWARD_IF_ERROR(add_own(w, pre, "Qidxs", dt, 2, sh, q));
-    QTIP_FORWARD_IF_ERROR(add_ref(w, pre, "SU", QTIP_DT_F32, 1, &n, l->SU));
-    QTIP_FORWARD_IF_ERROR(add_ref(w, pre, "SV", QTIP_DT_F32, 1, &m, l->SV));
+    QTIP_FORWARD_IF_ERROR(add_scales(w, pre, "SU", cx->model_dtype, n, l->SU));
+    QTIP_FORWARD_IF_ERROR(add_scales(w, pre, "SV", cx->model_dtype, m, l->SV));
     QTIP_FORWARD_IF_ERROR(add_ref(w, pre, "Wscale", QTIP_DT_F32, 0, sh, &l->wscale));
     static const float zero = 0;
     return add_ref(w, pre, "weight", QTIP_DT_F32, 0, sh, &zero);
 }
 
-static qtip_status config_quip_for_all(qtip_model_writer *w, const qtip_layer_info *l0, json_t *cfg,
-                                       json_t *qc)
+static void config_quip_for_all(const qtip_layer_info *l0, json_t *cfg, json_t *qc)
 {
     if (l0) {
         qtip_e8p_kind k = l0->params.e8p; /* names and dtypes: the E8P kinds table */
@@ -192,19 +209,21 @@ static qtip_status config_quip_for_all(qtip_model_writer *w, const qtip_layer_in
         json_object_set_new(qc, "opt_resid_scale", ors == 0 ? json_null() : json_real(ors));
     }
     json_object_set_new(cfg, "quantization_config", qc);
-    return l0 ? qtip_model_writer_json(w, "quantization_config.json", qc) : QTIP_OK;
 }
 
 /* --- the table ------------------------------------------------------------------- */
 
 #define METHOD(m) (1u << (m))
+static const char *const canonical_tensors[] = {"qtip_codes", "SU", "SV", "Wscale", "tlut", NULL};
+static const char *const qtip_ref_tensors[] = {"trellis", "SU", "SV", "tlut", "rcp", "tp_rank", NULL};
+static const char *const quip_for_all_tensors[] = {"Qidxs", "SU", "SV", "Wscale", "weight", NULL};
 static const qtip_export_row formats[] = {
     {QTIP_EXPORT_CANONICAL, "qtip", METHOD(QTIP_METHOD_TRELLIS) | METHOD(QTIP_METHOD_E8P),
-     "trellis and E8P", add_canonical, config_canonical},
-    {QTIP_EXPORT_QTIP_REF, "qtip-reference", METHOD(QTIP_METHOD_TRELLIS), "trellis", add_qtip_ref,
-     config_qtip_ref},
-    {QTIP_EXPORT_QUIP_FOR_ALL, "quip-for-all", METHOD(QTIP_METHOD_E8P), "E8P", add_quip_for_all,
-     config_quip_for_all},
+     "trellis and E8P", canonical_tensors, check_canonical, add_canonical, config_canonical, NULL},
+    {QTIP_EXPORT_QTIP_REF, "qtip-reference", METHOD(QTIP_METHOD_TRELLIS), "trellis", qtip_ref_tensors,
+     qtip_export_check_qtip_ref_, add_qtip_ref, config_qtip_ref, NULL},
+    {QTIP_EXPORT_QUIP_FOR_ALL, "quip-for-all", METHOD(QTIP_METHOD_E8P), "E8P", quip_for_all_tensors,
+     qtip_export_check_quip_for_all_, add_quip_for_all, config_quip_for_all, "quantization_config.json"},
 };
 #define NFORMATS (sizeof formats / sizeof formats[0])
 

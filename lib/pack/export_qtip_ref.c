@@ -67,3 +67,42 @@ qtip_status qtip_pack_trellis_kernel_swizzle(const uint16_t *tiles, int64_t m, i
         }
     return QTIP_OK;
 }
+
+/* --- the inverses, for qtip-verify of an exported directory ------------------------ */
+
+qtip_status qtip_pack_trellis_from_tiles(const uint16_t *tiles, int64_t m, int64_t n, int K,
+                                         uint16_t *codes)
+{
+    QTIP_FORWARD_IF_ERROR(check_dims(m, n, K, 16));
+    const qtip_trellis_params p = tile16(K);
+    const int64_t tc = n / 16, tw = 16 * (int64_t)K;
+    for (int64_t R = 0; R < m / 16; R++)
+        for (int64_t C = 0; C < tc; C++)
+            qtip_trellis_put_tile(&p, codes, n * K / 16, R, C, tiles + (R * tc + C) * tw);
+    return QTIP_OK;
+}
+
+qtip_status qtip_pack_trellis_kernel_unswizzle(const int16_t *in, int64_t m, int64_t n, int K,
+                                               uint16_t *tiles)
+{
+    QTIP_FORWARD_IF_ERROR(check_dims(m, n, K, 32));
+    QTIP_RETURN_ERROR_IF(K < 2 || K > 4, QTIP_E_PARAM,
+                         "kernel layout needs K in 2..4, found %d", K);
+    const uint8_t *ib = (const uint8_t *)in;
+    int64_t tc = n / 16, tw = 16 * (int64_t)K;
+    for (int64_t R = 0; R < m / 16; R++)
+        for (int64_t C = 0; C < tc; C++) {
+            uint16_t *t = tiles + (R * tc + C) * tw;
+            for (int q = 0; q < 32; q++) {
+                int64_t off = chunk_offset(R, C, n, q, K);
+                for (int k = 0; k < K; k++) {
+                    /* stream byte b = q*K + (K-1-k), MSB-first within its word */
+                    int64_t b = (int64_t)q * K + (K - 1 - k);
+                    uint16_t *w = &t[b >> 1];
+                    *w = (b & 1) ? (uint16_t)((*w & 0xFF00) | ib[off + k])
+                                 : (uint16_t)((*w & 0x00FF) | (ib[off + k] << 8));
+                }
+            }
+        }
+    return QTIP_OK;
+}

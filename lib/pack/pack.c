@@ -74,6 +74,7 @@ static qtip_status check_layer(const qtip_model_dir *src, const qtip_layer_info 
                          "artifact for '%s' has Wscale %g", pre, (double)l->wscale);
     QTIP_RETURN_ERROR_IF(!(fmt->methods & (1u << l->params.method)), QTIP_E_UNSUPPORTED,
                          "layer '%s': the %s export holds %s layers only", pre, fmt->name, fmt->holds);
+    QTIP_FORWARD_IF_ERROR(fmt->check_layer(l, pre));
     if (i == 0 || same_settings(&layers[0], l)) return QTIP_OK;
     qtip_module_prefix_(layers[0].tensor, p0, sizeof p0);
     QTIP_RETURN_ERROR_IF(!opt->allow_mixed, QTIP_E_PARAM,
@@ -118,14 +119,15 @@ static const qtip_layer_info *layer_of(const char *name, const qtip_layer_info *
 
 /* Tensors in the original file order: quantized linears at their weight's place. */
 static qtip_status write_tensors(qtip_model_writer *w, const qtip_model_dir *src,
-                                 const qtip_layer_info *layers, size_t nl, const qtip_export_row *fmt)
+                                 const qtip_layer_info *layers, size_t nl, const qtip_export_row *fmt,
+                                 const qtip_export_ctx *cx)
 {
     qtip_st_file *st = qtip_model_dir_weights(src);
     char pre[1024];
     for (size_t i = 0; i < qtip_st_count(st); i++) {
         const qtip_tensor_view *v = qtip_st_tensor(st, i);
         const qtip_layer_info *l = layer_of(v->name, layers, nl, pre);
-        QTIP_FORWARD_IF_ERROR(l ? fmt->add_layer(w, l, pre)
+        QTIP_FORWARD_IF_ERROR(l ? fmt->add_layer(w, l, pre, cx)
                                 : qtip_model_writer_tensor(w, v->name, v->dtype, v->ndim, v->shape, v->data, 0));
     }
     return qtip_model_writer_tensors_done(w);
@@ -175,8 +177,10 @@ static qtip_status write_configs(qtip_model_writer *w, const qtip_model_dir *src
     json_object_set_new(qc, "format", json_string(fmt->name));
     json_object_set_new(qc, "mixed", json_boolean(opt->allow_mixed));
     json_t *full = full_config(qc, layers, nl, opt, w);
-    qtip_status s = fmt->config(w, nl ? &layers[0] : NULL, cfg, qc);
-    if (!s) s = qtip_model_writer_json(w, "config.json", cfg);
+    fmt->config(nl ? &layers[0] : NULL, cfg, qc);
+    qtip_status s = qtip_model_writer_json(w, "config.json", cfg);
+    if (!s && nl && fmt->config_copy)
+        s = qtip_model_writer_json(w, fmt->config_copy, json_object_get(cfg, "quantization_config"));
     if (!s) s = qtip_model_writer_json(w, "quantize_config.json", full);
     json_decref(cfg);
     json_decref(full);
@@ -191,6 +195,18 @@ static qtip_status copy_extras(qtip_model_writer *w, const qtip_model_dir *src)
     return QTIP_OK;
 }
 
+/* The original model's dtype (config.json), for the exports' scale vectors. */
+static qtip_status model_dtype(const qtip_model_dir *src, qtip_dtype *dt)
+{
+    json_t *cfg = json_loads(qtip_model_dir_config_text(src), 0, NULL);
+    QTIP_RETURN_ERROR_IF(!cfg, QTIP_E_FORMAT, "cannot parse config.json of '%s'", qtip_model_dir_path(src));
+    char where[1100];
+    snprintf(where, sizeof where, "'%s/config.json'", qtip_model_dir_path(src));
+    qtip_status s = qtip_export_model_dtype_(cfg, where, dt);
+    json_decref(cfg);
+    return s;
+}
+
 qtip_status qtip_pack_model(const qtip_model_dir *src, const qtip_layer_info *layers, size_t nlayers,
                             const qtip_pack_options *opt, const char *out_dir)
 {
@@ -199,10 +215,12 @@ qtip_status qtip_pack_model(const qtip_model_dir *src, const qtip_layer_info *la
     const qtip_export_row *fmt = qtip_export_row_(opt->format);
     QTIP_RETURN_ERROR_IF(!fmt, QTIP_E_PARAM, "unknown export format %d", (int)opt->format);
     QTIP_FORWARD_IF_ERROR(check_layers(src, layers, nlayers, opt, fmt));
+    qtip_export_ctx cx = {QTIP_DT_F32};
+    if (fmt->format != QTIP_EXPORT_CANONICAL) QTIP_FORWARD_IF_ERROR(model_dtype(src, &cx.model_dtype));
     QTIP_FORWARD_IF_ERROR(io_refuse_inside(out_dir, qtip_model_dir_path(src)));
     qtip_model_writer *w = NULL;
     QTIP_FORWARD_IF_ERROR(qtip_model_writer_open(out_dir, opt->max_shard_size, &w));
-    qtip_status s = write_tensors(w, src, layers, nlayers, fmt);
+    qtip_status s = write_tensors(w, src, layers, nlayers, fmt, &cx);
     if (!s) s = write_configs(w, src, layers, nlayers, opt, fmt);
     if (!s) s = copy_extras(w, src);
     if (s) qtip_model_writer_abort(w);

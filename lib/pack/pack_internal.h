@@ -54,19 +54,44 @@ void qtip_model_writer_abort(qtip_model_writer *w);
  * (lib/pack/pack.c). */
 int qtip_module_prefix_(const char *name, char *out, size_t cap);
 
+/* What a layer's export needs besides the layer: the model's dtype (config.json's
+ * torch_dtype), in which the loaders declare their scale vectors. */
+typedef struct {
+    qtip_dtype model_dtype;
+} qtip_export_ctx;
+
 /* One export format (lib/pack/export_formats.c). Adding a format is one row. */
 typedef struct {
     qtip_export_format format;
     const char *name;  /* as given to --format and recorded in quantize_config.json */
     unsigned methods;  /* bit 1u << method for each qtip_quant_method it holds */
     const char *holds; /* those methods in words, for the refusal */
+    /* the suffixes of a layer's tensors ("<prefix>.<suffix>"), NULL-terminated */
+    const char *const *tensors;
+    /* whether the format can hold layer `l` (module prefix `pre`); the error names
+     * the layer, the dimension and the reason */
+    qtip_status (*check_layer)(const qtip_layer_info *l, const char *pre);
     /* the packed tensors of one layer (module prefix `pre`) */
-    qtip_status (*add_layer)(qtip_model_writer *w, const qtip_layer_info *l, const char *pre);
-    /* the loader-facing config: edits config.json (`cfg`) and writes files of its
-     * own, from the first layer `l0` (NULL: no layer) and `qc`, our
-     * quantization_config for it (consumed) */
-    qtip_status (*config)(qtip_model_writer *w, const qtip_layer_info *l0, json_t *cfg, json_t *qc);
+    qtip_status (*add_layer)(qtip_model_writer *w, const qtip_layer_info *l, const char *pre,
+                             const qtip_export_ctx *cx);
+    /* the loader-facing config: edits config.json (`cfg`) from the first layer `l0`
+     * (NULL: no layer) and `qc`, our quantization_config for it (consumed); also
+     * what qtip-verify rebuilds to check an exported config.json */
+    void (*config)(const qtip_layer_info *l0, json_t *cfg, json_t *qc);
+    /* a file that gets a copy of config.json's quantization_config when there are
+     * layers (NULL: none) */
+    const char *config_copy;
 } qtip_export_row;
+
+/* The model's dtype from config.json (`torch_dtype`, or `dtype` as newer
+ * transformers write it): float16, bfloat16 or float32; absent: float16, both
+ * loaders' default. QTIP_E_UNSUPPORTED naming `where` and the value otherwise. */
+qtip_status qtip_export_model_dtype_(const json_t *cfg, const char *where, qtip_dtype *dt);
+
+/* The loaders' dimension rules (lib/pack/export_hadamard.c): whether each of the
+ * layer's dimensions has the Hadamard matrix the loader rebuilds equal to ours. */
+qtip_status qtip_export_check_qtip_ref_(const qtip_layer_info *l, const char *pre);
+qtip_status qtip_export_check_quip_for_all_(const qtip_layer_info *l, const char *pre);
 
 /* The row of a format, NULL if none. */
 const qtip_export_row *qtip_export_row_(qtip_export_format f);

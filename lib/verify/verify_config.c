@@ -21,20 +21,31 @@ static qtip_status load_json(const char *dir, const char *name, json_t **out)
     return s == QTIP_E_NOMEM || s == QTIP_E_FORMAT ? s : s ? QTIP_E_IO : QTIP_OK;
 }
 
+/* The row of the format quantize_config.json names ("qtip" when it names none). */
+static qtip_status find_format(vdir *d)
+{
+    const char *name = json_string_value(json_object_get(d->qc, "format"));
+    if (!name) name = "qtip";
+    for (int f = 0; qtip_export_format_name((qtip_export_format)f); f++)
+        if (strcmp(qtip_export_format_name((qtip_export_format)f), name) == 0)
+            d->fmt = qtip_export_row_((qtip_export_format)f);
+    QTIP_RETURN_ERROR_IF(!d->fmt, QTIP_E_FORMAT, "'%s/quantize_config.json' names format '%s', which "
+                         "qtip-pack does not write", d->dir, name);
+    return QTIP_OK;
+}
+
 /* The canonical format, its layout version, and config.json's quantization_config
- * equal to the copy in quantize_config.json. */
-static qtip_status check_top(const vdir *d)
+ * equal to the copy in quantize_config.json; an export's top (verify_export.c). */
+static qtip_status check_top(vdir *d)
 {
     const char *dir = d->dir;
-    /* an export (qtip-reference writes no quantization_config) is named in quantize_config.json */
-    const char *qfmt = json_string_value(json_object_get(d->qc, "format"));
-    QTIP_RETURN_ERROR_IF(!json_is_object(d->top) && qfmt && strcmp(qfmt, "qtip"), QTIP_E_UNSUPPORTED,
-                         "'%s' holds format '%s'; qtip-verify checks the canonical 'qtip' format", dir, qfmt);
+    QTIP_FORWARD_IF_ERROR(find_format(d));
+    if (d->fmt->format != QTIP_EXPORT_CANONICAL) return vexport_check_top(d);
     QTIP_RETURN_ERROR_IF(!json_is_object(d->top), QTIP_E_FORMAT, "'%s/config.json' has no 'quantization_config'", dir);
     const char *fmt = json_string_value(json_object_get(d->top, "format"));
-    QTIP_RETURN_ERROR_IF(!fmt || strcmp(fmt, "qtip"), QTIP_E_UNSUPPORTED,
-                         "'%s' holds format '%s'; qtip-verify checks the canonical 'qtip' format", dir,
-                         fmt ? fmt : "(none)");
+    QTIP_RETURN_ERROR_IF(!fmt || strcmp(fmt, "qtip"), QTIP_E_MISMATCH,
+                         "'%s/config.json' names format '%s', quantize_config.json the canonical "
+                         "'qtip'", dir, fmt ? fmt : "(none)");
     json_t *lv = json_object_get(d->top, "layout_version");
     QTIP_RETURN_ERROR_IF(json_integer_value(lv) != QTIP_PACK_LAYOUT_VERSION, QTIP_E_FORMAT,
                          "'%s/config.json': layout_version %lld, expected %d", dir,
@@ -86,24 +97,32 @@ void vdir_close(vdir *d)
 
 int vdir_is_packed(const vdir *d, const char *name)
 {
-    static const char *const packed[] = {"qtip_codes", "SU", "SV", "Wscale", "tlut"};
+    const char *const *packed = d->fmt->tensors;
     const char *dot = strrchr(name, '.');
     char pre[1024];
     size_t pl = dot ? (size_t)(dot - name) : 0;
     if (!dot || pl >= sizeof pre) return 0;
     memcpy(pre, name, pl);
     pre[pl] = 0;
-    for (size_t k = 0; k < sizeof packed / sizeof packed[0]; k++)
+    for (size_t k = 0; packed[k]; k++)
         if (strcmp(dot + 1, packed[k]) == 0) return json_object_get(d->layers, pre) != NULL;
     return 0;
 }
 
 /* --- one layer -------------------------------------------------------------------- */
 
-/* A packed tensor with the given dtype and shape (or an error naming both) and the
- * checksum recorded at pack time. */
-static qtip_status want_tensor(const vdir *d, const char *pre, const char *suf, qtip_dtype dt,
-                               int ndim, const int64_t *shape, const qtip_tensor_view **out)
+/* "[a, b]" (up to two dimensions shown; "..." for more) into buf (96 bytes). */
+static const char *shape_text(int ndim, const int64_t *shape, char *buf)
+{
+    int o = snprintf(buf, 96, "[");
+    for (int i = 0; i < ndim && i < 2; i++)
+        o += snprintf(buf + o, (size_t)(96 - o), "%s%lld", i ? ", " : "", (long long)shape[i]);
+    snprintf(buf + o, (size_t)(96 - o), "%s]", ndim > 2 ? ", ..." : "");
+    return buf;
+}
+
+qtip_status vdir_want_tensor(const vdir *d, const char *pre, const char *suf, qtip_dtype dt, int ndim,
+                             const int64_t *shape, const qtip_tensor_view **out)
 {
     char nm[1200];
     snprintf(nm, sizeof nm, "%s.%s", pre, suf);
@@ -113,9 +132,9 @@ static qtip_status want_tensor(const vdir *d, const char *pre, const char *suf, 
                          nm, qtip_dtype_name(v->dtype), qtip_dtype_name(dt));
     int ok = v->ndim == ndim;
     for (int i = 0; ok && i < ndim; i++) ok = v->shape[i] == shape[i];
-    QTIP_RETURN_ERROR_IF(!ok, QTIP_E_SHAPE, "tensor '%s' has shape [%lld%s], expected [%lld%s]", nm,
-                         (long long)(v->ndim ? v->shape[0] : 0), v->ndim > 1 ? ", ..." : "",
-                         (long long)(ndim ? shape[0] : 0), ndim > 1 ? ", ..." : "");
+    char got[96], want[96];
+    QTIP_RETURN_ERROR_IF(!ok, QTIP_E_SHAPE, "tensor '%s' has shape %s, expected %s", nm,
+                         shape_text(v->ndim, v->shape, got), shape_text(ndim, shape, want));
     *out = v;
     return verify_tensor_checksum(d, v);
 }
@@ -177,14 +196,14 @@ static qtip_status layer_tensors(const vdir *d, const char *pre, qtip_layer_info
 {
     const qtip_tensor_view *v;
     int64_t m = l->m, n = l->n, sh[2] = {m, l->code_cols};
-    QTIP_FORWARD_IF_ERROR(want_tensor(d, pre, "qtip_codes", l->code_is_i32 ? QTIP_DT_I32 : QTIP_DT_I16,
+    QTIP_FORWARD_IF_ERROR(vdir_want_tensor(d, pre, "qtip_codes", l->code_is_i32 ? QTIP_DT_I32 : QTIP_DT_I16,
                                       2, sh, &v));
     l->codes = v->data;
-    QTIP_FORWARD_IF_ERROR(want_tensor(d, pre, "SU", QTIP_DT_F32, 1, &n, &v));
+    QTIP_FORWARD_IF_ERROR(vdir_want_tensor(d, pre, "SU", QTIP_DT_F32, 1, &n, &v));
     l->SU = v->data;
-    QTIP_FORWARD_IF_ERROR(want_tensor(d, pre, "SV", QTIP_DT_F32, 1, &m, &v));
+    QTIP_FORWARD_IF_ERROR(vdir_want_tensor(d, pre, "SV", QTIP_DT_F32, 1, &m, &v));
     l->SV = v->data;
-    QTIP_FORWARD_IF_ERROR(want_tensor(d, pre, "Wscale", QTIP_DT_F32, 0, sh, &v));
+    QTIP_FORWARD_IF_ERROR(vdir_want_tensor(d, pre, "Wscale", QTIP_DT_F32, 0, sh, &v));
     memcpy(&l->wscale, v->data, 4);
     /* whether the code needs a table, of which shape, is the artifact's to check */
     char nm[1200];
@@ -207,11 +226,15 @@ qtip_status vdir_load_layer(const vdir *d, const char *pre, json_t *o, qtip_laye
     l.tensor = pre;
     QTIP_FORWARD_IF_ERROR(layer_header(d, pre, o, &l));
     QTIP_FORWARD_IF_ERROR(layer_settings(pre, o, &l));
-    QTIP_FORWARD_IF_ERROR(layer_tensors(d, pre, &l));
+    vexport_arrays owned = {0};
+    qtip_status s = d->fmt->format == QTIP_EXPORT_CANONICAL ? layer_tensors(d, pre, &l)
+                                                            : vexport_layer_tensors(d, pre, &l, &owned);
     qtip_layer_artifact *a = NULL;
-    QTIP_FORWARD_IF_ERROR(qtip_layer_artifact_from_info(&l, &a));
+    if (!s) s = qtip_layer_artifact_from_info(&l, &a);
+    vexport_free(&owned);
+    if (s) return s;
     qtip_layer_artifact_info(a, &l); /* the copies: aligned, owned by a */
-    qtip_status s = finite_f32(pre, "SU", l.SU, (size_t)l.n);
+    s = finite_f32(pre, "SU", l.SU, (size_t)l.n);
     if (!s) s = finite_f32(pre, "SV", l.SV, (size_t)l.m);
     if (!s) s = finite_f32(pre, "Wscale", &l.wscale, 1);
     if (!s) s = finite_f32(pre, "tlut", l.tlut, l.tlut_rows * l.tlut_cols);

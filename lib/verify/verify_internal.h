@@ -8,6 +8,7 @@
 #define QTIP_VERIFY_INTERNAL_H
 
 #include "core/internal.h"
+#include "pack/pack_internal.h"
 
 #include <jansson.h>
 
@@ -27,6 +28,8 @@ typedef struct {
     int mixed;          /* layers may differ from top */
     qtip_st_file *st;   /* its tensors */
     qtip_st_file *orig; /* the original model's tensors, or NULL */
+    const qtip_export_row *fmt; /* the format quantize_config.json names */
+    qtip_dtype model_dtype;     /* an export's scale dtype (config.json's torch_dtype) */
 } vdir;
 
 /* verify_config.c */
@@ -41,6 +44,27 @@ int vdir_is_packed(const vdir *d, const char *name);
  * settings checked against the model's, tensors with their dtypes and shapes,
  * finite scales. */
 qtip_status vdir_load_layer(const vdir *d, const char *pre, json_t *o, qtip_layer_artifact **out);
+
+/* A packed tensor "<pre>.<suf>" with the given dtype and shape (or an error naming
+ * both) and the checksum recorded at pack time. */
+qtip_status vdir_want_tensor(const vdir *d, const char *pre, const char *suf, qtip_dtype dt, int ndim,
+                             const int64_t *shape, const qtip_tensor_view **out);
+
+/* verify_export.c: the two export formats (docs/formats/exports.md) read back */
+/* The top of an exported directory: quantize_config.json's layout version and
+ * layers, the model dtype, and config.json's loader fields (and the format's copy
+ * of them) equal to what qtip-pack writes for the layers' settings. Sets d->top to
+ * quantize_config.json (the model's settings) and d->mixed. */
+qtip_status vexport_check_top(vdir *d);
+/* Layer `pre`'s exported tensors decoded with the format's conventions into the
+ * canonical description `l` (settings and shape already in l); the arrays are
+ * owned by `owned` (free them with vexport_free after the artifact copied them). */
+typedef struct {
+    void *codes;
+    float *SU, *SV, *tlut;
+} vexport_arrays;
+qtip_status vexport_layer_tensors(const vdir *d, const char *pre, qtip_layer_info *l, vexport_arrays *owned);
+void vexport_free(vexport_arrays *a);
 
 /* verify_checksum.c */
 /* quantize_config.json records a checksum for exactly the tensors present. */

@@ -399,14 +399,39 @@ static int chi(int64_t x, int64_t q)
     return -1;
 }
 
-static void digest_had(int64_t K, int *H)
+/* The digest's Williamson first rows (quipsharp.md 2.4), A..D. */
+static const struct { int K; const char *rows[4]; } digest_williamson[] = {
+    {52, {"+-+--++++--+-", "+---++++++---", "++-+--++--+-+", "+----+--+----"}},
+    {92, {"+++-+++-+------+-+++-++", "+++---++-+-++-+-++---++", "+-++-++--++++++--++-++-",
+          "++---+---+-++-+---+---+"}},
+    {100, {"+-++++----++--++----++++-", "+++-+++---+-++-+---+++-++", "+-++-+++-++----++-+++-++-",
+           "+--++-+-+--------+-+-++--"}},
+    {116, {"++--+--+-+++-++++-+++-+--+--+", "++++-++-+---++++++---+-++-+++",
+           "+-+---++--+-++++++-+--++---+-", "+++---++--+-+----+-+--++---++"}},
+    {156, {"+++--+-+-----+--++----++--+-----+-+--++", "++++---+--++----+-+--+-+----++--+---+++",
+           "+++--++-+---+-+--+----+--+-+---+-++--++", "+---++-+-+-----+++-++-+++-----+-+-++---"}},
+    {172, {"+---++--++++-+-+++-++--++-+++-+-++++--++---", "++-++++++----+-+--++-++-++--+-+----++++++-+",
+           "+++-+-++--+-+-++++-+----+-++++-+-+--++-+-++", "++---++++-+--+--++--------++--+--+-++++---+"}},
+};
+
+/* QuIP-for-all's hadamard.safetensors matrix of order K by the digest's
+ * construction for it (quipsharp.md 2.4): Paley I for K in {12, 20, 44, 60, 68,
+ * 84, 108, 132, 140, 164, 180}, Paley II for {28, 36, 76, 124, 148, 196, 204,
+ * 220}, Williamson for {52, 92, 100, 116, 156, 172}. Returns 0 for another K. */
+static int digest_had(int64_t K, int *H)
 {
-    if (K == 12 || K == 20) { /* Paley I, q = K - 1 */
+    static const int64_t paley1[] = {12, 20, 44, 60, 68, 84, 108, 132, 140, 164, 180};
+    static const int64_t paley2[] = {28, 36, 76, 124, 148, 196, 204, 220};
+    for (size_t t = 0; t < sizeof paley1 / sizeof paley1[0]; t++) {
+        if (paley1[t] != K) continue;
         int64_t q = K - 1;
         for (int64_t i = 0; i < K; i++)
             for (int64_t j = 0; j < K; j++)
                 H[i * K + j] = i == 0 ? (j == 0 ? 1 : -1) : j == 0 ? 1 : (i == j) + chi(i - j, q);
-    } else if (K == 28) { /* Paley II, q = K/2 - 1 */
+        return 1;
+    }
+    for (size_t t = 0; t < sizeof paley2 / sizeof paley2[0]; t++) {
+        if (paley2[t] != K) continue;
         int64_t q = K / 2 - 1, h = q + 1;
         for (int64_t u = 0; u < 2; u++)
             for (int64_t i = 0; i < h; i++)
@@ -417,21 +442,36 @@ static void digest_had(int64_t K, int *H)
                         int x = u == 0 && v == 0 ? c + d : u == 1 && v == 1 ? -c - d : c - d;
                         H[(u * h + i) * K + v * h + j] = x;
                     }
-    } else { /* Williamson 172 */
-        static const char *const rows[4] = {
-            "+---++--++++-+-+++-++--++-+++-+-++++--++---", "++-++++++----+-+--++-++-++--+-+----++++++-+",
-            "+++-+-++--+-+-++++-+----+-++++-+-+--++-+-++", "++---++++-+--+--++--------++--+--+-++++---+"};
+        return 1;
+    }
+    for (size_t t = 0; t < sizeof digest_williamson / sizeof digest_williamson[0]; t++) {
+        if (digest_williamson[t].K != K) continue;
         /* [[A,B,C,D],[-B,A,-D,C],[-C,D,A,-B],[-D,-C,B,A]]; 1..4 = A..D, sign = sign */
         static const int blk[4][4] = {{1, 2, 3, 4}, {-2, 1, -4, 3}, {-3, 4, 1, -2}, {-4, -3, 2, 1}};
-        int64_t k = 43;
+        int64_t k = K / 4;
         for (int bi = 0; bi < 4; bi++)
             for (int bj = 0; bj < 4; bj++) {
                 int e = blk[bi][bj], sg = e < 0 ? -1 : 1, w = (e < 0 ? -e : e) - 1;
+                const char *row = digest_williamson[t].rows[w];
                 for (int64_t i = 0; i < k; i++)
                     for (int64_t j = 0; j < k; j++)
-                        H[(bi * k + i) * K + bj * k + j] = sg * (rows[w][(j - i + k) % k] == '+' ? 1 : -1);
+                        H[(bi * k + i) * K + bj * k + j] = sg * (row[(j - i + k) % k] == '+' ? 1 : -1);
             }
+        return 1;
     }
+    return 0;
+}
+
+/* Whether our H_K equals the digest's construction of QuIP-for-all's. */
+static int ours_equal_quip_for_all(int64_t K)
+{
+    int *H = malloc((size_t)(K * K) * sizeof *H);
+    int8_t *ours = malloc((size_t)(K * K));
+    int same = digest_had(K, H) && qtip_had_special(K, ours) == QTIP_OK;
+    for (int64_t i = 0; same && i < K * K; i++) same = ours[i] == H[i];
+    free(H);
+    free(ours);
+    return same;
 }
 
 /* dense M_N (double, N x N) by the digest's rule */
@@ -444,13 +484,9 @@ static double *digest_M(int64_t N)
     int *H = malloc((size_t)(K * K) * sizeof *H);
     if (K == 1) H[0] = 1;
     else {
-        digest_had(K, H);
-        int8_t *ours = malloc((size_t)(K * K));
-        CHECK_OK(qtip_had_special(K, ours));
-        int same = 1;
-        for (int64_t i = 0; i < K * K; i++) same &= ours[i] == H[i];
-        CHECK(same, "our Had_%lld differs from the digest's construction", (long long)K);
-        free(ours);
+        CHECK(digest_had(K, H), "no digest construction of order %lld", (long long)K);
+        CHECK(ours_equal_quip_for_all(K), "our Had_%lld differs from the digest's construction",
+              (long long)K);
     }
     double *M = malloc((size_t)(N * N) * sizeof *M), sc = 1.0 / sqrt((double)N);
     for (int64_t t = 0; t < N; t++)
@@ -470,13 +506,12 @@ static const int64_t qfa_dims[QFA_NL][2] = {{192, 448}, {688, 320}, {248, 64}};
 
 /* A small HF-style model directory: config.json, model.norm.weight and the
  * given linears' weights (F32). */
-static void hf_model(const char *dir, int nl, const char *const *names, const int64_t (*dims)[2],
-                     float **W)
+static void hf_model_cfg(const char *dir, const char *cfg, int nl, const char *const *names,
+                         const int64_t (*dims)[2], float **W)
 {
     char p[1024];
     mkdir(dir, 0755);
     snprintf(p, sizeof p, "%s/config.json", dir);
-    const char *cfg = "{\"model_type\": \"llama\", \"torch_dtype\": \"float32\"}\n";
     CHECK_OK(qtip_write_file_atomic(p, cfg, strlen(cfg), 0));
     qtip_st_writer *w;
     CHECK_OK(qtip_st_writer_create(&w));
@@ -491,6 +526,12 @@ static void hf_model(const char *dir, int nl, const char *const *names, const in
     snprintf(p, sizeof p, "%s/model.safetensors", dir);
     CHECK_OK(qtip_st_writer_write(w, p, 0));
     qtip_st_writer_free(w);
+}
+
+static void hf_model(const char *dir, int nl, const char *const *names, const int64_t (*dims)[2],
+                     float **W)
+{
+    hf_model_cfg(dir, "{\"model_type\": \"llama\", \"torch_dtype\": \"float32\"}\n", nl, names, dims, W);
 }
 
 static void qfa_model(const char *dir, int nl, float **W) { hf_model(dir, nl, qfa_names, qfa_dims, W); }
@@ -885,6 +926,284 @@ TEST(qtip_reference_export_decodes_like_canonical)
     }
 }
 
+
+/* --- the loaders' Hadamard orders, the model dtype, verify of exports ------------- */
+
+/* The orders the quip-for-all export accepts (lib/pack/export_hadamard.c): each of
+ * our matrices equals the digest's construction of QuIP-for-all's; 124 does not
+ * (ours is QTIP's Williamson matrix, its file holds a Paley II one). */
+TEST(hadamard_orders_equal_quip_for_all)
+{
+    static const int64_t accepted[] = {12,  20,  28,  36,  44,  52,  60,  68,  76,  84,  92,  100,
+                                       108, 116, 132, 140, 148, 156, 164, 172, 180, 196, 204, 220};
+    for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++)
+        CHECK(ours_equal_quip_for_all(accepted[i]), "Had_%lld differs from quip-for-all's",
+              (long long)accepted[i]);
+    CHECK(!ours_equal_quip_for_all(124), "Had_124 should differ from quip-for-all's Paley II matrix");
+}
+
+/* Quantize `nl` layers of the given dims with `qp`; info in pl (tensor = names). */
+static int quantize_layers(const qtip_quant_params *qp, int nl, const char *const *names,
+                           const int64_t (*dims)[2], uint64_t seed, float **W, float **What,
+                           qtip_layer_artifact **a, qtip_layer_info *pl)
+{
+    test_rng r = test_rng_seeded(seed);
+    qtip_quantizer *q = NULL;
+    CHECK_OK(qtip_quantizer_create(qp, &q));
+    if (!q) return 0;
+    int ok = 1;
+    for (int l = 0; l < nl; l++) {
+        int64_t m = dims[l][0], n = dims[l][1];
+        W[l] = malloc((size_t)(m * n) * 4);
+        What[l] = malloc((size_t)(m * n) * 4);
+        for (int64_t i = 0; i < m * n; i++) W[l][i] = (float)test_rng_normal(&r) * 0.02f;
+        a[l] = NULL;
+        CHECK_OK(qtip_quantize_layer(q, W[l], m, n, NULL, names[l], &a[l]));
+        if (!a[l]) { ok = 0; continue; }
+        CHECK_OK(qtip_layer_artifact_decode(a[l], What[l]));
+        qtip_layer_artifact_info(a[l], &pl[l]);
+        pl[l].tensor = names[l];
+    }
+    qtip_quantizer_free(q);
+    return ok;
+}
+
+static void free_layers(int nl, float **W, float **What, qtip_layer_artifact **a)
+{
+    for (int l = 0; l < nl; l++) {
+        qtip_layer_artifact_free(a[l]);
+        free(W[l]);
+        free(What[l]);
+    }
+}
+
+/* The 13 orders quip-for-all once refused (44 ... 220), through the export and
+ * decoded by the loader's rule with the digest's matrices. */
+#define O13_NL 7
+static const char *const o13_names[O13_NL] = {
+    "model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.k_proj", "model.layers.0.self_attn.v_proj",
+    "model.layers.0.self_attn.o_proj", "model.layers.0.mlp.gate_proj", "model.layers.0.mlp.up_proj",
+    "model.layers.0.mlp.down_proj"};
+/* 88 = 44*2, 136 = 68*2, 152 = 76*2, 168 = 84*2, 184 = 92*2, 200 = 100*2, 264 = 132*2,
+ * 296 = 148*2, 328 = 164*2, 360 = 180*2, 392 = 196*2, 408 = 204*2, 440 = 220*2 */
+static const int64_t o13_dims[O13_NL][2] = {{88, 136}, {152, 168}, {184, 200}, {264, 296},
+                                            {328, 360}, {392, 408}, {440, 64}};
+
+TEST(quip_for_all_accepts_the_13_orders)
+{
+    build_e81b();
+    float *W[O13_NL], *What[O13_NL];
+    qtip_layer_artifact *a[O13_NL];
+    qtip_layer_info pl[O13_NL];
+    qtip_quant_params qp = qtip_quant_default_params(QTIP_METHOD_E8P);
+    qp.refine_passes = 0;
+    int ok = quantize_layers(&qp, O13_NL, o13_names, o13_dims, 5010, W, What, a, pl);
+    char src[512], out[600];
+    snprintf(src, sizeof src, "%s/o13_model", test_tmpdir());
+    snprintf(out, sizeof out, "%s/o13_qfa", test_tmpdir());
+    if (ok) {
+        hf_model(src, O13_NL, o13_names, o13_dims, W);
+        CHECK_OK(pack_dir(src, pl, O13_NL, QTIP_EXPORT_QUIP_FOR_ALL, out));
+    }
+    qtip_st_file *st = NULL;
+    if (ok) CHECK_OK(qtip_st_open(out, &st));
+    for (int l = 0; st && l < O13_NL; l++)
+        qfa_check_layer(st, o13_names[l], o13_dims[l][0], o13_dims[l][1], QTIP_E8P12, 0, What[l]);
+    qtip_st_close(st);
+    free_layers(O13_NL, W, What, a);
+}
+
+/* qtip-reference: dimensions without a factor of QTIP's get_hadK are refused,
+ * naming the layer, the side, the dimension and the loader's factors; 320 =
+ * 20 * 16 is one it has. */
+TEST(qtip_reference_refuses_factors_its_loader_lacks)
+{
+    static const char *const names[2] = {"model.layers.0.mlp.up_proj", "model.layers.0.mlp.down_proj"};
+    /* 352 = 44 * 8 (out), 272 = 68 * 4 (in) */
+    static const int64_t bad[2][2] = {{352, 64}, {64, 272}};
+    static const int64_t good[1][2] = {{64, 320}};
+    qtip_quant_params qp = qtip_quant_default_params(QTIP_METHOD_TRELLIS);
+    for (int c = 0; c < 2; c++) {
+        float *W[1], *What[1];
+        qtip_layer_artifact *a[1];
+        qtip_layer_info pl[1];
+        if (!quantize_layers(&qp, 1, &names[c], &bad[c], 5020 + (uint64_t)c, W, What, a, pl)) return;
+        char src[512], out[600], dim[32];
+        snprintf(src, sizeof src, "%s/qref_bad%d", test_tmpdir(), c);
+        snprintf(out, sizeof out, "%s/qref_bad%d_out", test_tmpdir(), c);
+        hf_model(src, 1, &names[c], &bad[c], W);
+        CHECK_STATUS(pack_dir(src, pl, 1, QTIP_EXPORT_QTIP_REF, out), QTIP_E_UNSUPPORTED);
+        snprintf(dim, sizeof dim, "%s dimension %lld", c ? "input" : "output", (long long)bad[c][c]);
+        CHECK(strstr(qtip_last_error(), names[c]) && strstr(qtip_last_error(), dim) &&
+                  strstr(qtip_last_error(), "get_hadK"),
+              "message: %s", qtip_last_error());
+        fprintf(stderr, "  refused: %s\n", qtip_last_error());
+        struct stat sb;
+        CHECK(stat(out, &sb) != 0, "a refused export leaves no directory");
+        free_layers(1, W, What, a);
+    }
+    float *W[1], *What[1];
+    qtip_layer_artifact *a[1];
+    qtip_layer_info pl[1];
+    if (!quantize_layers(&qp, 1, &names[0], good, 5022, W, What, a, pl)) return;
+    char src[512], out[600];
+    snprintf(src, sizeof src, "%s/qref_good", test_tmpdir());
+    snprintf(out, sizeof out, "%s/qref_good_out", test_tmpdir());
+    hf_model(src, 1, &names[0], good, W);
+    CHECK_OK(pack_dir(src, pl, 1, QTIP_EXPORT_QTIP_REF, out));
+    free_layers(1, W, What, a);
+}
+
+/* The dtype of tensor `name` in the directory's weights (-1: missing). */
+static int tensor_dtype(const char *dir, const char *name)
+{
+    qtip_st_file *st = NULL;
+    if (qtip_st_open(dir, &st)) return -1;
+    const qtip_tensor_view *v = qtip_st_find(st, name);
+    int dt = v ? (int)v->dtype : -1;
+    qtip_st_close(st);
+    return dt;
+}
+
+/* SU / SV in the dtype each loader declares: the model's (config.json's
+ * torch_dtype, float16 when absent), except QTIP's SV buffer (F32); an unknown
+ * torch_dtype is refused. Each export then verifies (qtip_verify_model). */
+TEST(exports_write_scales_in_the_model_dtype)
+{
+    build_e81b();
+    static const char *const cfgs[4] = {"{\"torch_dtype\": \"float16\"}", "{\"torch_dtype\": \"bfloat16\"}",
+                                        "{\"model_type\": \"llama\"}", "{\"dtype\": \"float32\"}"};
+    static const qtip_dtype want[4] = {QTIP_DT_F16, QTIP_DT_BF16, QTIP_DT_F16, QTIP_DT_F32};
+    const char *name = sm_names[1];
+    float *We[1], *Whe[1], *Wt[1], *Wht[1];
+    qtip_layer_artifact *ae[1], *at[1];
+    qtip_layer_info pe[1], pt[1];
+    qtip_quant_params qe = qtip_quant_default_params(QTIP_METHOD_E8P);
+    qtip_quant_params qt = qtip_quant_default_params(QTIP_METHOD_TRELLIS);
+    if (!quantize_layers(&qe, 1, &name, &sm_dims[1], 5030, We, Whe, ae, pe) ||
+        !quantize_layers(&qt, 1, &name, &sm_dims[1], 5031, Wt, Wht, at, pt))
+        return;
+    char su[300], sv[300];
+    snprintf(su, sizeof su, "%s.SU", name);
+    snprintf(sv, sizeof sv, "%s.SV", name);
+    for (int c = 0; c < 5; c++) {
+        char src[512], oe[600], ot[600];
+        snprintf(src, sizeof src, "%s/dt_model%d", test_tmpdir(), c);
+        snprintf(oe, sizeof oe, "%s/dt_qfa%d", test_tmpdir(), c);
+        snprintf(ot, sizeof ot, "%s/dt_ref%d", test_tmpdir(), c);
+        hf_model_cfg(src, c < 4 ? cfgs[c] : "{\"torch_dtype\": \"float64\"}", 1, &name, &sm_dims[1], We);
+        if (c == 4) { /* a hostile torch_dtype */
+            CHECK_STATUS(pack_dir(src, pe, 1, QTIP_EXPORT_QUIP_FOR_ALL, oe), QTIP_E_UNSUPPORTED);
+            CHECK(strstr(qtip_last_error(), "torch_dtype float64"), "message: %s", qtip_last_error());
+            continue;
+        }
+        CHECK_OK(pack_dir(src, pe, 1, QTIP_EXPORT_QUIP_FOR_ALL, oe));
+        CHECK_OK(pack_dir(src, pt, 1, QTIP_EXPORT_QTIP_REF, ot));
+        CHECK(tensor_dtype(oe, su) == (int)want[c] && tensor_dtype(oe, sv) == (int)want[c],
+              "%s: quip-for-all SU/SV dtype %d/%d, want %d", cfgs[c], tensor_dtype(oe, su),
+              tensor_dtype(oe, sv), (int)want[c]);
+        CHECK(tensor_dtype(ot, su) == (int)want[c] && tensor_dtype(ot, sv) == QTIP_DT_F32,
+              "%s: qtip-reference SU/SV dtype %d/%d, want %d/F32", cfgs[c], tensor_dtype(ot, su),
+              tensor_dtype(ot, sv), (int)want[c]);
+        const char *outs[2] = {oe, ot};
+        for (int f = 0; f < 2; f++) {
+            qtip_verify_report *rep = NULL;
+            CHECK_OK(qtip_verify_model(outs[f], NULL, &rep));
+            CHECK(rep && qtip_verify_report_failures(rep, NULL) == 0, "%s: verify of %s failed", cfgs[c],
+                  outs[f]);
+            qtip_verify_report_free(rep);
+        }
+    }
+    free_layers(1, We, Whe, ae);
+    free_layers(1, Wt, Wht, at);
+}
+
+
+/* Rewrite an exported directory's weights with tensor `name` replaced (dt, ndim,
+ * shape, data; added when absent) and its checksum forged in quantize_config.json:
+ * what only the format's decoding conventions can catch. */
+static void forge_tensor(const char *dir, const char *name, qtip_dtype dt, int ndim, const int64_t *shape,
+                         const void *data, size_t nbytes)
+{
+    qtip_st_file *st = NULL;
+    qtip_st_writer *w = NULL;
+    CHECK_OK(qtip_st_open(dir, &st));
+    CHECK_OK(qtip_st_writer_create(&w));
+    if (!st || !w) return;
+    for (size_t i = 0; i < qtip_st_count(st); i++) {
+        const qtip_tensor_view *v = qtip_st_tensor(st, i);
+        if (strcmp(v->name, name)) CHECK_OK(qtip_st_writer_add(w, v->name, v->dtype, v->ndim, v->shape, v->data));
+    }
+    CHECK_OK(qtip_st_writer_add(w, name, dt, ndim, shape, data));
+    qtip_st_close(st);
+    char p[800], tmp[800], ck[QTIP_CHECKSUM_STRLEN];
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    snprintf(tmp, sizeof tmp, "%s.forged", dir); /* outside: the writer refuses an input's directory */
+    CHECK_OK(qtip_st_writer_write(w, tmp, 0));
+    qtip_st_writer_free(w);
+    CHECK(rename(tmp, p) == 0, "rename %s", tmp);
+    qtip_checksum_buffer(data, nbytes, ck);
+    json_t *qc = load_json_in(dir, "quantize_config.json");
+    json_object_set_new(json_object_get(qc, "tensor_checksums"), name, json_string(ck));
+    snprintf(p, sizeof p, "%s/quantize_config.json", dir);
+    CHECK(json_dump_file(qc, p, 0) == 0, "rewriting %s", p);
+    json_decref(qc);
+}
+
+/* Export `fmt` of one layer into `out` (fresh), from artifact info `pl`. */
+static void fresh_export(const char *src, const qtip_layer_info *pl, qtip_export_format fmt, const char *out)
+{
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", out);
+    CHECK(system(cmd) == 0, "%s", cmd);
+    CHECK_OK(pack_dir(src, pl, 1, fmt, out));
+}
+
+/* Hostile exports whose checksums were forged: exit-3 statuses naming the tensor. */
+TEST(forged_exports_fail_naming_the_tensor)
+{
+    build_e81b();
+    const char *name = sm_names[1];
+    float *We[1], *Whe[1], *Wt[1], *Wht[1];
+    qtip_layer_artifact *ae[1], *at[1];
+    qtip_layer_info pe[1], pt[1];
+    qtip_quant_params qe = qtip_quant_default_params(QTIP_METHOD_E8P);
+    qtip_quant_params qt = qtip_quant_default_params(QTIP_METHOD_TRELLIS);
+    if (!quantize_layers(&qe, 1, &name, &sm_dims[1], 5040, We, Whe, ae, pe) ||
+        !quantize_layers(&qt, 1, &name, &sm_dims[1], 5041, Wt, Wht, at, pt))
+        return;
+    char src[512], out[600], tn[300];
+    snprintf(src, sizeof src, "%s/forge_model", test_tmpdir());
+    snprintf(out, sizeof out, "%s/forged", test_tmpdir());
+    hf_model(src, 1, &name, &sm_dims[1], We);
+    static const struct { qtip_export_format fmt; const char *suf; int dt, ndim; int64_t s0, s1; qtip_status want; } cases[] = {
+        {QTIP_EXPORT_QTIP_REF, "rcp", QTIP_DT_I64, 0, 0, 0, QTIP_E_MISMATCH},      /* tensor-parallel mode */
+        {QTIP_EXPORT_QTIP_REF, "SU", QTIP_DT_F16, 1, 96, 0, QTIP_E_FORMAT},       /* not the model dtype */
+        {QTIP_EXPORT_QTIP_REF, "trellis", QTIP_DT_I16, 2, 24, 16, QTIP_E_SHAPE},  /* K = 1 rows */
+        {QTIP_EXPORT_QUIP_FOR_ALL, "had_left", QTIP_DT_F32, 2, 4, 4, QTIP_E_FORMAT}, /* random mode */
+        {QTIP_EXPORT_QUIP_FOR_ALL, "Qidxs", QTIP_DT_I32, 2, 64, 12, QTIP_E_FORMAT}, /* RVQ4's dtype */
+        {QTIP_EXPORT_QUIP_FOR_ALL, "weight", QTIP_DT_F16, 0, 0, 0, QTIP_E_FORMAT},
+    };
+    static int64_t zeros[1024];
+    zeros[0] = 1; /* rcp = 1 */
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        fresh_export(src, cases[c].fmt == QTIP_EXPORT_QTIP_REF ? pt : pe, cases[c].fmt, out);
+        snprintf(tn, sizeof tn, "%s.%s", name, cases[c].suf);
+        int64_t sh[2] = {cases[c].s0, cases[c].s1};
+        size_t cnt = cases[c].ndim == 0 ? 1 : cases[c].ndim == 1 ? (size_t)sh[0] : (size_t)(sh[0] * sh[1]);
+        forge_tensor(out, tn, (qtip_dtype)cases[c].dt, cases[c].ndim, sh, zeros,
+                     cnt * qtip_dtype_size((qtip_dtype)cases[c].dt));
+        qtip_verify_report *rep = NULL;
+        CHECK_STATUS(qtip_verify_model(out, NULL, &rep), cases[c].want);
+        CHECK(strstr(qtip_last_error(), tn), "case %zu: message does not name '%s': %s", c, tn,
+              qtip_last_error());
+        fprintf(stderr, "  forged %s: %s\n", cases[c].suf, qtip_last_error());
+        qtip_verify_report_free(rep);
+    }
+    free_layers(1, We, Whe, ae);
+    free_layers(1, Wt, Wht, at);
+}
+
 int main(void)
 {
     RUN(kernel_layout_decodes_like_canonical);
@@ -896,5 +1215,10 @@ int main(void)
     RUN(quip_for_all_export_decodes_like_canonical);
     RUN(quip_for_all_rvq_export_decodes_like_canonical);
     RUN(qtip_reference_export_decodes_like_canonical);
+    RUN(hadamard_orders_equal_quip_for_all);
+    RUN(quip_for_all_accepts_the_13_orders);
+    RUN(qtip_reference_refuses_factors_its_loader_lacks);
+    RUN(exports_write_scales_in_the_model_dtype);
+    RUN(forged_exports_fail_naming_the_tensor);
     return check_summary();
 }
