@@ -132,19 +132,29 @@ const char *cublasGetStatusString(cublasStatus_t s)
     }
 }
 
+/* Both precisions: the argument checks, then the product in the stand-in's order. */
+template <typename T, typename Cblas>
+static cublasStatus_t gemm_shim(const char *name, cublasHandle_t handle, Cblas cblas_gemm,
+                                cublasOperation_t transa, cublasOperation_t transb, int m, int n,
+                                int k, const T *alpha, const T *A, int lda, const T *B, int ldb,
+                                const T *beta, T *C, int ldc)
+{
+    if (!handle || m < 0 || n < 0 || k < 0)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    if (!gemm_args_ok(name, transa, transb, m, n, k, A, lda, B, ldb, C, ldc))
+        return CUBLAS_STATUS_INVALID_VALUE;
+    if (m && n)
+        gemm_in_order<T>(cblas_gemm, transa, transb, m, n, k, *alpha, A, lda, B, ldb, *beta, C, ldc);
+    return CUBLAS_STATUS_SUCCESS;
+}
+
 cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa,
                            cublasOperation_t transb, int m, int n, int k, const float *alpha,
                            const float *A, int lda, const float *B, int ldb, const float *beta,
                            float *C, int ldc)
 {
-    if (!handle || m < 0 || n < 0 || k < 0)
-        return CUBLAS_STATUS_INVALID_VALUE;
-    if (!gemm_args_ok("cublasSgemm", transa, transb, m, n, k, A, lda, B, ldb, C, ldc))
-        return CUBLAS_STATUS_INVALID_VALUE;
-    if (m && n)
-        gemm_in_order<float>(cblas_sgemm, transa, transb, m, n, k, *alpha, A, lda, B, ldb, *beta, C,
-                             ldc);
-    return CUBLAS_STATUS_SUCCESS;
+    return gemm_shim<float>("cublasSgemm", handle, cblas_sgemm, transa, transb, m, n, k, alpha, A,
+                            lda, B, ldb, beta, C, ldc);
 }
 
 cublasStatus_t cublasDgemm(cublasHandle_t handle, cublasOperation_t transa,
@@ -152,14 +162,8 @@ cublasStatus_t cublasDgemm(cublasHandle_t handle, cublasOperation_t transa,
                            const double *A, int lda, const double *B, int ldb,
                            const double *beta, double *C, int ldc)
 {
-    if (!handle || m < 0 || n < 0 || k < 0)
-        return CUBLAS_STATUS_INVALID_VALUE;
-    if (!gemm_args_ok("cublasDgemm", transa, transb, m, n, k, A, lda, B, ldb, C, ldc))
-        return CUBLAS_STATUS_INVALID_VALUE;
-    if (m && n)
-        gemm_in_order<double>(cblas_dgemm, transa, transb, m, n, k, *alpha, A, lda, B, ldb, *beta, C,
-                              ldc);
-    return CUBLAS_STATUS_SUCCESS;
+    return gemm_shim<double>("cublasDgemm", handle, cblas_dgemm, transa, transb, m, n, k, alpha, A,
+                             lda, B, ldb, beta, C, ldc);
 }
 
 cusolverStatus_t cusolverDnCreate(cusolverDnHandle_t *handle)
