@@ -19,7 +19,10 @@ done
 
 c=$work/cluster
 rm -rf "$c"
-mkdir -p "$c"/{munge,spool,state,log}
+mkdir -p "$c"/{spool,state,log}
+# munge's directory lives apart from the checkout: munged runs as the munge user,
+# which cannot reach a checkout under a private (0700) directory such as mktemp -d's
+m=$(mktemp -d "${TMPDIR:-/tmp}/qtip-munge.XXXXXX")
 pids=()
 stop() {
   local p
@@ -35,6 +38,7 @@ stop() {
     for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$p" 2>/dev/null || true
   done
+  rm -rf "$m"
 }
 trap stop EXIT
 trap 'exit 130' INT TERM
@@ -42,16 +46,16 @@ trap 'exit 130' INT TERM
 # munge: its own key and socket; munged checks that its directories are not
 # writable by others, its socket directory searchable by all; it runs as the
 # munge user
-chown munge:munge "$c/munge"; chmod 755 "$c/munge"
-head -c 1024 /dev/urandom > "$c/munge/munge.key"
-chown munge:munge "$c/munge/munge.key"; chmod 400 "$c/munge/munge.key"
-sock=$c/munge/munge.socket
-setpriv --reuid=munge --regid=munge --init-groups munged -F --key-file="$c/munge/munge.key" --socket="$sock" \
-  --pid-file="$c/munge/munged.pid" --log-file="$c/munge/munged.log" \
-  --seed-file="$c/munge/munged.seed" > "$c/log/munged.out" 2>&1 &
+chown munge:munge "$m"; chmod 755 "$m"
+head -c 1024 /dev/urandom > "$m/munge.key"
+chown munge:munge "$m/munge.key"; chmod 400 "$m/munge.key"
+sock=$m/munge.socket
+setpriv --reuid=munge --regid=munge --init-groups munged -F --key-file="$m/munge.key" --socket="$sock" \
+  --pid-file="$m/munged.pid" --log-file="$m/munged.log" \
+  --seed-file="$m/munged.seed" > "$c/log/munged.out" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
-munge -n -S "$sock" | unmunge -S "$sock" >/dev/null || { echo "cluster.sh: munge does not work" >&2; cat "$c/munge/munged.log" >&2; exit 1; }
+munge -n -S "$sock" | unmunge -S "$sock" >/dev/null || { echo "cluster.sh: munge does not work" >&2; cat "$m/munged.log" >&2; exit 1; }
 
 host=$(hostname -s)
 mem=$(awk '/MemTotal/ { print int($2 / 1024 * 0.9) }' /proc/meminfo)
