@@ -28,12 +28,15 @@ static const char *const usage[] = {
 static const char *o_tensor, *o_hessian, *o_output, *o_config, *o_codebook, *o_mode, *o_tail, *o_seed,
     *o_device;
 static int o_L = NOT_GIVEN, o_K = NOT_GIVEN, o_V = NOT_GIVEN, o_Q = NOT_GIVEN, o_tdx = NOT_GIVEN,
-           o_tdy = NOT_GIVEN, o_refine = NOT_GIVEN, o_method = -1;
+           o_tdy = NOT_GIVEN, o_refine = NOT_GIVEN, o_method = -1, o_tp = NOT_GIVEN, o_tp_split = -1;
 static double o_sigma = NUM_NOT_GIVEN, o_scale = NUM_NOT_GIVEN;
 static int o_identity, o_no_ldlq;
 
 /* --method: indices are the library's enum values. */
 static const char *const method_names[] = {[QTIP_METHOD_TRELLIS] = "trellis", [QTIP_METHOD_E8P] = "e8p", NULL};
+/* --tp-split: indices are qtip_tp_split's values. */
+static const char *const tp_split_names[] = {[QTIP_TP_SPLIT_AUTO] = "auto", [QTIP_TP_SPLIT_INPUT] = "input",
+                                             [QTIP_TP_SPLIT_OUTPUT] = "output", NULL};
 
 /* Help lines naming the codes and codebooks of the library's tables. */
 static char code_help[256], codebook_help[128];
@@ -59,6 +62,8 @@ static cli_option options[] = {
     {0, "refine-passes", CLI_INT_IN, &(cli_int_spec){&o_refine, 0, 1000}, "<n>", "greedy passes after LDLQ (default 10 e8p, 0 trellis)"},
     {0, "no-ldlq", CLI_FLAG, &o_no_ldlq, NULL, "round without error feedback (a baseline, worse)"},
     {0, "tail-biting", CLI_STRING, &o_tail, "<search>", "trellis tail-biting search: two-pass (default, the reference's) or best-of-<n> (slower, lower error)"},
+    {0, "tp", CLI_INT_IN, &(cli_int_spec){&o_tp, 1, 1024}, "<n>", "tensor-parallel degree to serve at: the sharded side's RHT becomes n Hadamards, one per shard (default 1: whole layer)"},
+    {0, "tp-split", CLI_ENUM, &(cli_enum_spec){&o_tp_split, tp_split_names}, "<side>", "the side --tp shards: input (row-parallel: o_proj, down_proj), output (column-parallel: q/k/v, gate/up), auto (default: from the tensor name)"},
     {0, "device", CLI_STRING, &o_device, "<d>", "cpu, cuda, cuda:<k> or auto (default cpu; cuda = cuda:0): the trellis layer (RHT, LDL, LDLQ, Viterbi) on the GPU, same codes as the CPU up to cuBLAS/cuSOLVER summation order (rotated proxy loss within 2% of the CPU's; docs/kernels.md); with refinement passes only the Viterbi; E8P and best-of-n stay on the CPU; auto falls back to the CPU and says so"},
     CLI_END,
 };
@@ -186,6 +191,12 @@ static qtip_quant_params params_from_options(void)
     if (o_no_ldlq) p.ldlq = 0;
     if (o_tail) p.tail_biting = tail_biting_of(o_tail);
     if (o_device) set_device(&p, o_device);
+    if (o_tp != NOT_GIVEN) p.tp_size = o_tp;
+    if (o_tp_split >= 0) p.tp_split = o_tp_split;
+    if (p.tp_size > 1 && p.tp_split == QTIP_TP_SPLIT_AUTO && qtip_tp_split_for_name(o_tensor) == QTIP_TP_SPLIT_AUTO)
+        cli_usage_error(&cmd, "--tp %d: the name '%s' says neither row-parallel (o_proj, down_proj, ...) nor "
+                        "column-parallel (q/k/v, gate/up, ...): give --tp-split input or output",
+                        p.tp_size, o_tensor);
     if (qtip_quant_check_params(&p)) cli_usage_error(&cmd, "%s", qtip_last_error());
     return p;
 }
@@ -209,6 +220,9 @@ static void report(const qtip_layer_artifact *a)
         printf("quantized '%s' [%lld, %lld] to '%s': proxy loss %.6g at %g bits/weight (%.1f s)\n",
                info.tensor, (long long)info.m, (long long)info.n, o_output, info.proxy_loss,
                info.bits_per_weight, info.seconds);
+        if (info.params.tp_size > 1)
+            printf("  RHT per shard: %d shards of the %s side (tensor-parallel degree %d)\n",
+                   info.params.tp_size, qtip_tp_split_name(info.params.tp_split), info.params.tp_size);
     }
 }
 

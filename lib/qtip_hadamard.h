@@ -104,6 +104,19 @@ qtip_status qtip_rht_weight_inverse(float *W, int64_t m, int64_t n, const float 
                                     const float *SV);
 qtip_status qtip_rht_hessian(double *H, int64_t n, const float *SU);
 
+/* The same with block-diagonal sides (tensor parallelism, qtip_tp_blocks): U_m
+ * is replaced by out_blocks independent U_{m/out_blocks} on consecutive slices of
+ * the out-features, U_n by in_blocks U_{n/in_blocks}; the Hessian takes the input
+ * side's blocks. Each shard of the blocked side can then transform its own slice
+ * alone. (1, 1) is exactly the functions above (same bytes). QTIP_E_PARAM when a
+ * dimension does not split evenly, QTIP_E_UNSUPPORTED when a block has no
+ * Hadamard order. */
+qtip_status qtip_rht_weight_blocks(float *W, int64_t m, int64_t n, const float *SU, const float *SV,
+                                   int64_t out_blocks, int64_t in_blocks);
+qtip_status qtip_rht_weight_inverse_blocks(float *W, int64_t m, int64_t n, const float *SU,
+                                           const float *SV, int64_t out_blocks, int64_t in_blocks);
+qtip_status qtip_rht_hessian_blocks(double *H, int64_t n, const float *SU, int64_t blocks);
+
 /* Incoherence mu (QuIP, Chee et al. 2023, Def. 1):
  *   mu(W) = max |W_ij| * sqrt(m n) / ||W||_F                  (1 <= mu <= sqrt(m n))
  *   mu(H) = max |Q_ij| * sqrt(n),  H = Q diag(lambda) Q^T     (1 <= mu <= sqrt(n))

@@ -29,6 +29,10 @@ extern "C" {
 
 /* Version of the canonical layout written into quantize_config.json. */
 #define QTIP_PACK_LAYOUT_VERSION 1
+/* The layout_version of a directory whose layers were quantized for tensor
+ * parallelism (tp_size > 1, docs/formats/model-dir.md): version 1 plus tp_size
+ * and per-layer tp_split, so a reader without them refuses it. */
+#define QTIP_PACK_LAYOUT_VERSION_TP 2
 
 /* ---------------------------------------------------------------------------
  * Pure layout transforms (no I/O). Tiles are 16 x 16; m, n multiples of 16.

@@ -29,6 +29,15 @@ extern "C" {
  * ------------------------------------------------------------------------- */
 typedef enum { QTIP_METHOD_TRELLIS = 0, QTIP_METHOD_E8P = 1 } qtip_quant_method;
 typedef enum { QTIP_DEVICE_CPU = 0, QTIP_DEVICE_CUDA = 1, QTIP_DEVICE_AUTO = 2 } qtip_device;
+/* Which dimension a tensor-parallel serving engine shards (docs/formats/layer-artifact.md,
+ * "Tensor parallelism"); the values are the reference's `rcp` (1 row, 2 column). */
+typedef enum {
+    QTIP_TP_SPLIT_AUTO = 0,   /* from the tensor name (qtip_tp_split_for_name); never stored */
+    QTIP_TP_SPLIT_INPUT = 1,  /* row-parallel (o_proj, down_proj): in-features sharded, the
+                                 input-side RHT is tp_size Hadamards of n/tp_size */
+    QTIP_TP_SPLIT_OUTPUT = 2, /* column-parallel (q/k/v, gate/up): out-features sharded, the
+                                 output-side RHT is tp_size Hadamards of m/tp_size */
+} qtip_tp_split;
 
 typedef struct {
     qtip_quant_method method;
@@ -53,11 +62,15 @@ typedef struct {
                               (qtip_trellis_work_set_tail_biting): never worse,
                               slower. Recorded in the artifact, not needed to decode */
     int device_index;      /* k of cuda:<k> for CUDA and AUTO (default 0) */
+    int tp_size;           /* tensor-parallel degree the RHT is split for: 1 (default) = one
+                              Hadamard per side; N: the sharded side's RHT is block diagonal,
+                              N blocks (tp_split), so each rank transforms its own slice */
+    int tp_split;          /* qtip_tp_split; AUTO resolves from the tensor name when quantizing */
 } qtip_quant_params;
 
 /* Defaults for a method: trellis = qtip_trellis_default_params() (HYB L16 K2 V2),
  * E8P = E8P12; sigma_reg 0.01, 10 damping tries, scale_override -1 (method
- * default), seed 0, ldlq 1, device CPU, tail_biting 0 (two-pass). */
+ * default), seed 0, ldlq 1, device CPU, tail_biting 0 (two-pass), tp_size 1. */
 qtip_quant_params qtip_quant_default_params(qtip_quant_method method);
 
 /* QTIP_E_PARAM naming the bad field (also checks the trellis parameters and that
@@ -78,12 +91,31 @@ qtip_quant_params qtip_quant_switch_method(const qtip_quant_params *p, qtip_quan
 /* Apply a quantize_config.json (path) to p: the reference's fields
  * (quant_method, L, K, V, tlut_bits, decode_mode, td_x, td_y, codebook,
  * quip_tune_iters) and ours (sigma_reg, scale_override, seed, refine_passes,
- * ldlq, tail_biting), at top level or under "quantization_config". An E8P
+ * ldlq, tail_biting, tp_size, tp_split), at top level or under "quantization_config". An E8P
  * codebook or a quant_method first resets p to that method's defaults. Unknown
  * fields are logged (QTIP_LOG_WARN) and ignored. Errors: QTIP_E_FORMAT
  * (unreadable, a field of the wrong type), QTIP_E_PARAM (an unknown method,
  * code or codebook name). Values are checked by qtip_quant_check_params. */
 qtip_status qtip_quant_params_from_json(const char *path, qtip_quant_params *p);
+
+/* ---------------------------------------------------------------------------
+ * Tensor parallelism: the RHT per shard (docs/formats/layer-artifact.md)
+ * ------------------------------------------------------------------------- */
+
+/* "input", "output" (and "auto" for QTIP_TP_SPLIT_AUTO); NULL for another value. */
+const char *qtip_tp_split_name(int split);
+/* The inverse of qtip_tp_split_name (also "row" = input, "column" = output); -1 if unknown. */
+int qtip_tp_split_from_name(const char *name);
+/* The split a layer's name implies, from its last component before ".weight":
+ * INPUT for the row-parallel leaves of vLLM's models (o_proj, down_proj,
+ * out_proj, dense_4h_to_h, fc2, wo, w2, c_proj), OUTPUT for column-parallel ones
+ * (q_proj, k_proj, v_proj, qkv_proj, gate_proj, up_proj, gate_up_proj,
+ * query_key_value, dense_h_to_4h, fc1, wq, wk, wv, w1, w3, c_attn, c_fc), AUTO
+ * for any other name (the caller must then be told). */
+qtip_tp_split qtip_tp_split_for_name(const char *tensor);
+/* The number of diagonal blocks of each side's Hadamard transform: 1 and 1 for
+ * tp_size 1; tp_size on the side tp_split names. */
+void qtip_tp_blocks(const qtip_quant_params *p, int64_t *out_blocks, int64_t *in_blocks);
 
 #ifdef QTIP_EXPERIMENTAL /* building blocks: signatures may change */
 /* Column block size of the block LDL: td_y (trellis) or 8 (E8P). */
@@ -244,7 +276,9 @@ void qtip_layer_artifact_info(const qtip_layer_artifact *a, qtip_layer_info *inf
  * codes, SU, SV, wscale, tlut, proxy_loss and checksums; the rest default), so the
  * artifact's decoder can decode a layer that was not loaded from an artifact file.
  * Checks the parameters, that codes and table have the shapes the parameters need
- * (QTIP_E_PARAM / QTIP_E_SHAPE naming the tensor); the values are not checked. */
+ * (QTIP_E_PARAM / QTIP_E_SHAPE naming the tensor); the values are not checked.
+ * A description with tp_size > 1 is refused (QTIP_E_UNSUPPORTED): the library
+ * matvec, built through this function, applies whole-layer transforms only. */
 qtip_status qtip_layer_artifact_from_info(const qtip_layer_info *info, qtip_layer_artifact **out);
 #endif /* QTIP_EXPERIMENTAL */
 
@@ -284,6 +318,9 @@ qtip_status qtip_layer_artifact_load(const char *path, qtip_layer_artifact **out
 void qtip_layer_artifact_free(qtip_layer_artifact *a);
 
 #define QTIP_LAYER_FORMAT_VERSION 1
+/* The version a tensor-parallel artifact (tp_size > 1) carries: version 1 plus
+ * the metadata tp_size and tp_split, so a reader without them refuses it. */
+#define QTIP_LAYER_FORMAT_VERSION_TP 2
 
 #ifdef __cplusplus
 }

@@ -107,3 +107,81 @@ qtip_status qtip_rht_hessian(double *H, int64_t n, const float *SU)
     QTIP_FORWARD_IF_ERROR(had_rows_f64(H, n, n, 1, SU, SU, 0));
     return had_cols_f64(H, n, n, 1);
 }
+
+/* ---- RHT with block-diagonal sides (tensor parallelism, qtip_hadamard.h) ----
+ * A side of B blocks is B independent transforms of order N/B on consecutive
+ * slices. Row-major data makes both passes plain calls: a row of N values is B
+ * rows of N/B (rows pass), and a block of N/B rows is a contiguous sub-matrix
+ * (columns pass). The scaling runs as its own loop, in the rows pass's order. */
+
+static qtip_status check_blocks(int64_t N, int64_t blocks, const char *what)
+{
+    QTIP_RETURN_ERROR_IF(blocks < 1 || N % blocks != 0, QTIP_E_PARAM,
+                         "rht: %s %lld does not split into %lld blocks", what, (long long)N,
+                         (long long)blocks);
+    if (!qtip_had_supported(N / blocks, NULL, NULL)) return qtip_had_unsupported_error_(N / blocks, what);
+    return QTIP_OK;
+}
+
+#define SCALE_FN(T, SUF)                                                                          \
+    static void scale_##SUF(T *x, int64_t rows, int64_t cols, const float *cs, const float *rs)   \
+    {                                                                                             \
+        for (int64_t i = 0; i < rows; i++)                                                        \
+            for (int64_t j = 0; j < cols; j++)                                                    \
+                x[i * cols + j] = (x[i * cols + j] * (T)cs[j]) * (T)rs[i];                         \
+    }
+SCALE_FN(float, f32)
+SCALE_FN(double, f64)
+#undef SCALE_FN
+
+static qtip_status cols_blocks_f32(float *x, int64_t N, int64_t cols, int64_t blocks, int inverse)
+{
+    const int64_t nb = N / blocks;
+    for (int64_t b = 0; b < blocks; b++) QTIP_FORWARD_IF_ERROR(had_cols_f32(x + b * nb * cols, nb, cols, inverse));
+    return QTIP_OK;
+}
+
+qtip_status qtip_rht_weight_blocks(float *W, int64_t m, int64_t n, const float *SU, const float *SV,
+                                   int64_t out_blocks, int64_t in_blocks)
+{
+    if (out_blocks == 1 && in_blocks == 1) return qtip_rht_weight(W, m, n, SU, SV);
+    QTIP_RETURN_ERROR_IF(!W || !SU || !SV, QTIP_E_PARAM, "rht: NULL argument");
+    QTIP_FORWARD_IF_ERROR(check_blocks(n, in_blocks, "hadamard transform for in-features"));
+    QTIP_FORWARD_IF_ERROR(check_blocks(m, out_blocks, "hadamard transform for out-features"));
+    const size_t mn = (size_t)m * (size_t)n;
+    float big = 0;
+    for (size_t i = 0; i < mn; i++) big = fabsf(W[i]) > big ? fabsf(W[i]) : big;
+    scale_f32(W, m, n, SU, SV);
+    QTIP_FORWARD_IF_ERROR(had_rows_f32(W, m * in_blocks, n / in_blocks, 1, NULL, NULL, 0));
+    QTIP_FORWARD_IF_ERROR(cols_blocks_f32(W, m, n, out_blocks, 1));
+    for (size_t i = 0; i < mn; i++)
+        QTIP_RETURN_ERROR_IF(!isfinite(W[i]), QTIP_E_NONFINITE,
+                             "weight is too large for float32 arithmetic: the incoherence "
+                             "transform overflows (largest |w| is %g)", (double)big);
+    return QTIP_OK;
+}
+
+qtip_status qtip_rht_weight_inverse_blocks(float *W, int64_t m, int64_t n, const float *SU,
+                                           const float *SV, int64_t out_blocks, int64_t in_blocks)
+{
+    if (out_blocks == 1 && in_blocks == 1) return qtip_rht_weight_inverse(W, m, n, SU, SV);
+    QTIP_RETURN_ERROR_IF(!W || !SU || !SV, QTIP_E_PARAM, "rht: NULL argument");
+    QTIP_FORWARD_IF_ERROR(check_blocks(n, in_blocks, "hadamard transform for in-features"));
+    QTIP_FORWARD_IF_ERROR(check_blocks(m, out_blocks, "hadamard transform for out-features"));
+    QTIP_FORWARD_IF_ERROR(cols_blocks_f32(W, m, n, out_blocks, 0));
+    QTIP_FORWARD_IF_ERROR(had_rows_f32(W, m * in_blocks, n / in_blocks, 0, NULL, NULL, 0));
+    scale_f32(W, m, n, SU, SV);
+    return QTIP_OK;
+}
+
+qtip_status qtip_rht_hessian_blocks(double *H, int64_t n, const float *SU, int64_t blocks)
+{
+    if (blocks == 1) return qtip_rht_hessian(H, n, SU);
+    QTIP_RETURN_ERROR_IF(!H || !SU, QTIP_E_PARAM, "rht: NULL argument");
+    QTIP_FORWARD_IF_ERROR(check_blocks(n, blocks, "hadamard transform for the hessian"));
+    const int64_t nb = n / blocks;
+    scale_f64(H, n, n, SU, SU);
+    QTIP_FORWARD_IF_ERROR(had_rows_f64(H, n * blocks, nb, 1, NULL, NULL, 0));
+    for (int64_t b = 0; b < blocks; b++) QTIP_FORWARD_IF_ERROR(had_cols_f64(H + b * nb * n, nb, n, 1));
+    return QTIP_OK;
+}

@@ -106,11 +106,16 @@ static qtip_status write_all(const qtip_layer_artifact *a, qtip_st_writer *w, co
 {
     const qtip_quant_params *p = &a->params;
     QTIP_FORWARD_IF_ERROR(qtip_meta_set_(w, "format", "%s", META_FORMAT));
-    QTIP_FORWARD_IF_ERROR(qtip_meta_set_(w, "format_version", "%d", QTIP_LAYER_FORMAT_VERSION));
+    /* version 2 only where it differs: a tensor-parallel layer, which a version-1
+     * reader must refuse rather than decode with whole-layer transforms */
+    QTIP_FORWARD_IF_ERROR(qtip_meta_set_(w, "format_version", "%d",
+                                         p->tp_size > 1 ? QTIP_LAYER_FORMAT_VERSION_TP
+                                                        : QTIP_LAYER_FORMAT_VERSION));
     QTIP_FORWARD_IF_ERROR(qtip_meta_set_(w, "tool_version", "qtip %s", qtip_version_string()));
     QTIP_FORWARD_IF_ERROR(qtip_meta_set_(w, "tensor", "%s", a->tensor));
     QTIP_FORWARD_IF_ERROR(qtip_meta_set_(w, "method", "%s", qtip_quant_method_name(p->method)));
     QTIP_FORWARD_IF_ERROR(qtip_method_ops_(p->method)->write_meta(p, w));
+    QTIP_FORWARD_IF_ERROR(qtip_tp_write_meta_(p, w));
     QTIP_FORWARD_IF_ERROR(qtip_meta_set_(w, "sigma_reg", "%.17g", p->sigma_reg));
     QTIP_FORWARD_IF_ERROR(qtip_meta_set_(w, "damping_tries", "%d", p->damping_tries));
     QTIP_FORWARD_IF_ERROR(qtip_meta_set_(w, "damping", "%.17g", a->damping));
@@ -210,9 +215,9 @@ static qtip_status read_params(const qtip_st_file *f, const char *path, qtip_qua
                          path, fmt ? fmt : "(missing)", META_FORMAT);
     long long ver, x;
     QTIP_FORWARD_IF_ERROR(qtip_meta_int_(f, path, "format_version", 1, 1000000, &ver));
-    QTIP_RETURN_ERROR_IF(ver != QTIP_LAYER_FORMAT_VERSION, QTIP_E_FORMAT,
-                         "'%s': layer artifact format version %lld, this build reads %d", path, ver,
-                         QTIP_LAYER_FORMAT_VERSION);
+    QTIP_RETURN_ERROR_IF(ver != QTIP_LAYER_FORMAT_VERSION && ver != QTIP_LAYER_FORMAT_VERSION_TP,
+                         QTIP_E_FORMAT, "'%s': layer artifact format version %lld, this build reads %d "
+                         "and %d", path, ver, QTIP_LAYER_FORMAT_VERSION, QTIP_LAYER_FORMAT_VERSION_TP);
     const char *method = qtip_st_metadata(f, "method");
     QTIP_RETURN_ERROR_IF(!method, QTIP_E_FORMAT, "'%s': layer artifact lacks metadata 'method'", path);
     const qtip_method_ops *ops = qtip_method_ops_((qtip_quant_method)qtip_quant_method_from_name(method));
@@ -220,6 +225,7 @@ static qtip_status read_params(const qtip_st_file *f, const char *path, qtip_qua
                          "'%s': unknown method '%s', expected 'trellis' or 'e8p'", path, method);
     *p = qtip_quant_default_params((qtip_quant_method)qtip_quant_method_from_name(method));
     QTIP_FORWARD_IF_ERROR(ops->read_meta(f, path, p));
+    if (ver == QTIP_LAYER_FORMAT_VERSION_TP) QTIP_FORWARD_IF_ERROR(qtip_tp_read_meta_(f, path, p));
     QTIP_FORWARD_IF_ERROR(meta_double(f, path, "sigma_reg", &p->sigma_reg));
     QTIP_FORWARD_IF_ERROR(meta_double(f, path, "scale_override", &p->scale_override));
     QTIP_FORWARD_IF_ERROR(qtip_meta_int_(f, path, "damping_tries", 1, 1000000, &x));
@@ -324,7 +330,9 @@ static qtip_status load_from(qtip_st_file *f, const char *path, qtip_layer_artif
         qtip_error_prefix("'%s'", path);
         return QTIP_E_FORMAT;
     }
-    qtip_status st = read_tensors(f, path, a);
+    qtip_status st = qtip_tp_check_shape_(&p, a->m, a->n, qtip_st_metadata(f, "tensor"));
+    if (st != QTIP_OK) qtip_error_prefix("'%s'", path);
+    if (st == QTIP_OK) st = read_tensors(f, path, a);
     if (st == QTIP_OK) st = check_values(path, a);
     if (st == QTIP_OK) qtip_clear_error();
     if (st == QTIP_OK) st = read_info(f, path, a);
@@ -362,6 +370,7 @@ static qtip_status check_info_shapes(const qtip_layer_info *in, const qtip_layer
                          in->code_is_i32 ? "int32" : "int16", (long long)in->m, (long long)in->n,
                          (long long)a->code_cols, a->code_is_i32 ? "int32" : "int16");
     qtip_status st = qtip_method_ops_(in->params.method)->check_shape(&in->params, in->m, in->n);
+    if (!st) st = qtip_tp_check_shape_(&in->params, in->m, in->n, nm);
     if (st) {
         qtip_error_prefix("layer '%s'", nm);
         return st;
@@ -373,6 +382,21 @@ static qtip_status check_info_shapes(const qtip_layer_info *in, const qtip_layer
 }
 
 qtip_status qtip_layer_artifact_from_info(const qtip_layer_info *in, qtip_layer_artifact **out)
+{
+    *out = NULL;
+    /* The library matvec builds its context through here and applies whole-layer
+     * transforms (lib/matvec/ does not know per-shard ones yet): refuse rather
+     * than compute with the wrong transform. */
+    QTIP_RETURN_ERROR_IF(in->params.tp_size > 1, QTIP_E_UNSUPPORTED,
+                         "layer '%s': per-shard Hadamard transforms (tp_size %d, %s side) are not "
+                         "supported here: the library matvec applies whole-layer transforms only; "
+                         "run it shard by shard (each shard is a plain layer), or decode with "
+                         "qtip-verify --dequantize", in->tensor ? in->tensor : "", in->params.tp_size,
+                         qtip_tp_split_name(in->params.tp_split));
+    return qtip_layer_artifact_from_info_tp_(in, out);
+}
+
+qtip_status qtip_layer_artifact_from_info_tp_(const qtip_layer_info *in, qtip_layer_artifact **out)
 {
     *out = NULL;
     QTIP_FORWARD_IF_ERROR(qtip_quant_check_params(&in->params));

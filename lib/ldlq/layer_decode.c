@@ -1,6 +1,7 @@
 /*
  * layer_decode.c — the one decoder of a layer's codes (qtip_layer_codes_decode),
- * and the artifact's W_hat through it: decode, times Wscale, inverse RHT.
+ * and the artifact's W_hat through it: decode, times Wscale, inverse RHT (per
+ * shard on a tensor-parallel layer's sharded side).
  */
 #include "ldlq/quant_internal.h"
 
@@ -29,7 +30,9 @@ qtip_status qtip_layer_artifact_decode(const qtip_layer_artifact *a, float *What
     QTIP_FORWARD_IF_ERROR(qtip_layer_artifact_decode_rotated(a, What));
     size_t mn = (size_t)a->m * (size_t)a->n;
     for (size_t i = 0; i < mn; i++) What[i] *= a->wscale;
-    QTIP_FORWARD_IF_ERROR(qtip_rht_weight_inverse(What, a->m, a->n, a->SU, a->SV));
+    int64_t out_blocks, in_blocks;
+    qtip_tp_blocks(&a->params, &out_blocks, &in_blocks);
+    QTIP_FORWARD_IF_ERROR(qtip_rht_weight_inverse_blocks(What, a->m, a->n, a->SU, a->SV, out_blocks, in_blocks));
     /* a finite but huge Wscale (e.g. from a damaged file) overflows to Inf */
     for (size_t i = 0; i < mn; i++)
         QTIP_RETURN_ERROR_IF(!isfinite(What[i]), QTIP_E_NONFINITE,

@@ -39,6 +39,7 @@ char *qtip_layer_artifact_json(const qtip_layer_artifact *a)
     json_object_set_new(o, "shape", shape);
     json_object_set_new(o, "method", json_string(qtip_quant_method_name(info.params.method)));
     qtip_method_ops_(info.params.method)->settings_json(&info.params, o);
+    qtip_tp_json_(&info.params, o);
     add_results(&info, o);
     char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(o);

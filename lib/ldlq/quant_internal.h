@@ -96,6 +96,25 @@ qtip_status qtip_meta_set_(qtip_st_writer *w, const char *key, const char *fmt, 
 qtip_status qtip_meta_int_(const qtip_st_file *f, const char *path, const char *key, long long lo,
                            long long hi, long long *out);
 
+/* Tensor parallelism (tensor_parallel.c). resolve: tp_size 1 clears tp_split; a
+ * larger one takes the split from the name when AUTO (QTIP_E_PARAM naming the
+ * tensor when the name says neither side). check_shape: the sharded dimension
+ * divides by tp_size and each shard has a Hadamard order and whole code tiles
+ * (QTIP_E_SHAPE / QTIP_E_UNSUPPORTED naming the layer, the dimension and the shard). */
+qtip_status qtip_tp_resolve_(qtip_quant_params *p, const char *tensor);
+qtip_status qtip_tp_check_shape_(const qtip_quant_params *p, int64_t m, int64_t n, const char *tensor);
+/* The fields tp_size and tp_split in each form, written only when tp_size > 1:
+ * JSON (the report, a packed directory's layer settings; absent = 1) and the
+ * artifact's metadata (format version 2 only: read requires them). */
+void qtip_tp_json_(const qtip_quant_params *p, json_t *o);
+qtip_status qtip_tp_from_json_(json_t *o, const char *where, qtip_quant_params *p);
+qtip_status qtip_tp_write_meta_(const qtip_quant_params *p, qtip_st_writer *w);
+qtip_status qtip_tp_read_meta_(const qtip_st_file *f, const char *path, qtip_quant_params *p);
+
+/* qtip_layer_artifact_from_info for a description of any tp_size (the public one
+ * refuses tp_size > 1 for the library matvec's sake): qtip-verify's reader. */
+qtip_status qtip_layer_artifact_from_info_tp_(const qtip_layer_info *in, qtip_layer_artifact **out);
+
 /* Empty artifact with codes/SU/SV allocated for (m, n) and params. */
 qtip_status qtip_layer_artifact_alloc_(const qtip_quant_params *p, int64_t m, int64_t n,
                                        qtip_layer_artifact **out);

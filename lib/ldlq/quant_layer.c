@@ -76,13 +76,19 @@ static qtip_status check_hadamard(int64_t m, int64_t n, int64_t order)
     return s;
 }
 
-static qtip_status check_inputs(const qtip_quantizer *q, const float *W, int64_t m, int64_t n)
+/* p: the quantizer's parameters with the layer's tensor-parallel split resolved.
+ * The sharded side needs a Hadamard order per shard only (qtip_tp_check_shape_). */
+static qtip_status check_inputs(const qtip_quantizer *q, const qtip_quant_params *p, const float *W,
+                                int64_t m, int64_t n, const char *name)
 {
     QTIP_RETURN_ERROR_IF(m <= 0 || n <= 0, QTIP_E_SHAPE, "layer shape [%lld, %lld] is empty",
                          (long long)m, (long long)n);
-    QTIP_FORWARD_IF_ERROR(q->ops->check_shape(&q->p, m, n));
-    QTIP_FORWARD_IF_ERROR(check_hadamard(m, n, m));
-    QTIP_FORWARD_IF_ERROR(check_hadamard(m, n, n));
+    QTIP_FORWARD_IF_ERROR(q->ops->check_shape(p, m, n));
+    int64_t out_blocks, in_blocks;
+    qtip_tp_blocks(p, &out_blocks, &in_blocks);
+    if (out_blocks == 1) QTIP_FORWARD_IF_ERROR(check_hadamard(m, n, m));
+    if (in_blocks == 1) QTIP_FORWARD_IF_ERROR(check_hadamard(m, n, n));
+    QTIP_FORWARD_IF_ERROR(qtip_tp_check_shape_(p, m, n, name));
     const size_t mn = (size_t)m * (size_t)n;
     for (size_t i = 0; i < mn; i++)
         QTIP_RETURN_ERROR_IF(!isfinite(W[i]), QTIP_E_NONFINITE,
@@ -149,16 +155,19 @@ static qtip_status normalize_hessian(const double *H, int64_t m, int64_t n, floa
     return QTIP_OK;
 }
 
-/* Signs from (seed, tensor), RHT of W and H, damping + Cholesky, block LDL
- * (B->L becomes the unit block-lower factor). */
+/* Signs from (seed, tensor), RHT of W and H (block diagonal on a tensor-parallel
+ * layer's sharded side), damping + Cholesky, block LDL (B->L becomes the unit
+ * block-lower factor). */
 static qtip_status rotate_and_factor(qtip_layer_artifact *a, layer_bufs *B, int b)
 {
     const qtip_quant_params *p = &a->params;
     const int64_t m = a->m, n = a->n;
     qtip_rht_signs(p->seed, a->tensor, "SU", n, a->SU);
     qtip_rht_signs(p->seed, a->tensor, "SV", m, a->SV);
-    QTIP_FORWARD_IF_ERROR(qtip_rht_weight(B->Wr, m, n, a->SU, a->SV));
-    QTIP_FORWARD_IF_ERROR(qtip_rht_hessian(B->Hr, n, a->SU));
+    int64_t out_blocks, in_blocks;
+    qtip_tp_blocks(p, &out_blocks, &in_blocks);
+    QTIP_FORWARD_IF_ERROR(qtip_rht_weight_blocks(B->Wr, m, n, a->SU, a->SV, out_blocks, in_blocks));
+    QTIP_FORWARD_IF_ERROR(qtip_rht_hessian_blocks(B->Hr, n, a->SU, in_blocks));
     QTIP_FORWARD_IF_ERROR(
         qtip_ldl_regularize(B->Hr, n, p->sigma_reg, p->damping_tries, B->L, &a->damping));
     double *Lu = qtip_alloc((size_t)n * (size_t)n, sizeof(double), "LDL factor");
@@ -230,6 +239,13 @@ static qtip_status device_steps(const qtip_quantizer *q, qtip_layer_artifact *a,
     const qtip_quant_params *p = &q->p;
     *done = 0;
     if (!q->ops->device_layer || p->device == QTIP_DEVICE_CPU || p->refine_passes > 0) return QTIP_OK;
+    /* the device layer's RHT spans whole dimensions: per-shard transforms stay here
+     * (the Viterbi searches still run on the device) */
+    if (a->params.tp_size > 1) {
+        qtip_log(QTIP_LOG_INFO, "layer '%s': tensor-parallel degree %d: the RHT, LDL and LDLQ run "
+                 "on the cpu", a->tensor, a->params.tp_size);
+        return QTIP_OK;
+    }
     qtip_rht_signs(p->seed, a->tensor, "SU", a->n, a->SU);
     qtip_rht_signs(p->seed, a->tensor, "SV", a->m, a->SV);
     qtip_ldlq_config cfg;
@@ -273,9 +289,11 @@ qtip_status qtip_quantize_layer(qtip_quantizer *q, const float *W, int64_t m, in
 {
     *out = NULL;
     const double t0 = now_seconds();
-    QTIP_FORWARD_IF_ERROR(check_inputs(q, W, m, n));
+    qtip_quant_params p = q->p;
+    QTIP_FORWARD_IF_ERROR(qtip_tp_resolve_(&p, name));
+    QTIP_FORWARD_IF_ERROR(check_inputs(q, &p, W, m, n, name));
     qtip_layer_artifact *a = NULL;
-    QTIP_FORWARD_IF_ERROR(qtip_layer_artifact_alloc_(&q->p, m, n, &a));
+    QTIP_FORWARD_IF_ERROR(qtip_layer_artifact_alloc_(&p, m, n, &a));
     layer_bufs B;
     memset(&B, 0, sizeof B);
     free(a->tensor);

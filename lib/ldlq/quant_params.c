@@ -38,6 +38,7 @@ json_t *qtip_loader_settings_json_(const qtip_quant_params *p)
     if (!o || !ops) return o;
     json_object_set_new(o, "quant_method", json_string(ops->loader_name));
     ops->loader_json(p, o);
+    qtip_tp_json_(p, o);
     return o;
 }
 
@@ -51,6 +52,7 @@ qtip_status qtip_loader_settings_from_json_(json_t *o, const char *where, qtip_q
                          methods[1]->loader_name);
     *p = qtip_quant_default_params((qtip_quant_method)m);
     QTIP_FORWARD_IF_ERROR(methods[m]->loader_from_json(o, where, p));
+    QTIP_FORWARD_IF_ERROR(qtip_tp_from_json_(o, where, p));
     qtip_status s = qtip_quant_check_params(p);
     if (s) qtip_error_prefix("%s", where);
     return s;
@@ -71,7 +73,7 @@ const char *qtip_quant_method_name(qtip_quant_method m)
  * refine_passes' from the method's row: NAN below.
  * ------------------------------------------------------------------------- */
 
-typedef enum { F_INT, F_NUM, F_SEED, F_TAIL, F_CODE, F_CODEBOOK, F_METHOD } field_type;
+typedef enum { F_INT, F_NUM, F_SEED, F_TAIL, F_CODE, F_CODEBOOK, F_METHOD, F_SPLIT } field_type;
 
 typedef struct {
     const char *key;
@@ -105,6 +107,10 @@ static const field_row fields[] = {
     {"seed", F_SEED, P(seed), NOLIMIT, 0, "seed of the sign vectors (a non-negative integer)"},
     {"tail_biting", F_TAIL, P(tail_biting), 0, 65536, "in 0..65536 (0 or 1: two-pass)", 0,
      "\"two-pass\" or \"best-of-<n>\""},
+    {"tp_size", F_INT, P(tp_size), 1, 1024, "in 1..1024", 1,
+     "tensor-parallel degree: the sharded side's RHT per shard (1: whole layer)"},
+    {"tp_split", F_SPLIT, P(tp_split), 0, 2, "\"auto\", \"input\" or \"output\"", 0,
+     "the side tp_size shards: input (row-parallel), output (column-parallel), auto (from the name)"},
 };
 #undef P
 #undef NOLIMIT
@@ -200,6 +206,11 @@ static qtip_status set_name_field(const field_row *f, const char *where, const c
         QTIP_RETURN_ERROR_IF(k < 0, QTIP_E_PARAM, "%s: unknown codebook '%s'", where, s);
         p->method = QTIP_METHOD_E8P;
         p->e8p = (qtip_e8p_kind)k;
+    } else if (f->type == F_SPLIT) {
+        int sp = qtip_tp_split_from_name(s);
+        QTIP_RETURN_ERROR_IF(sp < 0, QTIP_E_PARAM, "%s: tp_split '%s': expected auto, input or output",
+                             where, s);
+        p->tp_split = sp;
     } else if (f->type == F_TAIL) {
         int n = qtip_trellis_tail_biting_from_name(s);
         QTIP_RETURN_ERROR_IF(n < 1, QTIP_E_FORMAT,
@@ -233,6 +244,7 @@ static qtip_status set_field(const field_row *f, const char *where, json_t *v, q
     case F_TAIL:
     case F_CODE:
     case F_CODEBOOK:
+    case F_SPLIT:
         break;
     }
     QTIP_RETURN_ERROR_IF(f->type == F_TAIL && !json_is_string(v), QTIP_E_FORMAT,

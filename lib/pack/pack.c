@@ -39,9 +39,12 @@ int qtip_module_prefix_(const char *name, char *out, size_t cap)
  * layers with equal objects may share one quantization_config. */
 static json_t *layer_settings(const qtip_layer_info *l) { return qtip_loader_settings_json_(&l->params); }
 
+/* tp_split is no setting: it follows the layer's role (row- or column-parallel). */
 static int same_settings(const qtip_layer_info *a, const qtip_layer_info *b)
 {
     json_t *x = layer_settings(a), *y = layer_settings(b);
+    json_object_del(x, "tp_split");
+    json_object_del(y, "tp_split");
     int eq = json_equal(x, y);
     json_decref(x);
     json_decref(y);
@@ -74,7 +77,16 @@ static qtip_status check_layer(const qtip_model_dir *src, const qtip_layer_info 
                          "artifact for '%s' has Wscale %g", pre, (double)l->wscale);
     QTIP_RETURN_ERROR_IF(!(fmt->methods & (1u << l->params.method)), QTIP_E_UNSUPPORTED,
                          "layer '%s': the %s export holds %s layers only", pre, fmt->name, fmt->holds);
+    QTIP_RETURN_ERROR_IF(l->params.tp_size > 1 && opt->format != QTIP_EXPORT_CANONICAL, QTIP_E_UNSUPPORTED,
+                         "layer '%s' was quantized for tensor-parallel degree %d (per-shard Hadamard "
+                         "transforms); the %s export has whole-layer transforms only: pack it with "
+                         "--format qtip", pre, l->params.tp_size, fmt->name);
     QTIP_FORWARD_IF_ERROR(fmt->check_layer(l, pre));
+    qtip_module_prefix_(layers[0].tensor, p0, sizeof p0);
+    QTIP_RETURN_ERROR_IF(l->params.tp_size != layers[0].params.tp_size, QTIP_E_PARAM,
+                         "artifacts for '%s' and '%s' were quantized for tensor-parallel degrees %d "
+                         "and %d: a packed directory is served at one degree", p0, pre,
+                         layers[0].params.tp_size, l->params.tp_size);
     if (i == 0 || same_settings(&layers[0], l)) return QTIP_OK;
     qtip_module_prefix_(layers[0].tensor, p0, sizeof p0);
     QTIP_RETURN_ERROR_IF(!opt->allow_mixed, QTIP_E_PARAM,
@@ -172,7 +184,10 @@ static qtip_status write_configs(qtip_model_writer *w, const qtip_model_dir *src
     json_t *cfg = json_loads(qtip_model_dir_config_text(src), 0, NULL);
     QTIP_RETURN_ERROR_IF(!cfg, QTIP_E_FORMAT, "cannot parse config.json of '%s'", qtip_model_dir_path(src));
     json_t *qc = nl ? layer_settings(&layers[0]) : json_object();
-    json_object_set_new(qc, "layout_version", json_integer(QTIP_PACK_LAYOUT_VERSION));
+    json_object_del(qc, "tp_split"); /* per layer: its role in the model */
+    const int tp = nl && layers[0].params.tp_size > 1;
+    json_object_set_new(qc, "layout_version",
+                        json_integer(tp ? QTIP_PACK_LAYOUT_VERSION_TP : QTIP_PACK_LAYOUT_VERSION));
     json_object_set_new(qc, "scales", json_string("y = SV * Wscale * U_m(Wr U_n^T(SU * x))"));
     json_object_set_new(qc, "format", json_string(fmt->name));
     json_object_set_new(qc, "mixed", json_boolean(opt->allow_mixed));

@@ -47,9 +47,15 @@ static qtip_status check_top(vdir *d)
                          "'%s/config.json' names format '%s', quantize_config.json the canonical "
                          "'qtip'", dir, fmt ? fmt : "(none)");
     json_t *lv = json_object_get(d->top, "layout_version");
-    QTIP_RETURN_ERROR_IF(json_integer_value(lv) != QTIP_PACK_LAYOUT_VERSION, QTIP_E_FORMAT,
-                         "'%s/config.json': layout_version %lld, expected %d", dir,
-                         (long long)json_integer_value(lv), QTIP_PACK_LAYOUT_VERSION);
+    json_t *tp = json_object_get(d->top, "tp_size");
+    d->tp_size = json_is_integer(tp) ? json_integer_value(tp) : tp ? 0 : 1;
+    QTIP_RETURN_ERROR_IF(d->tp_size < 1 || d->tp_size > 1024, QTIP_E_FORMAT,
+                         "'%s/config.json': tp_size must be an integer in 1..1024", dir);
+    /* layout 2 is layout 1 with per-shard transforms: tp_size > 1 exactly then */
+    const int want = d->tp_size > 1 ? QTIP_PACK_LAYOUT_VERSION_TP : QTIP_PACK_LAYOUT_VERSION;
+    QTIP_RETURN_ERROR_IF(json_integer_value(lv) != want, QTIP_E_FORMAT,
+                         "'%s/config.json': layout_version %lld, expected %d for tp_size %lld", dir,
+                         (long long)json_integer_value(lv), want, (long long)d->tp_size);
     const char *key;
     json_t *val;
     json_object_foreach(d->top, key, val) {
@@ -67,6 +73,7 @@ qtip_status vdir_open(const char *dir, const char *original, vdir *d)
 {
     memset(d, 0, sizeof *d);
     d->dir = dir;
+    d->tp_size = 1; /* the exports' (check_top reads the canonical format's) */
     qtip_status s = load_json(dir, "config.json", &d->cfg);
     if (!s) s = load_json(dir, "quantize_config.json", &d->qc);
     if (s) {
@@ -175,11 +182,14 @@ static qtip_status layer_header(const vdir *d, const char *pre, json_t *o, qtip_
 
 /* The method's settings, read by its row of the method table (the reader of what
  * qtip-pack wrote), and the code layout they give for the layer's shape. */
-static qtip_status layer_settings(const char *pre, json_t *o, qtip_layer_info *l)
+static qtip_status layer_settings(const vdir *d, const char *pre, json_t *o, qtip_layer_info *l)
 {
     char where[1200];
     snprintf(where, sizeof where, "quantize_config.json: layer '%s'", pre);
     QTIP_FORWARD_IF_ERROR(qtip_loader_settings_from_json_(o, where, &l->params));
+    QTIP_RETURN_ERROR_IF(l->params.tp_size != d->tp_size, QTIP_E_MISMATCH,
+                         "%s has tp_size %d, the model's quantization_config %lld", where,
+                         l->params.tp_size, (long long)d->tp_size);
     const qtip_method_ops *ops = qtip_method_ops_(l->params.method);
     qtip_status s = ops->check_shape(&l->params, l->m, l->n);
     if (s) {
@@ -225,12 +235,12 @@ qtip_status vdir_load_layer(const vdir *d, const char *pre, json_t *o, qtip_laye
     memset(&l, 0, sizeof l);
     l.tensor = pre;
     QTIP_FORWARD_IF_ERROR(layer_header(d, pre, o, &l));
-    QTIP_FORWARD_IF_ERROR(layer_settings(pre, o, &l));
+    QTIP_FORWARD_IF_ERROR(layer_settings(d, pre, o, &l));
     vexport_arrays owned = {0};
     qtip_status s = d->fmt->format == QTIP_EXPORT_CANONICAL ? layer_tensors(d, pre, &l)
                                                             : vexport_layer_tensors(d, pre, &l, &owned);
     qtip_layer_artifact *a = NULL;
-    if (!s) s = qtip_layer_artifact_from_info(&l, &a);
+    if (!s) s = qtip_layer_artifact_from_info_tp_(&l, &a);
     vexport_free(&owned);
     if (s) return s;
     qtip_layer_artifact_info(a, &l); /* the copies: aligned, owned by a */

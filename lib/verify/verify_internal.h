@@ -26,6 +26,7 @@ typedef struct {
     json_t *top;        /* cfg's quantization_config (borrowed) */
     json_t *layers;     /* qc's layers (borrowed) */
     int mixed;          /* layers may differ from top */
+    long long tp_size;  /* the model's tensor-parallel degree (every layer's) */
     qtip_st_file *st;   /* its tensors */
     qtip_st_file *orig; /* the original model's tensors, or NULL */
     const qtip_export_row *fmt; /* the format quantize_config.json names */

@@ -19,7 +19,9 @@ qtip_status decode_layer(const qtip_layer_artifact *a, float *Wr, float *W)
     if (s) { qtip_error_prefix("cannot decode layer '%s'", l.tensor); return s; }
     for (size_t i = 0; i < mn; i++) Wr[i] *= l.wscale;
     memcpy(W, Wr, mn * sizeof(float));
-    QTIP_FORWARD_IF_ERROR(qtip_rht_weight_inverse(W, l.m, l.n, l.SU, l.SV));
+    int64_t out_blocks, in_blocks;
+    qtip_tp_blocks(&l.params, &out_blocks, &in_blocks);
+    QTIP_FORWARD_IF_ERROR(qtip_rht_weight_inverse_blocks(W, l.m, l.n, l.SU, l.SV, out_blocks, in_blocks));
     /* a finite but huge Wscale (a damaged or hostile file) overflows to Inf, and a
      * NaN error would pass every threshold */
     for (size_t i = 0; i < mn; i++)
@@ -29,7 +31,9 @@ qtip_status decode_layer(const qtip_layer_artifact *a, float *Wr, float *W)
     return QTIP_OK;
 }
 
-/* max |y_engine - y_dense| / max |y_dense| over a few random inputs. */
+/* max |y_engine - y_dense| / max |y_dense| over a few random inputs. The engine's
+ * transforms run per shard on a tensor-parallel layer's sharded side (a B x n
+ * row-major batch is B*blocks rows of n/blocks): what each rank computes. */
 static qtip_status forward_check(const qtip_layer_info *l, const float *Wr, const float *W, uint64_t seed,
                                  double *err)
 {
@@ -42,14 +46,16 @@ static qtip_status forward_check(const qtip_layer_info *l, const float *Wr, cons
     for (int64_t i = 0; i < B * n; i++) x[i] = (float)qtip_rng_symmetric(&s);
     for (int b = 0; b < B; b++)
         for (int64_t j = 0; j < n; j++) x2[b * n + j] = l->SU[j] * x[b * n + j];
-    qtip_status st = qtip_had_transform_f32(x2, B, n, 1);          /* U_n^T (SU x) */
+    int64_t ob, ib;
+    qtip_tp_blocks(&l->params, &ob, &ib);
+    qtip_status st = qtip_had_transform_f32(x2, B * ib, n / ib, 1);  /* U_n^T (SU x) */
     for (int b = 0; !st && b < B; b++)
         for (int64_t i = 0; i < m; i++) {
             double acc = 0;
             for (int64_t j = 0; j < n; j++) acc += (double)Wr[i * n + j] * x2[b * n + j];
             y[b * m + i] = (float)acc;
         }
-    if (!st) st = qtip_had_transform_f32(y, B, m, 0);              /* U_m z */
+    if (!st) st = qtip_had_transform_f32(y, B * ob, m / ob, 0);      /* U_m z */
     double maxd = 0, maxy = 0;
     for (int b = 0; !st && b < B; b++)
         for (int64_t i = 0; i < m; i++) {

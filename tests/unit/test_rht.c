@@ -180,6 +180,81 @@ TEST(rht_preserves_proxy_loss_and_lowers_mu)
     free(W); free(SU); free(SV); free(H);
 }
 
+/* Block-diagonal U: `blocks` copies of U_{N/blocks} on the diagonal. */
+static double *dense_blocks(int64_t N, int64_t blocks)
+{
+    int64_t nb = N / blocks;
+    double *Ub = dense_u(nb), *U = calloc((size_t)(N * N), sizeof(double));
+    for (int64_t b = 0; b < blocks; b++)
+        for (int64_t i = 0; i < nb; i++)
+            for (int64_t j = 0; j < nb; j++) U[(b * nb + i) * N + b * nb + j] = Ub[i * nb + j];
+    free(Ub);
+    return U;
+}
+
+/* Tensor parallelism: each side's Hadamard block diagonal (qtip_rht_*_blocks)
+ * equals the dense definition with block-diagonal U, round-trips, keeps
+ * tr(W H W^T), and with one block per side gives qtip_rht_weight's bytes. */
+TEST(rht_blocks_equal_dense_block_diagonal)
+{
+    test_rng rng = test_rng_seeded(23);
+    const int64_t m = 48, n = 80, cases[4][2] = {{1, 2}, {2, 1}, {4, 1}, {1, 4}};
+    float *W = malloc(sizeof(float) * m * n), *W0 = malloc(sizeof(float) * m * n);
+    float *SU = malloc(sizeof(float) * n), *SV = malloc(sizeof(float) * m);
+    double *Wd = malloc(sizeof(double) * m * n), *T1 = malloc(sizeof(double) * m * n), *T2 = malloc(sizeof(double) * m * n);
+    double *H = malloc(sizeof(double) * n * n), *Hd = malloc(sizeof(double) * n * n);
+    double *A = malloc(sizeof(double) * n * n), *B = malloc(sizeof(double) * n * n);
+    qtip_rht_signs(4, "w", "SU", n, SU);
+    qtip_rht_signs(4, "w", "SV", m, SV);
+    for (int64_t i = 0; i < m * n; i++) W0[i] = (float)test_rng_normal(&rng);
+    for (int c = 0; c < 4; c++) {
+        int64_t ob = cases[c][0], ib = cases[c][1];
+        memcpy(W, W0, sizeof(float) * m * n);
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) Wd[i * n + j] = (double)W[i * n + j] * SV[i] * SU[j];
+        double *Um = dense_blocks(m, ob), *Un = dense_blocks(n, ib);
+        mm(Wd, 0, Un, 0, T1, m, n, n);
+        mm(Um, 1, T1, 0, T2, m, m, n);
+        CHECK_OK(qtip_rht_weight_blocks(W, m, n, SU, SV, ob, ib));
+        double err = 0;
+        for (int64_t i = 0; i < m * n; i++) err = fmax(err, fabs(W[i] - T2[i]));
+        CHECK(err < 1e-5, "blocks (%lld, %lld): Wr differs from the dense definition by %g", (long long)ob,
+              (long long)ib, err);
+        /* the proxy loss is kept when H turns with the same input-side blocks */
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < n; j++) H[i * n + j] = (i == j ? 2.0 : 0.0) + 0.5 * cos((double)(i - j));
+        double p0 = proxy(W0, H, m, n);
+        memcpy(Hd, H, sizeof(double) * n * n);
+        CHECK_OK(qtip_rht_hessian_blocks(H, n, SU, ib));
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < n; j++) Hd[i * n + j] *= SU[i] * SU[j];
+        mm(Hd, 0, Un, 0, A, n, n, n);
+        mm(Un, 1, A, 0, B, n, n, n);
+        err = 0;
+        for (int64_t i = 0; i < n * n; i++) err = fmax(err, fabs(H[i] - B[i]));
+        CHECK(err < 1e-12, "blocks %lld: Hr differs from the dense definition by %g", (long long)ib, err);
+        double p1 = proxy(W, H, m, n);
+        CHECK(fabs(p1 - p0) <= 1e-5 * fabs(p0), "proxy %.10g -> %.10g", p0, p1);
+        CHECK_OK(qtip_rht_weight_inverse_blocks(W, m, n, SU, SV, ob, ib));
+        err = 0;
+        for (int64_t i = 0; i < m * n; i++) err = fmax(err, fabs(W[i] - W0[i]));
+        CHECK(err < 1e-5, "blocks (%lld, %lld): inverse roundtrip %g", (long long)ob, (long long)ib, err);
+        free(Um); free(Un);
+    }
+    /* one block per side: the whole-layer functions, byte for byte */
+    memcpy(W, W0, sizeof(float) * m * n);
+    memcpy(Wd, W0, sizeof(float) * m * n); /* (as float storage) */
+    float *Wf = (float *)Wd;
+    CHECK_OK(qtip_rht_weight_blocks(W, m, n, SU, SV, 1, 1));
+    CHECK_OK(qtip_rht_weight(Wf, m, n, SU, SV));
+    CHECK(!memcmp(W, Wf, sizeof(float) * m * n), "blocks (1, 1) differ from qtip_rht_weight");
+    /* a dimension that does not split, and a block without a Hadamard order */
+    CHECK_STATUS(qtip_rht_weight_blocks(W, m, n, SU, SV, 1, 3), QTIP_E_PARAM);
+    CHECK(strstr(qtip_last_error(), "80") != NULL, "message: %s", qtip_last_error());
+    CHECK_STATUS(qtip_rht_weight_blocks(W, m, n, SU, SV, 16, 1), QTIP_E_UNSUPPORTED);
+    free(W); free(W0); free(SU); free(SV); free(Wd); free(T1); free(T2); free(H); free(Hd); free(A); free(B);
+}
+
 TEST(mu_analytic_values_and_errors)
 {
     float W[6] = {1, 1, 1, 1, 1, 1}, Z[6] = {0};
@@ -270,6 +345,7 @@ int main(void)
     RUN(signs_follow_spec_and_differ_per_tensor);
     RUN(rht_weight_and_hessian_equal_dense_definition);
     RUN(rht_preserves_proxy_loss_and_lowers_mu);
+    RUN(rht_blocks_equal_dense_block_diagonal);
     RUN(mu_analytic_values_and_errors);
     RUN(rht_weight_overflow_named);
     RUN(incoherence_run_from_files);
