@@ -29,7 +29,8 @@ class _QuantParams(ctypes.Structure):
                 ('sigma_reg', ctypes.c_double), ('damping_tries', ctypes.c_int),
                 ('scale_override', ctypes.c_double), ('seed', ctypes.c_uint64),
                 ('refine_passes', ctypes.c_int), ('ldlq', ctypes.c_int), ('device', ctypes.c_int),
-                ('tail_biting', ctypes.c_int), ('device_index', ctypes.c_int)]
+                ('tail_biting', ctypes.c_int), ('device_index', ctypes.c_int), ('tp_size', ctypes.c_int),
+                ('tp_split', ctypes.c_int)]
 
 
 _FLOATS = ctypes.POINTER(ctypes.c_float)

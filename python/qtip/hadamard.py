@@ -200,9 +200,11 @@ def _sylvester_matrix(M):
     return S
 
 
-def had_transform(x, inverse=False):
+def had_transform(x, inverse=False, blocks=1):
     """U_N x (inverse=False, hadU) or U_N^T x (inverse=True, hadUt) over the last
-    dimension of x (N = x.shape[-1]); fp32 in, fp32 out, x unchanged.
+    dimension of x (N = x.shape[-1]); fp32 in, fp32 out, x unchanged. blocks > 1:
+    the block-diagonal transform of a tensor-parallel layer's sharded side,
+    `blocks` independent U_{N/blocks} on consecutive slices.
 
     Two GEMMs over all rows at once (S_M is symmetric): (rows*K, M) @ S_M, then
     H_K on the K axis as one (K, K) @ (K, rows*M) product. A packed SmolLM2's
@@ -210,6 +212,10 @@ def had_transform(x, inverse=False):
     batched K x K matmul, 7.3 s this way (the original model: 5.4 s; 1 thread of
     a busy 2-core machine). Agrees with the butterfly to 3e-7 of max |y|."""
     N = x.shape[-1]
+    if blocks > 1:
+        if N % blocks:
+            raise ValueError('Hadamard size %d does not split into %d blocks' % (N, blocks))
+        return had_transform(x.reshape(*x.shape[:-1], blocks, N // blocks), inverse).reshape(x.shape)
     K, M = split_size(N)
     y = x.reshape(-1, M).to(torch.float32)
     y = torch.matmul(y, _sylvester_matrix(M).to(y.device)) if M > 1 else y.clone()

@@ -8,6 +8,8 @@ Wscale, tlut) and computes, for x (..., n):
 with Wr decoded from the codes by torch ops (qtip.trellis, qtip.e8p) and U the
 orthonormal Hadamard transforms (qtip.hadamard). Equivalent to x @ W_hat^T with
 W_hat = diag(SV) U_m (Wscale * Wr) U_n^T diag(SU) (docs/formats/model-dir.md).
+A layer quantized for tensor parallelism (tp_size > 1) has U block diagonal on
+its sharded side (qtip.tensor_parallel); shard() gives one rank's plain layer.
 
 On the CPU, when libqtip.so is found (qtip.cpu_matvec), inputs of at most 32
 rows (token-by-token decoding) run in the library's matvec, which decodes the
@@ -20,7 +22,7 @@ torch ops run.
 import torch
 from torch import nn
 
-from . import cpu_matvec, e8p, hadamard, trellis
+from . import cpu_matvec, e8p, hadamard, tensor_parallel, trellis
 from .packed import PACKED_SUFFIXES
 
 
@@ -41,6 +43,7 @@ class QTIPLinear(nn.Module):
         m, n = settings['shape']
         self.out_features, self.in_features = m, n
         self.settings = dict(settings)
+        self.blocks = tensor_parallel.tp_blocks(settings)      # (out, in) Hadamard blocks
         self.method = settings.get('quant_method')
         if self.method not in ('qtip', 'quip#'):
             raise ValueError('layer quant_method %r: expected "qtip" or "quip#"' % self.method)
@@ -97,10 +100,37 @@ class QTIPLinear(nn.Module):
 
     def dequantized_weight(self):
         """W_hat (m x n, fp32): the weight this layer multiplies by."""
+        ob, ib = self.blocks
         W = self.decode_wr() * self.Wscale
-        W = hadamard.had_transform(W.T).T                      # U_m (columns)
-        W = hadamard.had_transform(W)                          # (.) U_n^T: rows r -> U_n r
+        W = hadamard.had_transform(W.T, blocks=ob).T           # U_m (columns)
+        W = hadamard.had_transform(W, blocks=ib)               # (.) U_n^T: rows r -> U_n r
         return W * self.SV.unsqueeze(1) * self.SU.unsqueeze(0)
+
+    def packed_tensors(self):
+        """The loaded packed tensors by suffix (tlut only when the code reads one)."""
+        return {s: getattr(self, s) for s in PACKED_SUFFIXES if getattr(self, s) is not None}
+
+    def shard(self, rank, count):
+        """Rank `rank` of `count` (count divides tp_size) as a layer of its own, over
+        views of this layer's tensors: the rows it outputs (tp_split output) or the
+        inputs it reads (input: its output is a partial sum over ranks)."""
+        if self.unloaded():
+            raise ValueError('shard of a layer whose tensors are not loaded (%s)' % self.extra_repr())
+        s = tensor_parallel.shard_settings(self.settings, rank, count)
+        return QTIPLinear(s, tensor_parallel.shard_tensors(self.settings, self.packed_tensors(), rank, count),
+                          cache_decoded=self.cache_decoded)
+
+    def sharded_forward(self, x, count=None):
+        """y computed as `count` ranks would (default: one per block): each rank from
+        its own slice, outputs concatenated (output split) or summed (input split)."""
+        count = count or tensor_parallel.tp_size(self.settings)
+        if count == 1:
+            return self(x)
+        parts = [self.shard(r, count) for r in range(count)]
+        if self.settings['tp_split'] == 'output':
+            return torch.cat([p(x) for p in parts], dim=-1)
+        k = self.in_features // count
+        return sum(p(x[..., r * k:(r + 1) * k]) for r, p in enumerate(parts))
 
     def library_matvec(self, x):
         """The library's matvec context for input x, or None where the torch ops
@@ -110,6 +140,10 @@ class QTIPLinear(nn.Module):
         if lib is None or x.device.type != 'cpu' or (x.requires_grad and torch.is_grad_enabled()) \
                 or self.unloaded() or x.numel() > cpu_matvec.MAX_BATCH * self.in_features:
             return None
+        if self.blocks != (1, 1):   # the library's transforms span whole dimensions: per shard
+            if self._mv is None:
+                self._mv = _ShardedMatvec(self)
+            return self._mv
         if self._mv is None:
             self._mv = cpu_matvec.CpuMatvec(lib, self.settings, self.method, self.out_features,
                                             self.in_features, self.qtip_codes, self.SU, self.SV,
@@ -124,10 +158,11 @@ class QTIPLinear(nn.Module):
             if self.bias is not None:
                 y = y + self.bias.to(torch.float32)
             return y.to(dtype)
+        ob, ib = self.blocks
         x1 = x.to(torch.float32) * self.SU
-        x2 = hadamard.had_transform(x1, inverse=True)          # U_n^T (SU x)
+        x2 = hadamard.had_transform(x1, inverse=True, blocks=ib)   # U_n^T (SU x)
         y2 = torch.matmul(x2, self.decode_wr().T) * self.Wscale
-        y = hadamard.had_transform(y2) * self.SV               # SV U_m (...)
+        y = hadamard.had_transform(y2, blocks=ob) * self.SV        # SV U_m (...)
         if self.bias is not None:
             y = y + self.bias.to(torch.float32)
         return y.to(dtype)
@@ -135,4 +170,23 @@ class QTIPLinear(nn.Module):
     def extra_repr(self):
         s = self.settings
         what = s.get('decode_mode', s.get('codebook'))
-        return 'in_features=%d, out_features=%d, %s K=%s' % (self.in_features, self.out_features, what, s.get('K'))
+        tp = ', tp_size=%d (%s)' % (s['tp_size'], s['tp_split']) if tensor_parallel.tp_size(s) > 1 else ''
+        return 'in_features=%d, out_features=%d, %s K=%s%s' % (self.in_features, self.out_features, what,
+                                                              s.get('K'), tp)
+
+
+class _ShardedMatvec:
+    """The library matvec of a tensor-parallel layer, one context per block (each
+    block's shard is a plain layer): what the ranks compute, on one CPU."""
+
+    def __init__(self, layer):
+        self.split = layer.settings['tp_split']
+        self.count = tensor_parallel.tp_size(layer.settings)
+        self.k = layer.in_features // self.count
+        self.shards = [layer.shard(r, self.count) for r in range(self.count)]
+        self.mvs = [sh.library_matvec(torch.zeros(1, sh.in_features)) for sh in self.shards]
+
+    def __call__(self, x):
+        if self.split == 'output':
+            return torch.cat([mv(x) for mv in self.mvs], dim=-1)
+        return sum(mv(x[..., r * self.k:(r + 1) * self.k]) for r, mv in enumerate(self.mvs))

@@ -9,6 +9,9 @@ import os
 from safetensors import safe_open
 
 PACKED_SUFFIXES = ('qtip_codes', 'SU', 'SV', 'Wscale', 'tlut')
+# 1: whole-layer transforms; 2: the same with tp_size > 1, each layer's sharded
+# side transformed per shard (tp_split; docs/formats/model-dir.md)
+LAYOUT_VERSIONS = (1, 2)
 
 
 class PackedFormatError(ValueError):
@@ -59,9 +62,13 @@ def check_quantization_config(qc, where):
     if not isinstance(qc, dict) or qc.get('format') != 'qtip':
         raise PackedFormatError('%s: no quantization_config of format "qtip" '
                                 '(not written by qtip-pack --format qtip)' % where)
-    if qc.get('layout_version') != 1:
-        raise PackedFormatError('%s: layout_version %r, this reader knows 1'
+    if qc.get('layout_version') not in LAYOUT_VERSIONS:
+        raise PackedFormatError('%s: layout_version %r, this reader knows 1 and 2'
                                 % (where, qc.get('layout_version')))
+    tp = qc.get('tp_size', 1)
+    if (qc['layout_version'] == 2) != (isinstance(tp, int) and tp > 1):
+        raise PackedFormatError('%s: layout_version %r with tp_size %r (2 exactly when tp_size > 1)'
+                                % (where, qc['layout_version'], tp))
 
 
 def read_layers(path):

@@ -5,6 +5,10 @@ create_weights declares the packed tensors under the checkpoint's own suffixes
 names it already maps (q_proj.qtip_codes -> qkv_proj.qtip_codes, shard "q"); the
 parameters' weight_loader puts each sub-layer's tensor in its slot (settings.Plan)
 and checks its shape and dtype against the layer's settings.
+Under tensor parallelism each rank's parameters hold its own slice of every
+sub-layer (settings.serving_settings, shard_loaded): a layer of its own, whose
+Hadamard blocks are local (qtip.tensor_parallel); a degree the checkpoint was not
+quantized for is refused in create_weights, naming both degrees.
 process_weights_after_loading refuses a layer missing a sub-layer's tensor and
 builds one qtip.linear.QTIPLinear per sub-layer over views of the loaded
 parameters; apply runs them (the torch fallback: python/qtip's decoder, the only
@@ -21,7 +25,7 @@ from vllm.model_executor.utils import set_weight_attrs
 from qtip.linear import QTIPLinear
 from qtip.packed import PackedFormatError
 
-from .settings import Plan, check_tp, shard_index, uses_table
+from .settings import Plan, check_tp, serving_settings, shard_index, shard_loaded, uses_table
 
 # QTIP_VLLM_CACHE_DECODED=1 keeps each layer's decoded Wr after its first forward
 # (fp32: faster, but a dense copy per layer; off by default)
@@ -35,16 +39,26 @@ class QtipLinearMethod(LinearMethodBase):
 
     def create_weights(self, layer, input_size_per_partition, output_partition_sizes, input_size,
                        output_size, params_dtype, **extra_weight_attrs):
-        sharded = input_size_per_partition != input_size or sum(output_partition_sizes) != output_size
-        check_tp(self.config.checkpoint_tp, getattr(layer, 'tp_size', 1) if sharded else 1, self.prefix)
+        side = 'input' if input_size_per_partition != input_size else \
+            'output' if sum(output_partition_sizes) != output_size else None
+        world = getattr(layer, 'tp_size', 1) if side else 1
+        check_tp(self.config.checkpoint_tp, world, self.prefix)
         if len(output_partition_sizes) != len(self.names):
             raise PackedFormatError('%s: vLLM stacks %d outputs, the checkpoint has %d layers (%s)'
                                     % (self.prefix, len(output_partition_sizes), len(self.names),
                                        ', '.join(self.names)))
+        rank = getattr(layer, 'tp_rank', 0) if side else 0
+        local = serving_settings(self.names, self.settings, input_size_per_partition, output_partition_sizes,
+                                 world, rank, side)
         tables = {i: self.config.table(s['quantlut_path']) for i, s in enumerate(self.settings)
                   if uses_table(s) and s.get('quantlut_path')}
-        plan = Plan(self.prefix, self.names, self.settings, input_size_per_partition,
-                    output_partition_sizes, tables)
+        plan = Plan(self.prefix, self.names, local, input_size_per_partition, output_partition_sizes, tables)
+        # the whole sub-layers' settings, to slice the checkpoint's tensors by
+        plan.full_settings = [dict(s, shape=[m * (world if side == 'output' else 1),
+                                             input_size_per_partition * (world if side == 'input' else 1)],
+                                   tp_split=s.get('tp_split', side))
+                              for s, m in zip(self.settings, output_partition_sizes)]
+        plan.rank, plan.world = rank, world
         attrs = {k: v for k, v in extra_weight_attrs.items() if k != 'weight_loader'}
         loader = functools.partial(self.weight_loader, layer)
         for suffix, (shape, dtype) in plan.shapes().items():
@@ -58,6 +72,10 @@ class QtipLinearMethod(LinearMethodBase):
         plan, suffix = layer.qtip_plan, param.qtip_suffix
         i = shard_index(loaded_shard_id, len(plan.names), self.prefix)
         name = '%s.%s' % (plan.names[i], suffix)
+        try:   # the rank's slice (tensor parallelism; the tensor itself at degree 1)
+            loaded_weight = shard_loaded(plan.full_settings[i], suffix, loaded_weight, plan.rank, plan.world)
+        except PackedFormatError as e:
+            raise PackedFormatError('%s.%s' % (plan.names[i], e)) from None
         shape, dtype = plan.expected(suffix, i)
         if shape is None:
             raise PackedFormatError('%s: the layer\'s code reads no table' % name)

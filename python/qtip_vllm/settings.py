@@ -9,24 +9,28 @@ its own code and K (a mixed directory). So a stacked vLLM layer is a list of
 sub-layers; its parameters hold every sub-layer's tensors side by side (codes and
 SV stacked along the output dimension, SU, Wscale and tables one row per
 sub-layer), filled by the weight loader under the shard ids vLLM's models use.
+
+Tensor parallelism (qtip.tensor_parallel): a checkpoint quantized with
+qtip-quantize --tp N serves at any --tensor-parallel-size dividing N. Each rank's
+parameters then hold its own slice of every sub-layer (serving_settings gives the
+sub-layers' settings as the rank holds them, shard_loaded slices a checkpoint
+tensor), and that slice is a layer of its own: its sharded side's Hadamard blocks
+are all local. Any other degree is refused at load, naming both degrees.
 """
 import os
 
 import torch
 
-from qtip import e8p, trellis
+from qtip import e8p, tensor_parallel, trellis
 from qtip.linear import TABLE_CODES
 from qtip.packed import PackedFormatError, check_quantization_config
+from qtip.tensor_parallel import TensorParallelError, code_columns  # noqa: F401 (the plugin's names)
 
 METHODS = ('qtip', 'quip#')
 # vLLM's shard ids: QKVParallelLinear's letters, MergedColumnParallelLinear's ints
 QKV_SHARDS = {'q': 0, 'k': 1, 'v': 2}
 # The guide's fields of a quantize_config.json (the QTIP integration guide's names)
 GUIDE_FIELDS = ('L', 'K', 'V', 'tlut_bits', 'decode_mode')
-
-
-class TensorParallelError(ValueError):
-    """A tensor-parallel degree the checkpoint was not quantized for."""
 
 
 def kernel_tile_order(s):
@@ -66,21 +70,51 @@ def parse(cfg):
 
 
 def check_tp(checkpoint_tp, world_tp, where):
-    """Refuse a TP degree the checkpoint cannot be served with. A layer's Hadamard
-    transforms span its whole input and output dimensions, so one shard of it
-    cannot apply them locally: TP > 1 needs the RHT applied per shard at
-    quantization time, which no qtip-pack output has yet."""
-    if world_tp == checkpoint_tp == 1:
-        return
-    if world_tp != checkpoint_tp:
-        raise TensorParallelError(
-            '%s: this checkpoint was quantized for tensor-parallel degree %d, not %d. Its '
-            'randomized Hadamard transforms span each layer\'s full input and output '
-            'dimensions, so a tensor-parallel shard cannot apply them locally; serve it with '
-            '--tensor-parallel-size %d, or quantize with the Hadamard per shard.'
-            % (where, checkpoint_tp, world_tp, checkpoint_tp))
-    raise TensorParallelError('%s: tensor-parallel degree %d: per-shard Hadamard checkpoints '
-                              'are not supported by this plugin yet' % (where, world_tp))
+    """Refuse a TP degree the checkpoint cannot be served with: one that does not
+    divide the degree it was quantized for (a checkpoint of tp_size 1 serves at 1
+    only: its Hadamard transforms span whole dimensions)."""
+    tensor_parallel.check_degree(checkpoint_tp, world_tp, where)
+
+
+def serving_settings(names, settings, input_size, output_sizes, world_tp, rank, sharded_side):
+    """Each sub-layer's settings as rank `rank` of `world_tp` holds it. sharded_side:
+    the side vLLM shards this layer on ("input" for a row-parallel layer, "output"
+    for a column-parallel one, None when it holds the whole layer); input_size and
+    output_sizes: the rank's (vLLM's input_size_per_partition and
+    output_partition_sizes). The full shapes follow from them; a sub-layer
+    quantized for another degree or split on the other side is refused."""
+    if world_tp == 1 or sharded_side is None:
+        return [dict(s) for s in settings]
+    out = []
+    for name, s, m in zip(names, settings, output_sizes):
+        tensor_parallel.check_degree(tensor_parallel.tp_size(s), world_tp, name)
+        split = s.get('tp_split', sharded_side)   # a guide config names no side: vLLM's
+        if split != sharded_side:
+            raise TensorParallelError(
+                '%s: quantized with its %s side per shard (tp_split %r), but vLLM shards its %s '
+                'features (a %s-parallel layer)' % (name, split, split, sharded_side,
+                                                    'row' if sharded_side == 'input' else 'column'))
+        full = [m, input_size * world_tp] if sharded_side == 'input' else [m * world_tp, input_size]
+        if 'shape' in s and list(s['shape']) != full:
+            raise PackedFormatError('%s: quantized with shape %s; rank %d of %d holds %s of it, which '
+                                    'is not an even share (replicated KV heads are not supported)'
+                                    % (name, list(s['shape']), rank, world_tp, [m, input_size]))
+        out.append(tensor_parallel.shard_settings(dict(s, shape=full, tp_split=split), rank, world_tp))
+    return out
+
+
+def shard_loaded(full_settings, suffix, tensor, rank, world_tp):
+    """The rank's slice of one checkpoint tensor of a sub-layer (full_settings: its
+    settings with the whole layer's shape and tp_split); tensors that are not
+    sliced (Wscale, tlut) are returned as they are."""
+    m, n = full_settings['shape']
+    full = {'qtip_codes': (m, code_columns(full_settings, n)), 'SU': (n,), 'SV': (m,)}.get(suffix)
+    if world_tp == 1 or full is None:
+        return tensor
+    if tuple(tensor.shape) != full:
+        raise PackedFormatError('%s %s in the checkpoint, the layer\'s settings give %s'
+                                % (suffix, tuple(tensor.shape), full))
+    return tensor_parallel.shard_tensors(full_settings, {suffix: tensor}, rank, world_tp)[suffix]
 
 
 def load_table(model_dir, path, where):
@@ -108,11 +142,6 @@ def table_shape(s):
     """(rows, V) of a table code's tlut: 2^Q for HYB, 2^L for LUT."""
     code = trellis.code_name(s['decode_mode'])
     return (1 << (s['tlut_bits'] if code == 'quantlut_sym' else s['L']), s['V'])
-
-
-def code_columns(s, n):
-    """Columns of one layer's canonical codes (model-dir.md)."""
-    return n * s['K'] // 16 if s['quant_method'] == 'qtip' else n // 8
 
 
 def code_dtype(s):
