@@ -150,6 +150,10 @@ def plugin_checks(prefix, settings, tensors, W, x):
 
 
 def check(work):
+    from qtip.pipeline import settings as run_settings   # qtip-run --tp: the layers' tp_size
+    eff = run_settings.for_layer(run_settings.with_tp({'K': 2, 'overrides': [{'layers': '*.x', 'tp_split': 'input'}]}, 4),
+                                 'model.x')
+    assert eff == {'K': 2, 'tp_size': 4, 'tp_split': 'input'}, eff
     torch.manual_seed(7)
     for tp in (2, 4):
         pm = PackedModel('%s/packed%d' % (work, tp))

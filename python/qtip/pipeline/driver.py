@@ -3,7 +3,7 @@ evaluated QTIP / QuIP# model, resumable after kill -9 at any moment; locally,
 or on a Slurm cluster as one job array per stage (docs/cmd/qtip-run.md).
 
   qtip-run MODEL_DIR -o OUT (--hessians DIR | --text FILE...) [--settings quantize_config.json]
-           [--jobs N] [--threads T] [--devices 0,1] [--eval-text FILE...] [--json]
+           [--tp N] [--jobs N] [--threads T] [--devices 0,1] [--eval-text FILE...] [--json]
   qtip-run MODEL_DIR -o OUT ... --slurm [--partition P] [--time T] ... | --dry-run
   qtip-run status OUT      qtip-run resume OUT      qtip-run task OUT STAGE [INDEX]
 
@@ -44,6 +44,8 @@ def _local_options(ap):
     ap.add_argument('--capture-shards', type=int, default=1,
                     help='calibration in N shards of the windows, merged (default 1; a setting)')
     ap.add_argument('--settings', help='quantize_config.json with optional "overrides"')
+    ap.add_argument('--tp', type=int, help='tensor-parallel degree to serve at: every linear quantized with '
+                    'qtip-quantize --tp N (the settings\' tp_size; default: theirs, else 1)')
     ap.add_argument('--jobs', type=int, default=1, help='parallel qtip-quantize jobs (default 1)')
     ap.add_argument('--threads', type=int, default=0, help='thread budget shared by the jobs (0: all cores)')
     ap.add_argument('--devices', default='',

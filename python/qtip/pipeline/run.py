@@ -27,7 +27,7 @@ class Run:
         self.bin = tools.find_bin(a.bin)
         self.tool_versions = {t: tools.version(self.bin, t)
                               for t in ('qtip-quantize', 'qtip-pack', 'qtip-verify')}
-        self.settings = settings_mod.load(a.settings)
+        self.settings = settings_mod.with_tp(settings_mod.load(a.settings), getattr(a, 'tp', None))
         self.jobs, self.threads = a.jobs, a.threads or os.cpu_count() or 1
         self.devices = parse_devices(getattr(a, 'devices', None))  # plans before --devices: none
         self.progress = sys.stderr.isatty() and not getattr(a, 'quiet', False) and not task

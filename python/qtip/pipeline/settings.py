@@ -35,6 +35,16 @@ def load(path):
     return s
 
 
+def with_tp(settings, tp):
+    """qtip-run --tp N: every layer's tp_size (qtip-quantize --tp; each layer's side
+    follows its name). None leaves the settings file's."""
+    if tp is None:
+        return settings
+    if tp < 1:
+        raise SettingsError('--tp %d: expected a tensor-parallel degree of at least 1' % tp)
+    return dict(settings, tp_size=tp)
+
+
 def _matches(patterns, prefix):
     if isinstance(patterns, str):
         patterns = [patterns]
