@@ -149,6 +149,58 @@ def plugin_checks(prefix, settings, tensors, W, x):
         raise AssertionError('a tp 1 layer at degree 2 not refused')
 
 
+def stub_vllm():
+    """The two vLLM names qtip_vllm.method imports, as vLLM documents them
+    (LinearMethodBase: the base class; set_weight_attrs: setattr of each item), so
+    its create_weights / weight_loader / process_weights_after_loading / apply run
+    here the way vLLM calls them (vLLM itself: vllm_plugin_test.py tp)."""
+    import types
+    if 'vllm' in sys.modules:
+        return
+    linear = types.ModuleType('vllm.model_executor.layers.linear')
+    linear.LinearMethodBase = object
+    utils = types.ModuleType('vllm.model_executor.utils')
+    utils.set_weight_attrs = lambda t, attrs: [setattr(t, k, v) for k, v in (attrs or {}).items()]
+    for name in ('vllm', 'vllm.model_executor', 'vllm.model_executor.layers'):
+        sys.modules[name] = types.ModuleType(name)
+    sys.modules[linear.__name__], sys.modules[utils.__name__] = linear, utils
+
+
+class FakeConfig:
+    def __init__(self, tp):
+        self.checkpoint_tp = tp
+
+
+def method_checks(prefix, settings, tensors, W, x):
+    """qtip_vllm.method.QtipLinearMethod per rank, called as vLLM's layers call it."""
+    stub_vllm()
+    from qtip_vllm.method import QtipLinearMethod
+    m, n = settings['shape']
+    tp, side = tp_size(settings), settings['tp_split']
+    for world in sorted({tp, tp // 2, 2 * tp}):
+        outs = []
+        for rank in range(world):
+            layer = torch.nn.Module()
+            layer.tp_size, layer.tp_rank = world, rank
+            qm = QtipLinearMethod(FakeConfig(tp), prefix, [prefix], [settings])
+            ns, ms = (n // world, m) if side == 'input' else (n, m // world)
+            try:
+                qm.create_weights(layer, ns, [ms], n, m, torch.float32)
+            except TensorParallelError as e:
+                assert world == 2 * tp and 'degree %d, not %d' % (tp, world) in str(e), e
+                break
+            for suffix, t in tensors.items():
+                getattr(layer, suffix).weight_loader(getattr(layer, suffix), t)
+            qm.process_weights_after_loading(layer)
+            outs.append(qm.apply(layer, x[:, rank * ns:(rank + 1) * ns] if side == 'input' else x))
+        else:
+            y = torch.cat(outs, -1) if side == 'output' else sum(outs)
+            e = rel(y, x.double() @ W.double().T)
+            assert e < 2e-5, '%s: QtipLinearMethod ranks at degree %d: %g' % (prefix, world, e)
+            continue
+        assert world == 2 * tp, '%s: degree %d refused' % (prefix, world)
+
+
 def check(work):
     from qtip.pipeline import settings as run_settings   # qtip-run --tp: the layers' tp_size
     eff = run_settings.for_layer(run_settings.with_tp({'K': 2, 'overrides': [{'layers': '*.x', 'tp_split': 'input'}]}, 4),
@@ -167,6 +219,7 @@ def check(work):
             x = torch.randn(5, s['shape'][1])
             forward_checks(lin, W, x, '%s tp %d' % (prefix, tp))
             plugin_checks(prefix, s, pm.layer_tensors(prefix), W, x)
+            method_checks(prefix, s, pm.layer_tensors(prefix), W, x)
             print('tp %d %-32s %-6s split, proxy loss %.5f: ranks = x W^T' % (tp, prefix, s['tp_split'],
                                                                                s['proxy_loss']))
     print('tp ok')

@@ -24,7 +24,16 @@ layers; packed with qtip-pack --allow-mixed; qtip-verify --dequantize).
                                      output, and to x @ W^T of the C decoder's
                                      dequantized weights; the guide's single-setting
                                      config with quantlut_path (table from a file)
-  vllm_plugin_test.py refuse WORK    TP > 1, a tensor of another shape or dtype, a
+  vllm_plugin_test.py tp TP_WORK     tp_test.py's checkpoints (qtip-quantize --tp 2 and 4,
+                                     TP_WORK: python_tp's directory): per rank of degree
+                                     d dividing the checkpoint's, vLLM's ColumnParallelLinear
+                                     (up_proj) and RowParallelLinear (o_proj, down_proj)
+                                     built for that rank (vLLM's rank and world size patched
+                                     in its linear module: one process), loaded through the
+                                     parameters' weight_loader with the whole checkpoint
+                                     tensors; outputs joined (column) or summed (row) equal
+                                     x @ W^T of the dequantized weights (2e-5); twice the degree refused
+  vllm_plugin_test.py refuse WORK    TP > 1 on a tp 1 checkpoint, a tensor of another shape or dtype, a
                                      missing sub-layer tensor, a half-quantized stacked
                                      layer: each refused with a message naming it
 
@@ -268,9 +277,10 @@ def refuse(work):
     expect_refusal(lambda: ColumnParallelLinear(dims[0], dims[0], bias=False, quant_config=config, tp_rank=0,
                                                 tp_size=2, prefix='model.layers.0.self_attn.o_proj'),
                    'model.layers.0.self_attn.o_proj', 'tensor-parallel degree 1, not 2',
-                   '--tensor-parallel-size 1', 'Hadamard per shard')
+                   'qtip-quantize --tp 2')
     expect_refusal(lambda: check_tp(1, 4, 'x'), 'degree 1, not 4')
-    expect_refusal(lambda: check_tp(2, 2, 'x'), 'not supported')
+    expect_refusal(lambda: check_tp(4, 3, 'x'), 'degree 4, not 3')
+    check_tp(4, 2, 'x')   # a divisor: each rank holds two blocks
     # k_proj's codes with another shape (as another K would give)
     layers = vllm_layers(config, 0, dims)
     qkv = layers['model.layers.0.self_attn.qkv_proj']
@@ -294,9 +304,61 @@ def refuse(work):
     print('refuse ok')
 
 
+def tp_layer(config, cls, prefix, m, n, rank, world):
+    """vLLM's layer `cls` for rank `rank` of `world`, in this one process."""
+    from unittest import mock
+
+    from vllm.model_executor.layers import linear
+    extra = {'gather_output': False} if cls is linear.ColumnParallelLinear else \
+        {'input_is_parallel': True, 'reduce_results': False}
+    with mock.patch.object(linear, 'get_tensor_model_parallel_rank', return_value=rank), \
+            mock.patch.object(linear, 'get_tensor_model_parallel_world_size', return_value=world):
+        return cls(n, m, bias=False, quant_config=config, prefix=prefix, **extra)
+
+
+def tp_test(tp_work):
+    from vllm.model_executor.layers.linear import ColumnParallelLinear, RowParallelLinear
+    from vllm.model_executor.layers.quantization import get_quantization_config
+    from vllm.plugins import load_general_plugins
+    vllm_world()
+    load_general_plugins()
+    torch.manual_seed(3)
+    for tp in (2, 4):
+        packed = '%s/packed%d' % (tp_work, tp)
+        with open(packed + '/config.json') as f:
+            config = get_quantization_config('qtip').from_config(json.load(f)['quantization_config'])
+        config.maybe_update_config(packed)
+        pm, deq = PackedModel(packed), load_tensors('%s/deq%d' % (tp_work, tp))
+        for prefix, cls in (('model.layers.0.mlp.up_proj', ColumnParallelLinear),
+                            ('model.layers.0.self_attn.o_proj', RowParallelLinear),
+                            ('model.layers.0.mlp.down_proj', RowParallelLinear)):
+            m, n = pm.layers[prefix]['shape']
+            W = deq[prefix + '.weight']
+            x = torch.randn(3, n)
+            for world in sorted({tp, tp // 2}):
+                outs = []
+                for rank in range(world):
+                    layer = tp_layer(config, cls, prefix, m, n, rank, world)
+                    for suffix in PACKED_SUFFIXES:
+                        if prefix + '.' + suffix in pm.tensors and hasattr(layer, suffix):
+                            param = getattr(layer, suffix)
+                            param.weight_loader(param, pm.tensors[prefix + '.' + suffix])
+                    layer.quant_method.process_weights_after_loading(layer)
+                    k = n // world
+                    xr = x[:, rank * k:(rank + 1) * k] if cls is RowParallelLinear else x
+                    outs.append(layer.quant_method.apply(layer, xr))
+                y = torch.cat(outs, -1) if cls is ColumnParallelLinear else sum(outs)
+                e = rel(y, x @ W.T)
+                assert e < 2e-5, '%s tp %d at degree %d: %g' % (prefix, tp, world, e)
+                print('%s tp %d at degree %d: %.2g' % (prefix, tp, world, e))
+            expect_refusal(lambda: tp_layer(config, cls, prefix, m, n, 0, 2 * tp),
+                           prefix, 'tensor-parallel degree %d, not %d' % (tp, 2 * tp))
+    print('tp ok')
+
+
 def main():
     what, work = sys.argv[1], sys.argv[2]
-    {'registry': registry, 'layers': layers_test, 'refuse': refuse}[what](work)
+    {'registry': registry, 'layers': layers_test, 'refuse': refuse, 'tp': tp_test}[what](work)
 
 
 if __name__ == '__main__':
