@@ -88,7 +88,6 @@ static qtip_status check_layer(const qtip_model_dir *src, const qtip_layer_info 
                          "and %d: a packed directory is served at one degree", p0, pre,
                          layers[0].params.tp_size, l->params.tp_size);
     if (i == 0 || same_settings(&layers[0], l)) return QTIP_OK;
-    qtip_module_prefix_(layers[0].tensor, p0, sizeof p0);
     QTIP_RETURN_ERROR_IF(!opt->allow_mixed, QTIP_E_PARAM,
                          "artifacts for '%s' and '%s' were made with different settings "
                          "(use --allow-mixed for mixed precision)", p0, pre);
