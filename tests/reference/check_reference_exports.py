@@ -64,6 +64,7 @@ CASES = [
     ("1mad-k2", "qtip-reference", 64, 96, ["--decode-mode", "1mad", "--K", "2"], "float16"),
     ("2mad-k3", "qtip-reference", 48, 64, ["--decode-mode", "2mad", "--K", "3"], "float16"),
     ("3inst-k2", "qtip-reference", 64, 96, ["--decode-mode", "3inst", "--K", "2"], "float16"),
+    ("lut-k2-v2", "qtip-reference", 32, 64, ["--decode-mode", "lut", "--K", "2", "--V", "2"], "float16"),
     ("e8p12-44", "quip-for-all", 88, 64, ["--codebook", "e8p12"], "bfloat16"),
     ("e8p12-76-84", "quip-for-all", 152, 168, ["--codebook", "e8p12"], "float16"),
     ("rvq3", "quip-for-all", 64, 96, ["--codebook", "e8p12-rvq3"], "float16"),
