@@ -17,7 +17,7 @@ extern "C" {
 
 /* --- Atomic output -------------------------------------------------------
  * Writes go to a temporary file in the destination's directory
- * ("<path>.qtip-tmp.<host>-<pid>.XXXXXX"); opening removes such temporaries of the
+ * ("<path>.qtip-tmp.<host>-<pid>_<start>.XXXXXX"); opening removes such temporaries of the
  * same `path` left on this host by processes that no longer exist (a killed run). A `path` that is
  * (a link to) a file this process opened as an input is refused with QTIP_E_IO:
  * "'X' is also an input ('Y'); refusing to overwrite an input". Commit fsyncs it and renames it over `path`, then

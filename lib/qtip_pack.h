@@ -137,7 +137,7 @@ void qtip_pack_options_default(qtip_pack_options *o);
  * every other tensor of `src` copied unchanged, config.json with a
  * quantization_config, quantize_config.json (with the checksum of every tensor
  * written), other files copied. Written in a temporary sibling directory
- * ("<out_dir>.qtip-tmp.<pid>.<host>.XXXXXX"; those of killed runs are removed
+ * ("<out_dir>.qtip-tmp.<host>-<pid>_<start>.XXXXXX"; those of killed runs are removed
  * first), fsynced, then renamed to `out_dir`, which must not exist.
  * Refuses: a quantizable linear of src without a layer (QTIP_E_NOT_FOUND), two
  * layers of one name (QTIP_E_PARAM), a shape different from the model's

@@ -5,9 +5,11 @@
 # whole trellis layer within its proxy-loss tolerance),
 # the CLI tests that take their GPU branches, compute-sanitizer memcheck and racecheck
 # on the native test program, and the benchmarks (a 4096 x 4096 HYB K=2 layer end to end,
-# the Viterbi roofline ratio, the Llama-2-7B shapes and their 32-layer extrapolation);
+# the Viterbi roofline ratio, the Llama-2-7B shapes and their 32-layer extrapolation),
+# and vLLM serving a packed SmolLM2 when vLLM is installed (scripts/gpu-check-vllm.sh);
 # then prints one summary table.
-# Budget: under 8 minutes on one H100/H200 with 16 cores.
+# Budget: under 8 minutes on one H100/H200 with 16 cores, plus the vLLM step when it
+# runs (two vllm serve starts and, unless QTIP_VLLM_PACKED is given, quantizing SmolLM2).
 #   scripts/gpu-check.sh [build-dir]        (default: build-gpu beside the sources)
 set -uo pipefail
 src="$(cd "$(dirname "$0")/.." && pwd)"
@@ -58,6 +60,24 @@ bench_layer() {
   awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f\n", b - a }' > "$log/seconds.$2"
 }
 
+# --- vLLM serving (issue 17): scripts/gpu-check-vllm.sh, its own row ----------------
+# Runs when QTIP_VLLM_VENV (default .venv-vllm, scripts/setup-vllm.sh) imports vllm; the
+# table then says "skipped: ..." with the reason instead of failing (no network here).
+vllm_section() {
+  local t0=$SECONDS rc st
+  timeout 1500 "$src/scripts/gpu-check-vllm.sh" "$build" "$log/vllm" >"$log/vllm_serve.txt" 2>&1; rc=$?
+  case $rc in
+    0) st=ok ;;
+    77) st=$(grep '^skipped: ' "$log/vllm_serve.txt" | tail -1) ;;
+    124) st="TIMEOUT (1500s)" ;;
+    *) st="FAILED (exit $rc)"; tail -20 "$log/vllm_serve.txt" ;;
+  esac
+  rows+=("$(printf '%-24s %-18s %6ds' vllm_serve "$st" $((SECONDS - t0)))")
+}
+vllm_summary() {
+  grep -h '^completion: \|^batch-1 decode: \|decode [0-9.]* tokens/s' "$log/vllm_serve.txt" 2>/dev/null
+}
+
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$log/gpu.txt" 2>&1 || true
 step configure 120 cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DQTIP_WERROR=ON \
      -DQTIP_CUDA=ON -DQTIP_BUILD_BENCH=OFF
@@ -70,6 +90,7 @@ step make_layers 90 make_layers
 step quantize_4096x4096 60 bench_layer cuda 4096x4096
 step quantize_11008x4096 90 bench_layer cuda 11008x4096
 step quantize_4096x11008 90 bench_layer cuda 4096x11008
+vllm_section
 
 echo
 echo "gpu-check: $(cat "$log/gpu.txt")  (logs: $log)"
@@ -106,4 +127,5 @@ else
   echo "Llama-2-7B extrapolated: ? (a layer benchmark failed)"
 fi
 grep -h 'each layer\|Viterbi on\|batches' "$log/quantize_4096x4096.txt" 2>/dev/null | head -3
+vllm_summary
 ! printf '%s\n' "${rows[@]}" | grep -qE 'FAILED|TIMEOUT'

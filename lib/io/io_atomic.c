@@ -5,11 +5,15 @@
  * The temporary lives in the target's directory because rename(2) is atomic only
  * within one file system. It is created with O_EXCL and mode 0666 (the umask
  * applies, as for any new file) rather than with mkstemp, whose 0600 would leak
- * into the final file. Its name, "<target>.qtip-tmp.<host>-<pid>.<6 hex>", says
- * whose it is: a run killed with -9 cannot delete its temporary, so the next open
+ * into the final file. Its name, "<target>.qtip-tmp.<host>-<pid>_<start>.<6 hex>",
+ * says whose it is (<start>: the writer's start time, io_tmp_owner.c, since pids
+ * are reused): a run killed with -9 cannot delete its temporary, so the next open
  * of the same target deletes those written on this host whose writer no longer
  * exists, and nothing else (on a shared file system another host's pids mean
- * nothing here; a container's host name differs from its host's).
+ * nothing here; a container's host name differs from its host's). Names without
+ * <start>, written before it was recorded, are judged by the pid alone. The '_'
+ * keeps the two forms apart: "<host>-<pid>-<n>" could be host "<host>-<pid>"'s
+ * old name for pid n.
  * A target that is one of the process's inputs (io_open.c records them) is
  * refused: writing it would destroy what is being read.
  */
@@ -19,7 +23,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -96,7 +99,8 @@ int io_tmp_create(const char *target, int is_dir, char *tmp, size_t cap)
     for (unsigned attempt = 0;; attempt++) {
         char sfx[16];
         tmp_suffix(sfx, sizeof sfx, attempt);
-        if ((size_t)snprintf(tmp, cap, "%s" TMP_TAG "%s-%ld.%s", target, host, (long)getpid(), sfx) >= cap) {
+        if ((size_t)snprintf(tmp, cap, "%s" TMP_TAG "%s-%ld_%llu.%s", target, host, (long)getpid(),
+                             io_process_start_time((long)getpid()), sfx) >= cap) {
             errno = ENAMETOOLONG;
             return -1;
         }
@@ -105,7 +109,20 @@ int io_tmp_create(const char *target, int is_dir, char *tmp, size_t cap)
     }
 }
 
-/* "<host>-<pid>.<6 hex>" after TMP_TAG: our name, this host, and a writer gone. */
+/* Decimal digits in [p, end) into *v; 0 when empty, not digits or too large. */
+static int parse_decimal(const char *p, const char *end, unsigned long long *v)
+{
+    *v = 0;
+    if (p >= end) return 0;
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9' || *v > (~0ull - 9) / 10) return 0;
+        *v = *v * 10 + (unsigned long long)(*p - '0');
+    }
+    return 1;
+}
+
+/* "<host>-<pid>[_<start>].<6 hex>" after TMP_TAG: our name, this host, and a
+ * writer gone (io_tmp_writer_gone). */
 static int stale_ours(const char *rest, const char *host)
 {
     size_t n = strlen(rest), hl = strlen(host);
@@ -114,13 +131,11 @@ static int stale_ours(const char *rest, const char *host)
     if (h[-1] != '.') return 0;
     for (int i = 0; i < 6; i++)
         if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f'))) return 0;
-    long pid = 0;
-    for (const char *p = rest + hl + 1; p < h - 1; p++) {
-        if (*p < '0' || *p > '9' || pid > 1L << 30) return 0;
-        pid = pid * 10 + (*p - '0');
-    }
-    if (pid <= 0 || (pid_t)pid == getpid()) return 0;
-    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+    const char *ids = rest + hl + 1, *sep = memchr(ids, '_', (size_t)(h - 1 - ids));
+    unsigned long long pid, start = 0;
+    if (!parse_decimal(ids, sep ? sep : h - 1, &pid) || pid > 1ull << 30) return 0;
+    if (sep && !parse_decimal(sep + 1, h - 1, &start)) return 0;
+    return io_tmp_writer_gone((long)pid, start);
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)

@@ -38,7 +38,7 @@ qtip_status io_fsync_dir(const char *dir);
 qtip_status io_fsync_parent(const char *path);
 
 /* --- Temporaries of atomic writers -----------------------------------------
- * The one naming of temporaries (io_atomic.c): "<target>.qtip-tmp.<host>-<pid>.<6 hex>",
+ * The one naming of temporaries (io_atomic.c): "<target>.qtip-tmp.<host>-<pid>_<start>.<6 hex>",
  * beside the target so that rename(2) is atomic. io_tmp_create writes the name
  * into tmp (cap bytes) and creates it exclusively: a file (mode 0666 less the
  * umask; returns its descriptor) or, with is_dir, a directory (0777 less the
@@ -49,6 +49,14 @@ qtip_status io_fsync_parent(const char *path);
 int io_tmp_create(const char *target, int is_dir, char *tmp, size_t cap);
 void io_remove_stale_tmps(const char *target);
 void io_remove_tree(const char *dir);
+
+/* Writers of temporaries (io_tmp_owner.c). io_process_start_time: when process
+ * `pid` started (Linux: /proc/<pid>/stat field 22, clock ticks since boot), 0
+ * where that cannot be read. io_tmp_writer_gone: whether the writer recorded as
+ * (pid, start) has ended: its pid is dead, or the process holding it now started
+ * at another time (the pid was reused); start 0 (unknown) leaves it to the pid. */
+unsigned long long io_process_start_time(long pid);
+int io_tmp_writer_gone(long pid, unsigned long long start);
 
 /* A JSON object from a file (qtip_read_file, duplicate keys refused): QTIP_E_FORMAT
  * naming the file and the line for bad JSON or a non-object. */

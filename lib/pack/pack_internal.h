@@ -13,7 +13,7 @@
 typedef struct qtip_model_writer qtip_model_writer;
 
 /* Start writing the model directory `out` in a temporary sibling named
- * "<out>.qtip-tmp.<pid>.<host>.XXXXXX". Refuses an existing `out` (QTIP_E_IO).
+ * "<out>.qtip-tmp.<host>-<pid>_<start>.XXXXXX". Refuses an existing `out` (QTIP_E_IO).
  * First removes the temporaries of the same `out` left by killed runs of this host
  * (their pid is no longer alive); nothing else is touched. Tensors go to shards
  * of at most `max_shard` bytes (0: one file). */

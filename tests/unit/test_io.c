@@ -1,8 +1,10 @@
 /*
  * test_io.c — atomic writes (including a writer killed mid-way), the zstd-aware
- * reader (single and multiple frames, truncation, stdin), checksums, memory maps.
+ * reader (single and multiple frames, truncation, stdin), checksums, memory maps,
+ * the staleness rule of temporaries (a reused pid).
  */
 #include "check.h"
+#include "io/io_internal.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -142,6 +144,62 @@ TEST(test_atomic_killed_writer)
         CHECK(access(path, F_OK) == 0, "'%s' must be kept", keep[i]);
         unlink(path);
     }
+}
+
+/* A temporary's writer is gone when its pid is dead or now belongs to a process
+ * that started at another time (pid reuse): a fake temporary with a live pid but a
+ * wrong start time is removed at the next open, one with the right start is kept. */
+TEST(test_tmp_pid_reuse)
+{
+    unsigned long long mine = io_process_start_time((long)getpid());
+    if (mine == 0) CHECK_SKIP("no process start times here (/proc/<pid>/stat)");
+    CHECK(!io_tmp_writer_gone((long)getpid(), mine), "this process is not gone");
+    CHECK(io_tmp_writer_gone((long)getpid(), mine + 1), "our pid with another start: gone");
+    pid_t child = fork();
+    if (child == 0) {
+        for (;;) pause();
+    }
+    unsigned long long start = 0;
+    for (int i = 0; i < 1000 && start == 0; i++) { /* /proc entry appears at fork */
+        start = io_process_start_time((long)child);
+        if (start == 0) usleep(1000);
+    }
+    CHECK(start != 0, "child's start time read");
+    CHECK(!io_tmp_writer_gone((long)child, start), "live child, same start: kept");
+    CHECK(!io_tmp_writer_gone((long)child, 0), "live child, start unknown: kept");
+    CHECK(io_tmp_writer_gone((long)child, start + 3), "live pid, another start: gone");
+
+    char host[256] = "";
+    gethostname(host, sizeof host);
+    host[sizeof host - 1] = 0;
+    char stale[400], live[400], old[400], path[2560];
+    snprintf(stale, sizeof stale, "reuse.bin.qtip-tmp.%s-%ld_%llu.abcdef", host, (long)child, start + 3);
+    snprintf(live, sizeof live, "reuse.bin.qtip-tmp.%s-%ld_%llu.abcdef", host, (long)child, start);
+    snprintf(old, sizeof old, "reuse.bin.qtip-tmp.%s-%ld.abcdef", host, (long)child);
+    const char *names[3] = {stale, live, old};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", test_tmpdir(), names[i]);
+        test_write_file(path, "x", 1);
+    }
+    CHECK_OK(qtip_write_file_atomic(test_path("reuse.bin"), "new", 3, 0));
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", test_tmpdir(), names[i]);
+        CHECK((access(path, F_OK) == 0) == (i > 0), "'%s' must be %s", names[i],
+              i ? "kept (its writer runs)" : "removed (the pid was reused)");
+    }
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    CHECK(io_tmp_writer_gone((long)child, start), "killed child: gone");
+    CHECK_OK(qtip_write_file_atomic(test_path("reuse.bin"), "new", 3, 0));
+    CHECK(count_prefixed("reuse.bin.qtip-tmp.") == 0, "both removed once the writer died");
+
+    char tmp[4096], want[64];
+    int fd = io_tmp_create(test_path("named.bin"), 0, tmp, sizeof tmp);
+    CHECK(fd >= 0, "temporary created");
+    close(fd);
+    snprintf(want, sizeof want, "-%ld_%llu.", (long)getpid(), mine);
+    CHECK(strstr(tmp, want) != NULL, "'%s' carries pid and start time '%s'", tmp, want);
+    unlink(tmp);
 }
 
 /* Output = input: the same path, a hard link and a symlink to an input are refused
@@ -441,6 +499,7 @@ int main(void)
 {
     RUN(test_atomic_basic);
     RUN(test_atomic_killed_writer);
+    RUN(test_tmp_pid_reuse);
     RUN(test_reader_plain_and_zstd);
     RUN(test_reader_multiframe_truncated_corrupt);
     RUN(test_reader_stdin);
