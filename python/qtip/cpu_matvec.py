@@ -66,6 +66,9 @@ def _prototypes(lib):
     lib.qtip_matvec_free.argtypes = [vp]
     lib.qtip_matvec_free.restype = None
     lib.qtip_last_error.restype = ctypes.c_char_p
+    lib.qtip_matvec_simd.restype = ctypes.c_char_p
+    lib.qtip_set_threads.argtypes = [i32]
+    lib.qtip_set_threads.restype = None
     return lib
 
 
