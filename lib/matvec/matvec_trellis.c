@@ -101,7 +101,8 @@ qtip_status qtip_mv_trellis_init(qtip_matvec *mv, const qtip_layer_info *l)
             qtip_trellis_get_tile(tp, (const uint16_t *)l->codes, l->code_cols, R, C, w);
             w[mv->wpt] = w[0];
         }
-    return qtip_mv_hyb_mma_fits(tp) ? qtip_mv_hyb_mma_init(mv) : QTIP_OK;
+    /* the fast decoder's copy of the codes only where it can run */
+    return qtip_mv_hyb_mma_fits(tp) && qtip_mv_have_avx2() ? qtip_mv_hyb_mma_init(mv) : QTIP_OK;
 }
 
 void qtip_mv_trellis_tile_tail(const qtip_matvec *mv, const uint16_t *w, int k0, float *tile)
