@@ -9,8 +9,8 @@
  *     matvec's time: above the measured bandwidth means faster than any dense
  *     fp32 matvec can be on this machine; the 2-bit codes themselves are 4 MiB.
  * The matvec includes the input and output Hadamard transforms and signs (the
- * whole layer as a model runs it). One thread: CPU time; more: wall time; best
- * of --reps.
+ * whole layer as a model runs it). One thread: CPU time; more: wall time; the
+ * median of --reps runs of each, interleaved (the machine may be shared).
  * usage: bench_matvec [--threads N] [--reps R] [--json]
  */
 #include "qtip.h"
@@ -44,26 +44,23 @@ static uint64_t next_u64(void) /* splitmix64 */
 }
 static float next_f(void) { return (float)((double)(next_u64() >> 40) / 16777216.0 - 0.5); }
 
-/* The best time of `reps` runs of the STREAM-like read: GB/s. */
-static double stream_gbs(const float *buf, int threads, int reps)
+volatile double stream_sink; /* keeps the sums alive */
+
+/* One STREAM-like read of the 256 MiB buffer: seconds. */
+static double stream_once(const float *buf, int threads)
 {
-    double best = 1e30, sink = 0;
-    for (int r = 0; r < reps; r++) {
-        double t0 = now(), s = 0;
-        /* 32 independent float sums a chunk (vectorized, no add-latency chain) */
+    double t0 = now(), s = 0;
+    /* 32 independent float sums a chunk (vectorized, no add-latency chain) */
 #pragma omp parallel for reduction(+ : s) num_threads(threads) schedule(static)
-        for (long c = 0; c < (long)(STREAM_FLOATS / 4096); c++) {
-            float part[32] = {0};
-            for (int i = 0; i < 4096; i += 32)
-                for (int l = 0; l < 32; l++) part[l] += buf[(size_t)c * 4096 + (size_t)i + (size_t)l];
-            for (int l = 0; l < 32; l++) s += part[l];
-        }
-        double t = now() - t0;
-        sink += s;
-        if (t < best) best = t;
+    for (long c = 0; c < (long)(STREAM_FLOATS / 4096); c++) {
+        float part[32] = {0};
+        for (int i = 0; i < 4096; i += 32)
+            for (int l = 0; l < 32; l++) part[l] += buf[(size_t)c * 4096 + (size_t)i + (size_t)l];
+        for (int l = 0; l < 32; l++) s += part[l];
     }
-    if (sink == 12345.0) printf("%g\n", sink); /* keep the sum alive */
-    return (double)STREAM_FLOATS * 4 / best / 1e9;
+    double t = now() - t0;
+    stream_sink = s;
+    return t;
 }
 
 static qtip_matvec *hyb_layer(void)
@@ -103,45 +100,79 @@ typedef struct {
     double gbs, sgemv_ms, sgemm8_ms, mv1_ms, mv8_ms;
 } figures;
 
-static double best_of(int reps, int what, const qtip_matvec *mv, const float *W, const float *x, float *y)
+enum { STREAM, SGEMV, SGEMM8, MV1, MV8, NWHAT };
+
+/* One run of `what`: milliseconds. */
+static double time_once(int what, int threads, const qtip_matvec *mv, const float *buf,
+                        const float *W, const float *x, float *y)
 {
-    double best = 1e30;
-    for (int r = 0; r < reps; r++) {
-        double t0 = now();
-        if (what == 0) cblas_sgemv(CblasRowMajor, CblasNoTrans, DIM, DIM, 1.0f, W, DIM, x, 1, 0.0f, y, 1);
-        if (what == 1)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 8, DIM, DIM, 1.0f, x, DIM, W, DIM, 0.0f, y, DIM);
-        if (what == 2) qtip_matvec_apply(mv, x, y);
-        if (what == 3) qtip_matvec_apply_batch(mv, x, 8, y);
-        double t = now() - t0;
-        if (t < best) best = t;
-    }
-    return best * 1e3;
+    if (what == STREAM) return stream_once(buf, threads) * 1e3;
+    double t0 = now();
+    if (what == SGEMV) cblas_sgemv(CblasRowMajor, CblasNoTrans, DIM, DIM, 1.0f, W, DIM, x, 1, 0.0f, y, 1);
+    if (what == SGEMM8)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 8, DIM, DIM, 1.0f, x, DIM, W, DIM, 0.0f, y, DIM);
+    if (what == MV1) qtip_matvec_apply(mv, x, y);
+    if (what == MV8) qtip_matvec_apply_batch(mv, x, 8, y);
+    return (now() - t0) * 1e3;
 }
 
-static void print_table(const figures *f, int threads)
+static int cmp_double(const void *a, const void *b)
 {
-    const double dense_mb = (double)DIM * DIM * 4 / 1e6, dense_ms = dense_mb / f->gbs / 1e3 * 1e3;
-    printf("CPU matvec, 4096 x 4096, 2-bit HYB, %d thread(s), kernel %s\n", threads, qtip_matvec_simd());
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Every measurement `reps` times, interleaved (one of each per round, so load
+ * from other jobs on the shared machine falls on all of them alike), after one
+ * warm-up round; the medians. */
+static figures measure(int reps, int threads, const qtip_matvec *mv, const float *buf,
+                       const float *W, const float *x, float *y)
+{
+    double *t = malloc((size_t)reps * NWHAT * sizeof(double)), med[NWHAT];
+    for (int what = 0; what < NWHAT; what++) time_once(what, threads, mv, buf, W, x, y);
+    for (int r = 0; r < reps; r++)
+        for (int what = 0; what < NWHAT; what++)
+            t[what * reps + r] = time_once(what, threads, mv, buf, W, x, y);
+    for (int what = 0; what < NWHAT; what++) {
+        qsort(t + what * reps, (size_t)reps, sizeof(double), cmp_double);
+        med[what] = reps % 2 ? t[what * reps + reps / 2]
+                             : 0.5 * (t[what * reps + reps / 2 - 1] + t[what * reps + reps / 2]);
+    }
+    free(t);
+    figures f = {(double)STREAM_FLOATS * 4 / (med[STREAM] * 1e-3) / 1e9, med[SGEMV], med[SGEMM8],
+                 med[MV1], med[MV8]};
+    return f;
+}
+
+/* "vs bandwidth": the time a dense fp32 pass would take at the measured
+ * bandwidth over the matvec's time (above 1: faster than any dense fp32 matvec
+ * on this machine can be). */
+static void print_table(const figures *f, int threads, int reps)
+{
+    const double dense_mb = (double)DIM * DIM * 4 / 1e6, dense_ms = dense_mb / f->gbs;
+    printf("CPU matvec, 4096 x 4096, 2-bit HYB, %d thread(s), kernel %s, median of %d interleaved runs\n",
+           threads, qtip_matvec_simd(), reps);
     printf("memory bandwidth (STREAM-like read): %.1f GB/s; a dense fp32 pass at it: %.2f ms\n",
            f->gbs, dense_ms);
-    printf("%-8s %12s %12s %14s %18s\n", "batch", "qtip ms", "dense ms", "qtip/dense", "dense-equiv GB/s");
-    printf("%-8d %12.3f %12.3f %14.2fx %18.1f\n", 1, f->mv1_ms, f->sgemv_ms, f->sgemv_ms / f->mv1_ms,
-           dense_mb / f->mv1_ms);
-    printf("%-8d %12.3f %12.3f %14.2fx %18.1f\n", 8, f->mv8_ms, f->sgemm8_ms, f->sgemm8_ms / f->mv8_ms,
-           dense_mb / f->mv8_ms);
-    printf("(qtip/dense > 1: the matvec is faster than OpenBLAS on the fp32 weight)\n");
+    printf("%-6s %9s %13s %11s %13s %17s\n", "batch", "qtip ms", "OpenBLAS ms", "vs OpenBLAS",
+           "vs bandwidth", "dense-equiv GB/s");
+    printf("%-6d %9.3f %7.3f sgemv %10.2fx %12.2fx %17.1f\n", 1, f->mv1_ms, f->sgemv_ms,
+           f->sgemv_ms / f->mv1_ms, dense_ms / f->mv1_ms, dense_mb / f->mv1_ms);
+    printf("%-6d %9.3f %7.3f sgemm %10.2fx %12.2fx %17.1f\n", 8, f->mv8_ms, f->sgemm8_ms,
+           f->sgemm8_ms / f->mv8_ms, 8 * dense_ms / f->mv8_ms, 8 * dense_mb / f->mv8_ms);
+    printf("(batch 8 against bandwidth: 8 dense passes, as 8 separate matvecs would read)\n");
 }
 
-static void print_json(const figures *f, int threads)
+static void print_json(const figures *f, int threads, int reps)
 {
-    const double dense_mb = (double)DIM * DIM * 4 / 1e6;
+    const double dense_mb = (double)DIM * DIM * 4 / 1e6, dense_ms = dense_mb / f->gbs;
     printf("{\"bench\": \"matvec\", \"shape\": [%d, %d], \"code\": \"quantlut_sym\", \"K\": 2, "
-           "\"threads\": %d, \"kernel\": \"%s\", \"stream_gbs\": %.3f, "
-           "\"batch1\": {\"qtip_ms\": %.4f, \"sgemv_ms\": %.4f, \"speedup\": %.3f, \"dense_equiv_gbs\": %.2f}, "
-           "\"batch8\": {\"qtip_ms\": %.4f, \"sgemm_ms\": %.4f, \"speedup\": %.3f, \"dense_equiv_gbs\": %.2f}}\n",
-           DIM, DIM, threads, qtip_matvec_simd(), f->gbs, f->mv1_ms, f->sgemv_ms, f->sgemv_ms / f->mv1_ms,
-           dense_mb / f->mv1_ms, f->mv8_ms, f->sgemm8_ms, f->sgemm8_ms / f->mv8_ms, dense_mb / f->mv8_ms);
+           "\"threads\": %d, \"kernel\": \"%s\", \"reps\": %d, \"stream_gbs\": %.3f, "
+           "\"batch1\": {\"qtip_ms\": %.4f, \"sgemv_ms\": %.4f, \"speedup\": %.3f, \"vs_bandwidth\": %.3f}, "
+           "\"batch8\": {\"qtip_ms\": %.4f, \"sgemm_ms\": %.4f, \"speedup\": %.3f, \"vs_bandwidth\": %.3f}}\n",
+           DIM, DIM, threads, qtip_matvec_simd(), reps, f->gbs, f->mv1_ms, f->sgemv_ms,
+           f->sgemv_ms / f->mv1_ms, dense_ms / f->mv1_ms, f->mv8_ms, f->sgemm8_ms,
+           f->sgemm8_ms / f->mv8_ms, 8 * dense_ms / f->mv8_ms);
 }
 
 int main(int argc, char **argv)
@@ -167,14 +198,9 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < STREAM_FLOATS; i++) buf[i] = (float)(i & 1023);
     for (size_t i = 0; i < (size_t)DIM * DIM; i++) W[i] = next_f();
     for (int i = 0; i < 8 * DIM; i++) x[i] = next_f();
-    figures f;
-    f.gbs = stream_gbs(buf, threads, 3);
-    f.sgemv_ms = best_of(reps, 0, mv, W, x, y);
-    f.sgemm8_ms = best_of(reps, 1, mv, W, x, y);
-    f.mv1_ms = best_of(reps, 2, mv, W, x, y);
-    f.mv8_ms = best_of(reps, 3, mv, W, x, y);
-    if (json) print_json(&f, threads);
-    else print_table(&f, threads);
+    figures f = measure(reps, threads, mv, buf, W, x, y);
+    if (json) print_json(&f, threads, reps);
+    else print_table(&f, threads, reps);
     qtip_matvec_free(mv);
     free(buf), free(W), free(x), free(y);
     return 0;

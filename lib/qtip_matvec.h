@@ -45,6 +45,23 @@ qtip_status qtip_matvec_create(const qtip_layer_info *layer, qtip_matvec **out);
  * the packed model directory `dir`, read and checked as qtip-verify reads it. */
 qtip_status qtip_matvec_open(const char *dir, const char *layer, qtip_matvec **out);
 
+/* The same context from plain values, for callers through a foreign-function
+ * interface (python/qtip/cpu_matvec.py through ctypes), which must not mirror
+ * the library's structures (a mirror drifts silently when a field is added).
+ * code: a trellis decode_mode ("quantlut_sym", "1mad", ...; then L, K, V, Q,
+ * td_x, td_y are its settings) or an E8P codebook ("E8P12", "e8p12-rvq3", ...;
+ * then they are ignored). codes: m x code_cols, int32 when code_is_i32 (RVQ),
+ * int16 otherwise; SU n floats, SV m floats; tlut: tlut_rows x tlut_cols floats
+ * or NULL (the code's own table); tensor names the layer in error messages
+ * (NULL: none). Errors as qtip_matvec_create, and QTIP_E_PARAM
+ * for an unknown code name. */
+qtip_status qtip_matvec_create_flat(const char *tensor, const char *code, int L, int K, int V,
+                                    int Q, int td_x, int td_y, int64_t m, int64_t n,
+                                    const void *codes, int64_t code_cols, int code_is_i32,
+                                    const float *SU, const float *SV, float wscale,
+                                    const float *tlut, int64_t tlut_rows, int64_t tlut_cols,
+                                    qtip_matvec **out);
+
 void qtip_matvec_free(qtip_matvec *mv);
 
 /* Out features m and in features n. */

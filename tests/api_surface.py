@@ -25,6 +25,7 @@ USER_FACING = {
     "qtip_quantize_layer": "quantizes a layer held in memory (the commands read files)",
     # the CPU matvec (qtip_matvec.h): a serving engine's, the commands run no model
     "qtip_matvec_create": "a packed layer held in memory, ready to run on the CPU",
+    "qtip_matvec_create_flat": "the same from plain values, for ctypes callers (no struct mirror)",
     "qtip_matvec_open": "a layer of a packed directory, ready to run on the CPU",
     "qtip_matvec_free": "releases a CPU matvec context",
     "qtip_matvec_shape": "the layer's out and in features",

@@ -23,6 +23,8 @@ void qtip_matvec_free(qtip_matvec *mv)
     free(mv->group_base);
     free(mv->rel_of);
     free(mv->hyb_pairs);
+    free(mv->hyb_signed);
+    free(mv->chunks);
     qtip_e8p_free(mv->cb);
     free(mv->codes_own);
     free(mv);

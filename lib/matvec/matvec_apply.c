@@ -49,7 +49,7 @@ static qtip_status multiply(const qtip_matvec *mv, const float *X, int batch, fl
         tid = omp_get_thread_num();
 #endif
         qtip_mv_scratch s = scratch_at(mv, buf + (size_t)tid * per, batch);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 2)
         for (int64_t blk = 0; blk < mv->nblocks; blk++) {
             if (mv->tr) qtip_mv_trellis_block(mv, use_avx2, blk, X, batch, Y, &s);
             else qtip_mv_e8p_block(mv, use_avx2, blk, X, batch, Y, &s);

@@ -28,7 +28,9 @@ int qtip_mv_have_avx2(void)
     static int cached = -1;
     if (cached < 0) {
         __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+        /* BMI1/2 (every AVX2 core has them) for matvec_hyb_mma.c's bit fields */
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                 __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2");
     }
     return cached && !getenv("QTIP_NO_AVX2");
 }

@@ -45,6 +45,11 @@ struct qtip_matvec {
      * lie within 8 consecutive pairs (rel_of: their offsets from it), else -1 */
     int32_t *group_base, *rel_of;
     long long *hyb_pairs; /* HYB: the 2^Q x 2 table's rows as 64-bit words (AVX2) */
+    /* HYB in the tensor-core tile order (matvec_hyb_mma.c), AVX2 only: the table
+     * doubled with the sign folded in, and each tile's words as 32-bit chunks in
+     * reverse (one wrap chunk), wpt / 2 + 1 per tile */
+    uint64_t *hyb_signed;
+    uint32_t *chunks;
     /* E8P */
     qtip_e8p *cb;
     const void *codes; /* m x n/8, int16 (E8P12) or int32 (RVQ) */
@@ -95,6 +100,14 @@ void qtip_mv_trellis_tile_avx2(const qtip_matvec *mv, const uint16_t *w, uint32_
 int qtip_mv_hyb_fused_fits(const qtip_matvec *mv);
 void qtip_mv_hyb_fused_avx2(const qtip_matvec *mv, const uint16_t *w, uint32_t *pairs,
                             const float *x, float *acc);
+/* HYB, L 16, V 2, Q 9, K 2..4, tensor-core 16 x 16 tiles (matvec_hyb_mma.c):
+ * whether a layer is one, its tables (after the state maps and words), row block
+ * blk times x (batch 1: acc 16 x 8 lanes, x the layer's rotated input), and
+ * tiles C .. C + count - 1 of row block blk decoded row-major (256 floats each). */
+int qtip_mv_hyb_mma_fits(const qtip_trellis_params *tp);
+qtip_status qtip_mv_hyb_mma_init(qtip_matvec *mv);
+void qtip_mv_hyb_mma_row_block(const qtip_matvec *mv, int64_t blk, const float *x, float *acc);
+void qtip_mv_hyb_mma_tiles(const qtip_matvec *mv, int64_t blk, int64_t C, int count, float *tile);
 /* The portable tile decode of states k0 .. S-1 (the AVX2 kernel's tail). */
 void qtip_mv_trellis_tile_tail(const qtip_matvec *mv, const uint16_t *w, int k0, float *tile);
 

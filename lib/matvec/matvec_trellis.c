@@ -101,7 +101,8 @@ qtip_status qtip_mv_trellis_init(qtip_matvec *mv, const qtip_layer_info *l)
             qtip_trellis_get_tile(tp, (const uint16_t *)l->codes, l->code_cols, R, C, w);
             w[mv->wpt] = w[0];
         }
-    return QTIP_OK;
+    /* the fast decoder's copy of the codes only where it can run */
+    return qtip_mv_hyb_mma_fits(tp) && qtip_mv_have_avx2() ? qtip_mv_hyb_mma_init(mv) : QTIP_OK;
 }
 
 void qtip_mv_trellis_tile_tail(const qtip_matvec *mv, const uint16_t *w, int k0, float *tile)
@@ -119,7 +120,8 @@ static void tiles_avx2(const qtip_matvec *mv, int64_t blk, int64_t C, int count,
                        int batch, qtip_mv_scratch *s)
 {
     const size_t T = (size_t)mv->td_x * (size_t)mv->td_y;
-    for (int g = 0; g < count; g++)
+    if (mv->chunks) qtip_mv_hyb_mma_tiles(mv, blk, C, count, s->tile);
+    else for (int g = 0; g < count; g++)
         qtip_mv_trellis_tile_avx2(mv, mv->words + (size_t)(blk * mv->tiles_c + C + g) * (size_t)(mv->wpt + 1),
                                   s->words, s->tile + (size_t)g * T);
     qtip_mv_accumulate_avx2(s->tile, count, T, mv->td_x, mv->td_y, mv->td_y, X, mv->n, C * mv->td_y,
@@ -132,6 +134,11 @@ void qtip_mv_trellis_block(const qtip_matvec *mv, int use_avx2, int64_t blk, con
     const int rows = mv->td_x;
     memset(s->acc, 0, (size_t)batch * (size_t)rows * QTIP_MV_LANES * sizeof(float));
     const int fused = use_avx2 && batch == 1 && qtip_mv_hyb_fused_fits(mv);
+    if (use_avx2 && batch == 1 && mv->chunks) {
+        qtip_mv_hyb_mma_row_block(mv, blk, X, s->acc);
+        qtip_mv_reduce(s->acc, rows, batch, mv->m, blk * rows, Y);
+        return;
+    }
     for (int64_t C = 0; C < mv->tiles_c;) {
         const uint16_t *w = mv->words + (size_t)(blk * mv->tiles_c + C) * (size_t)(mv->wpt + 1);
         if (fused) {

@@ -186,6 +186,8 @@ TEST(trellis_large_shape)
 {
     qtip_quant_params p = trellis_params(QTIP_CODE_HYB, 2, 2, 9);
     check_layer(&p, 576, 1536, 32, "hyb K2 (mma order)");
+    p = trellis_params(QTIP_CODE_HYB, 4, 2, 9);
+    check_layer(&p, 576, 1536, 8, "hyb K4 (mma order)");
     p = trellis_params(QTIP_CODE_3INST, 3, 1, 0);
     check_layer(&p, 576, 1536, 5, "3inst K3");
 }
@@ -260,6 +262,51 @@ TEST(open_packed_directory)
     synth_free(&s);
 }
 
+/* qtip_matvec_create_flat (the ctypes entry point) makes the context that
+ * qtip_matvec_create makes from the same layer: the same bits. */
+static void check_flat(const qtip_quant_params *p, const char *code, test_rng *r)
+{
+    synth_layer s;
+    CHECK(synth(p, 48, 80, r, &s), "synth %s", code);
+    const qtip_trellis_params *t = &p->trellis;
+    const qtip_layer_info *l = &s.l;
+    qtip_matvec *a = NULL, *b = NULL;
+    CHECK_OK(qtip_matvec_create(l, &a));
+    CHECK_OK(qtip_matvec_create_flat("flat", code, t->L, t->K, t->V, t->Q, t->td_x, t->td_y, l->m,
+                                     l->n, l->codes, l->code_cols, l->code_is_i32, l->SU, l->SV,
+                                     l->wscale, l->tlut, (int64_t)l->tlut_rows,
+                                     (int64_t)l->tlut_cols, &b));
+    float x[2 * 80], ya[2 * 48], yb[2 * 48];
+    fill_inputs(r, x, 2 * 80);
+    if (a && b) {
+        CHECK_OK(qtip_matvec_apply_batch(a, x, 2, ya));
+        CHECK_OK(qtip_matvec_apply_batch(b, x, 2, yb));
+        CHECK(memcmp(ya, yb, sizeof ya) == 0, "%s: the flat context computes differently", code);
+    }
+    qtip_matvec_free(a);
+    qtip_matvec_free(b);
+    synth_free(&s);
+}
+
+TEST(flat_entry_point)
+{
+    test_rng r = test_rng_seeded(13);
+    qtip_quant_params p = trellis_params(QTIP_CODE_HYB, 3, 2, 9);
+    check_flat(&p, "quantlut_sym", &r);
+    p = trellis_params(QTIP_CODE_1MAD, 2, 1, 0);
+    check_flat(&p, "1mad", &r);
+    p = qtip_quant_default_params(QTIP_METHOD_E8P);
+    p.e8p = QTIP_E8P12_RVQ4;
+    check_flat(&p, "E8P12RVQ4B", &r);
+    qtip_matvec *mv = NULL;
+    float one = 1;
+    CHECK_STATUS(qtip_matvec_create_flat(NULL, "nosuchcode", 16, 2, 2, 9, 16, 16, 16, 16, &one, 2, 0,
+                                         &one, &one, 1, NULL, 0, 0, &mv),
+                 QTIP_E_PARAM);
+    CHECK(strstr(qtip_last_error(), "nosuchcode") && !mv, "message names the code: %s",
+          qtip_last_error());
+}
+
 TEST(refusals)
 {
     test_rng r = test_rng_seeded(5);
@@ -293,6 +340,7 @@ int main(void)
     RUN(trellis_narrow_tiles);
     RUN(e8p_codebooks);
     RUN(open_packed_directory);
+    RUN(flat_entry_point);
     RUN(refusals);
     return check_summary();
 }
