@@ -1,0 +1,477 @@
+/*
+ * bitshift_gemm.cu — the fused decode + GEMV of a packed layer (bitshift_gemm.cuh).
+ *
+ * Design:
+ * - One decoder. A trellis state is the L-bit window of the tile's circular
+ *   stream, read straight from the packed (m x code_cols) words
+ *   (trellis/trellis_packed.h: word placement, tile order) and turned into its V
+ *   values by qtip_code_state_values (trellis_codes.h), the dispatch the C
+ *   library's codebook uses; an E8P code by qtip_e8p_decode_code (e8p_kernel.h),
+ *   the body of qtip_e8p_decode. So every decoded value equals the C decoder's.
+ * - Batch 1 (gemv_trellis_kernel, gemv_e8p_kernel): values live in registers
+ *   only. Trellis: one block per tile row (td_x outputs); thread (r, g) walks
+ *   tiles g, g + G, ... of its row r (lanes of a warp on neighbouring tiles of
+ *   one row: adjacent code words), a fixed-order sum of the G partials per
+ *   output. E8P: one warp per output row, lanes on codes j, j + 32, ..., a
+ *   shuffle tree. The HYB / LUT table and the E8P tables sit in shared memory.
+ * - Batch 2 .. 32 (gemm_batch_kernel): one block per row block decodes a chunk of
+ *   64 columns of its rows into shared memory once, stages the batch's inputs
+ *   for those columns beside it, and every thread adds chunk products into the
+ *   outputs it owns (row, batch row), so a value is decoded once per batch.
+ *   Plain fp32 FMAs: the same source runs on the CPU execution layer. (A
+ *   tensor-core form would need fp16/tf32 inputs, whose rounding is far above
+ *   the fp32 bound the tests hold every path to; see docs/kernels.md.)
+ * - No float atomics: one thread owns each output; results are deterministic.
+ *   The order of the sum differs from the CPU matvec's, hence a tolerance
+ *   (docs/matvec.md), not bits.
+ */
+#include "common.cuh"
+#include "bitshift_gemm.cuh"
+
+#include <math.h>
+#include <stdlib.h>
+#include "rht.cuh"
+
+#include "e8p/e8p_kernel.h"
+#include "trellis/trellis_codes.h"
+#include "trellis/trellis_packed.h"
+
+#define GEMM_THREADS 256
+/* Fully unrolled 8-value loops keep the values in registers (nvcc); g++ spells it
+ * differently. */
+#if defined(__CUDACC__)
+#define GEMM_UNROLL _Pragma("unroll")
+#else
+#define GEMM_UNROLL _Pragma("GCC unroll 8")
+#endif
+#define GEMM_CHUNK 64             /* batch path: columns decoded per step */
+#define GEMM_E8P_ROWS 16          /* batch path: rows of an E8P row block */
+#define GEMM_TABLE_SMEM_MAX 16384 /* a HYB/LUT table up to this many bytes is staged */
+#define GEMM_SMEM_MAX (96 * 1024) /* batch path's dynamic shared memory, opt-in above 48 KiB */
+
+/* What the kernels read of the layer, by value. */
+struct gemm_layer {
+    const void *codes;
+    int64_t code_cols, m, n;
+    float wscale;
+    int e8p;                                            /* method E8P */
+    int L, KV, V, Q, code, td_x, td_y, wr, nw, mma;     /* trellis */
+    const float *tlut;
+    int table_floats;                                   /* staged table floats (0: read tlut) */
+    int shift, e81b, i32;                               /* E8P */
+    float rs;
+    const uint64_t *packed;
+    const uint32_t *e81b_tab;
+};
+
+struct qtip_cuda_gemm {
+    int dev;
+    gemm_layer g;
+    const float *SU, *SV;
+    int8_t *HKn, *HKm;
+    int64_t Kn, Km;
+    uint64_t *packed;
+    uint32_t *e81b;
+    float *X; /* QTIP_MATVEC_MAX_BATCH x n: the rotated inputs */
+};
+
+/* ------------------------------------------------------------------------- */
+/* Decoding, shared by the kernels                                             */
+/* ------------------------------------------------------------------------- */
+
+/* The table every thread reads: staged into `smem` (all threads copy, then a
+ * barrier every thread reaches) when small enough, else the global copy. */
+__device__ inline const float *stage_table(const gemm_layer &g, float *smem)
+{
+    for (int i = (int)threadIdx.x; i < g.table_floats; i += (int)blockDim.x)
+        smem[i] = g.tlut[i];
+    __syncthreads();
+    return g.table_floats ? smem : g.tlut;
+}
+
+/* The V values of tile (R, C)'s element (r, c), c a multiple of V. */
+__device__ inline void trellis_values(const gemm_layer &g, const float *table, int64_t R,
+                                      int64_t C, int r, int c, float *v)
+{
+    const int i = qtip_trellis_seq_of(g.mma, g.td_y, r, c) / g.V;
+    const uint32_t s = qtip_trellis_packed_window((const uint16_t *)g.codes, g.code_cols, g.td_x,
+                                                  g.wr, g.nw, R, C, (uint32_t)(i * g.KV), g.L);
+    qtip_code_state_values(g.code, s, g.V, g.Q, table, v);
+}
+
+/* E8P code j of row `row` as the decoder's uint32 (int16 codes zero-extended). */
+__device__ inline uint32_t e8p_code(const gemm_layer &g, int64_t row, int64_t j)
+{
+    const int64_t at = row * g.code_cols + j;
+    return g.i32 ? (uint32_t)((const int32_t *)g.codes)[at]
+                 : (uint32_t)(uint16_t)((const int16_t *)g.codes)[at];
+}
+
+/* The E8P tables into shared memory: 256 uint64 then 256 uint32. */
+__device__ inline void stage_e8p(const gemm_layer &g, uint64_t *packed, uint32_t *e81b)
+{
+    for (int i = (int)threadIdx.x; i < 256; i += (int)blockDim.x) {
+        packed[i] = g.packed[i];
+        e81b[i] = g.e81b_tab[i];
+    }
+    __syncthreads();
+}
+
+/* ------------------------------------------------------------------------- */
+/* Batch 1                                                                     */
+/* ------------------------------------------------------------------------- */
+
+/* grid m/td_x (tile rows), block GEMM_THREADS, smem GEMM_THREADS + table_floats floats. */
+__global__ void __launch_bounds__(GEMM_THREADS)
+    gemv_trellis_kernel(gemm_layer g, const float *__restrict__ x, float *__restrict__ y)
+{
+    DYN_SHARED(float, smem);
+    float *part = smem;
+    const float *table = stage_table(g, smem + GEMM_THREADS);
+    const int t = (int)threadIdx.x, G = (int)blockDim.x / g.td_x, r = t / G, grp = t % G;
+    const int64_t R = blockIdx.x, tiles_c = g.n / g.td_y;
+    float acc = 0.0f;
+    if (r < g.td_x)
+        for (int64_t C = grp; C < tiles_c; C += G) {
+            const float *xc = x + C * g.td_y;
+            for (int c = 0; c < g.td_y; c += g.V) {
+                float v[2];
+                trellis_values(g, table, R, C, r, c, v);
+                acc = fmaf(v[0], xc[c], acc);
+                if (g.V == 2)
+                    acc = fmaf(v[1], xc[c + 1], acc);
+            }
+        }
+    part[t] = acc;
+    __syncthreads();
+    if (t < g.td_x) {
+        float sum = 0.0f;
+        for (int k = 0; k < G; k++)
+            sum += part[t * G + k];
+        y[R * g.td_x + t] = sum * g.wscale;
+    }
+}
+
+/* grid ceil(m / 8), block GEMM_THREADS (8 warps, one row each), smem the E8P tables. */
+__global__ void __launch_bounds__(GEMM_THREADS)
+    gemv_e8p_kernel(gemm_layer g, const float *__restrict__ x, float *__restrict__ y)
+{
+    DYN_SHARED(uint64_t, packed);
+    uint32_t *e81b = (uint32_t *)(packed + 256);
+    stage_e8p(g, packed, e81b);
+    const int lane = (int)threadIdx.x & 31;
+    const int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + (threadIdx.x >> 5);
+    if (row >= g.m)
+        return; /* the whole warp: no barrier or shuffle follows for it */
+    float acc = 0.0f;
+    for (int64_t j = lane; j < g.n / 8; j += 32) {
+        float w[8];
+        qtip_e8p_decode_code(e8p_code(g, row, j), g.shift, g.e81b, packed, e81b, g.rs, w);
+        const float *xj = x + 8 * j;
+GEMM_UNROLL
+        for (int k = 0; k < 8; k++)
+            acc = fmaf(w[k], xj[k], acc);
+    }
+    for (int off = 16; off > 0; off >>= 1)
+        acc += __shfl_xor_sync(0xffffffffu, acc, off);
+    if (lane == 0)
+        y[row] = acc * g.wscale;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Batch 2 .. 32                                                               */
+/* ------------------------------------------------------------------------- */
+
+/* Rows of the row block `blk` and the chunk width of the layer. */
+__host__ __device__ inline int batch_rows(const gemm_layer &g) { return g.e8p ? GEMM_E8P_ROWS : g.td_x; }
+__host__ __device__ inline int batch_chunk(const gemm_layer &g)
+{
+    return g.e8p ? GEMM_CHUNK : g.td_y * (g.td_y >= GEMM_CHUNK ? 1 : GEMM_CHUNK / g.td_y);
+}
+
+/* Columns col0 .. col0 + cols - 1 of rows row0 .. row0 + rows - 1 of Wr into W
+ * (rows x cw floats), spread over the block. */
+__device__ void decode_chunk(const gemm_layer &g, const float *table, const uint64_t *packed,
+                             const uint32_t *e81b, int64_t row0, int rows, int64_t col0, int cols,
+                             int cw, float *W)
+{
+    const int per = g.e8p ? 8 : g.V, units = cols / per;
+    for (int k = (int)threadIdx.x; k < rows * units; k += (int)blockDim.x) {
+        const int r = k / units, cc = (k % units) * per;
+        float v[8];
+        if (g.e8p) {
+            qtip_e8p_decode_code(e8p_code(g, row0 + r, (col0 + cc) / 8), g.shift, g.e81b, packed,
+                                 e81b, g.rs, v);
+        } else {
+            const int64_t col = col0 + cc;
+            trellis_values(g, table, row0 / g.td_x, col / g.td_y, r, (int)(col % g.td_y), v);
+        }
+GEMM_UNROLL
+        for (int e = 0; e < 8; e++) /* constant indices keep v in registers */
+            if (e < per)
+                W[r * cw + cc + e] = v[e];
+    }
+}
+
+/* grid row blocks, block GEMM_THREADS, smem batch_smem_floats(g, batch) floats:
+ * W chunk (rows x cw), X chunk (batch x cw), sums (rows x batch), tables. */
+__global__ void __launch_bounds__(GEMM_THREADS)
+    gemm_batch_kernel(gemm_layer g, const float *__restrict__ X, int batch, float *__restrict__ Y)
+{
+    DYN_SHARED(float, smem);
+    const int R = batch_rows(g), cw = batch_chunk(g), t = (int)threadIdx.x, nt = (int)blockDim.x;
+    float *W = smem, *Xs = W + R * cw, *acc = Xs + batch * cw, *tab = acc + R * batch;
+    const int64_t row0 = (int64_t)blockIdx.x * R;
+    const int rows = (int)(g.m - row0 < R ? g.m - row0 : R);
+    uint64_t *packed = (uint64_t *)tab; /* E8P: 256 uint64 then 256 uint32 (8-aligned: R*batch even) */
+    uint32_t *e81b = (uint32_t *)(packed + 256);
+    const float *table = nullptr;
+    if (g.e8p)
+        stage_e8p(g, packed, e81b);
+    else
+        table = stage_table(g, tab);
+    for (int o = t; o < rows * batch; o += nt)
+        acc[o] = 0.0f;
+    for (int64_t col0 = 0; col0 < g.n; col0 += cw) {
+        const int cols = (int)(g.n - col0 < cw ? g.n - col0 : cw);
+        decode_chunk(g, table, packed, e81b, row0, rows, col0, cols, cw, W);
+        for (int i = t; i < batch * cols; i += nt)
+            Xs[(i / cols) * cw + i % cols] = X[(int64_t)(i / cols) * g.n + col0 + i % cols];
+        __syncthreads();
+        for (int o = t; o < rows * batch; o += nt) {
+            const float *w = W + (o / batch) * cw, *xb = Xs + (o % batch) * cw;
+            float a = acc[o];
+            for (int c = 0; c < cols; c++)
+                a = fmaf(w[c], xb[c], a);
+            acc[o] = a; /* owned by this thread in every chunk */
+        }
+        __syncthreads();
+    }
+    for (int o = t; o < rows * batch; o += nt)
+        Y[(int64_t)(o % batch) * g.m + row0 + o / batch] = acc[o] * g.wscale;
+}
+
+static size_t batch_smem_floats(const gemm_layer &g, int batch)
+{
+    const size_t R = (size_t)batch_rows(g), cw = (size_t)batch_chunk(g);
+    const size_t tables = g.e8p ? 256 * 3 : (size_t)g.table_floats;
+    return R * cw + (size_t)batch * cw + R * (size_t)batch + 1 + tables; /* + 1: 8-byte alignment */
+}
+
+/* ------------------------------------------------------------------------- */
+/* Launchers                                                                   */
+/* ------------------------------------------------------------------------- */
+
+qtip_status qtip_cuda_bitshift_gemm(const qtip_cuda_gemm *h, const float *X, int64_t batch,
+                                    float *Y, cudaStream_t stream)
+{
+    QTIP_RETURN_ERROR_IF(!h || !X || !Y, QTIP_E_PARAM, "bitshift_gemm: null argument");
+    QTIP_RETURN_ERROR_IF(batch < 1 || batch > QTIP_MATVEC_MAX_BATCH, QTIP_E_PARAM,
+                         "bitshift_gemm: batch %lld is outside 1 .. %d", (long long)batch,
+                         QTIP_MATVEC_MAX_BATCH);
+    const gemm_layer &g = h->g;
+    if (batch == 1 && g.e8p) {
+        const size_t smem = 256 * (sizeof(uint64_t) + sizeof(uint32_t));
+        LAUNCH(gemv_e8p_kernel, dim3(qtip_cuda_blocks(g.m, GEMM_THREADS / 32)), dim3(GEMM_THREADS),
+               smem, stream, g, X, Y);
+    } else if (batch == 1) {
+        const size_t smem = (GEMM_THREADS + (size_t)g.table_floats) * sizeof(float);
+        LAUNCH(gemv_trellis_kernel, dim3((unsigned)(g.m / g.td_x)), dim3(GEMM_THREADS), smem,
+               stream, g, X, Y);
+    } else {
+        const size_t smem = batch_smem_floats(g, (int)batch) * sizeof(float);
+        const int R = batch_rows(g);
+        LAUNCH(gemm_batch_kernel, dim3(qtip_cuda_blocks(g.m, R)), dim3(GEMM_THREADS), smem, stream,
+               g, X, (int)batch, Y);
+    }
+    QTIP_CUDA_CHECK_LAUNCH();
+    return QTIP_OK;
+}
+
+/* ------------------------------------------------------------------------- */
+/* The layer around the product: signs, Hadamard transforms, scale            */
+/* ------------------------------------------------------------------------- */
+
+/* out[i] = in[i] * s[i % n] for `total` elements (in == out allowed): the
+ * CPU matvec's float multiply, so the transforms see the same bits. */
+__global__ void __launch_bounds__(GEMM_THREADS)
+    gemm_scale_kernel(const float *in, const float *__restrict__ s, int64_t n, int64_t total,
+                      float *out)
+{
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < total)
+        out[i] = in[i] * s[i % n];
+}
+
+static qtip_status scale_rows(const float *in, const float *s, int64_t n, int64_t total, float *out,
+                              cudaStream_t stream)
+{
+    LAUNCH(gemm_scale_kernel, dim3(qtip_cuda_blocks(total, GEMM_THREADS)), dim3(GEMM_THREADS), 0,
+           stream, in, s, n, total, out);
+    QTIP_CUDA_CHECK_LAUNCH();
+    return QTIP_OK;
+}
+
+/* The trellis fields of the kernels' view; the checks the C matvec makes. */
+static qtip_status trellis_view(const qtip_cuda_matvec_layer *l, gemm_layer *g)
+{
+    const qtip_trellis_params *p = &l->params.trellis;
+    QTIP_RETURN_ERROR_IF((int)p->code >= QTIP_CODE_BUILTIN_COUNT || p->L > 16, QTIP_E_UNSUPPORTED,
+                         "cuda matvec: code '%s' with L = %d: the kernels decode the built-in "
+                         "codes with L <= 16", qtip_code_name(p->code), p->L);
+    QTIP_RETURN_ERROR_IF(l->m % p->td_x || l->n % p->td_y || l->code_cols != l->n * p->K / 16,
+                         QTIP_E_SHAPE,
+                         "cuda matvec: a %lld x %lld layer with %lld code columns does not fit "
+                         "%d x %d tiles at K = %d", (long long)l->m, (long long)l->n,
+                         (long long)l->code_cols, p->td_x, p->td_y, p->K);
+    g->mma = qtip_trellis_tile_is_mma(p);
+    QTIP_RETURN_ERROR_IF(p->td_x > GEMM_THREADS || (p->V == 2 && !g->mma && p->td_y % 2),
+                         QTIP_E_UNSUPPORTED,
+                         "cuda matvec: %d x %d tiles (V = %d): at most %d rows, and a state's "
+                         "values in one row", p->td_x, p->td_y, p->V, GEMM_THREADS);
+    size_t floats = qtip_trellis_tlut_shape(p, NULL, NULL);
+    QTIP_RETURN_ERROR_IF(floats && !l->tlut, QTIP_E_PARAM,
+                         "cuda matvec: code '%s' needs its table", qtip_code_name(p->code));
+    g->L = p->L;
+    g->KV = p->K * p->V;
+    g->V = p->V;
+    g->Q = p->Q;
+    g->code = (int)p->code;
+    g->td_x = p->td_x;
+    g->td_y = p->td_y;
+    g->wr = p->td_y * p->K / 16;
+    g->nw = (int)qtip_trellis_words_per_tile(p);
+    g->tlut = l->tlut;
+    g->table_floats = floats * sizeof(float) <= GEMM_TABLE_SMEM_MAX ? (int)floats : 0;
+    return QTIP_OK;
+}
+
+static qtip_status e8p_view(const qtip_cuda_matvec_layer *l, gemm_layer *g)
+{
+    const qtip_e8p_kind k = l->params.e8p;
+    QTIP_RETURN_ERROR_IF(l->n % 8 || l->code_cols != l->n / 8, QTIP_E_SHAPE,
+                         "cuda matvec: a %lld x %lld E8P layer needs n %% 8 == 0 and n/8 code "
+                         "columns, not %lld", (long long)l->m, (long long)l->n,
+                         (long long)l->code_cols);
+    g->e8p = 1;
+    g->shift = qtip_e8p_code_bits(k) - 16;
+    g->e81b = k == QTIP_E8P12_RVQ3;
+    g->i32 = k != QTIP_E8P12;
+    g->rs = (float)qtip_e8p_opt_resid_scale(k);
+    return QTIP_OK;
+}
+
+/* H_K of the transform of length N on the device (NULL when K = 1), and the
+ * transform kernel's limit checked now rather than at the first call. */
+static qtip_status upload_special(int64_t N, const char *side, int8_t **dst, int64_t *K)
+{
+    int p = 0;
+    QTIP_RETURN_ERROR_IF(!qtip_had_supported(N, K, &p), QTIP_E_UNSUPPORTED,
+                         "cuda matvec: no Hadamard matrix of order %lld (%s features)",
+                         (long long)N, side);
+    const size_t smem = (size_t)N * sizeof(float) * (*K > 1 ? 2 : 1);
+    QTIP_RETURN_ERROR_IF(smem > QTIP_CUDA_RHT_SMEM_MAX, QTIP_E_UNSUPPORTED,
+                         "cuda matvec: a Hadamard transform of order %lld (%s features) is "
+                         "beyond the transform kernel", (long long)N, side);
+    if (*K == 1)
+        return QTIP_OK;
+    int8_t *H = (int8_t *)malloc((size_t)(*K * *K));
+    QTIP_RETURN_ERROR_IF(!H, QTIP_E_NOMEM, "cuda matvec: no memory for H_%lld", (long long)*K);
+    qtip_status st = qtip_had_special(*K, H);
+    cudaError_t e = st ? cudaSuccess : cudaMalloc(dst, (size_t)(*K * *K));
+    if (!st && e == cudaSuccess)
+        e = cudaMemcpy(*dst, H, (size_t)(*K * *K), cudaMemcpyHostToDevice);
+    free(H);
+    QTIP_FORWARD_IF_ERROR(st);
+    QTIP_CUDA_CHECK(e);
+    return QTIP_OK;
+}
+
+/* The device buffers of a context: Hadamard factors, E8P tables, inputs. */
+static qtip_status gemm_buffers(qtip_cuda_gemm *h, const qtip_cuda_matvec_layer *l)
+{
+    QTIP_FORWARD_IF_ERROR(upload_special(l->n, "in", &h->HKn, &h->Kn));
+    QTIP_FORWARD_IF_ERROR(upload_special(l->m, "out", &h->HKm, &h->Km));
+    QTIP_CUDA_CHECK(cudaMalloc(&h->X, (size_t)QTIP_MATVEC_MAX_BATCH * (size_t)l->n * sizeof(float)));
+    if (h->g.e8p) {
+        QTIP_CUDA_CHECK(cudaMalloc(&h->packed, 256 * sizeof(uint64_t)));
+        QTIP_CUDA_CHECK(cudaMalloc(&h->e81b, 256 * sizeof(uint32_t)));
+        QTIP_CUDA_CHECK(cudaMemcpy(h->packed, qtip_e8p_packed_abs_table(), 256 * sizeof(uint64_t),
+                                   cudaMemcpyHostToDevice));
+        QTIP_CUDA_CHECK(cudaMemcpy(h->e81b, qtip_e8p_e81b_packed_table(), 256 * sizeof(uint32_t),
+                                   cudaMemcpyHostToDevice));
+        h->g.packed = h->packed;
+        h->g.e81b_tab = h->e81b;
+    }
+    return QTIP_OK;
+}
+
+void qtip_cuda_gemm_free(qtip_cuda_gemm *h)
+{
+    if (!h)
+        return;
+    cudaSetDevice(h->dev);
+    cudaFree(h->HKn);
+    cudaFree(h->HKm);
+    cudaFree(h->X);
+    cudaFree(h->packed);
+    cudaFree(h->e81b);
+    free(h);
+}
+
+static qtip_status gemm_init(qtip_cuda_gemm *h, const qtip_cuda_matvec_layer *l)
+{
+    QTIP_FORWARD_IF_ERROR(qtip_quant_check_params(&l->params));
+    gemm_layer *g = &h->g;
+    g->codes = l->codes;
+    g->code_cols = l->code_cols;
+    g->m = l->m;
+    g->n = l->n;
+    g->wscale = l->wscale;
+    h->SU = l->SU;
+    h->SV = l->SV;
+    QTIP_FORWARD_IF_ERROR(l->params.method == QTIP_METHOD_E8P ? e8p_view(l, g) : trellis_view(l, g));
+    QTIP_RETURN_ERROR_IF(batch_smem_floats(*g, QTIP_MATVEC_MAX_BATCH) * sizeof(float) > 48 * 1024,
+                         QTIP_E_UNSUPPORTED,
+                         "cuda matvec: %d x %d tiles need more than 48 KiB of shared memory",
+                         g->td_x, g->td_y);
+    QTIP_CUDA_CHECK(cudaSetDevice(h->dev));
+    return gemm_buffers(h, l);
+}
+
+qtip_status qtip_cuda_gemm_create(int dev, const qtip_cuda_matvec_layer *l, qtip_cuda_gemm **out)
+{
+    QTIP_RETURN_ERROR_IF(!l || !out || !l->codes || !l->SU || !l->SV, QTIP_E_PARAM,
+                         "cuda matvec: null argument");
+    *out = nullptr;
+    QTIP_RETURN_ERROR_IF(l->m < 1 || l->n < 1 || !isfinite(l->wscale), QTIP_E_PARAM,
+                         "cuda matvec: a %lld x %lld layer with Wscale %g", (long long)l->m,
+                         (long long)l->n, (double)l->wscale);
+    qtip_cuda_gemm *h = (qtip_cuda_gemm *)calloc(1, sizeof *h);
+    QTIP_RETURN_ERROR_IF(!h, QTIP_E_NOMEM, "cuda matvec: no memory for a context");
+    h->dev = dev;
+    qtip_status st = gemm_init(h, l);
+    if (st) {
+        qtip_cuda_gemm_free(h);
+        return st;
+    }
+    *out = h;
+    return QTIP_OK;
+}
+
+qtip_status qtip_cuda_gemm_apply(qtip_cuda_gemm *h, const float *x, float *y, int64_t batch,
+                                 void *stream_)
+{
+    QTIP_RETURN_ERROR_IF(!h || !x || !y, QTIP_E_PARAM, "cuda matvec: null argument");
+    QTIP_RETURN_ERROR_IF(batch < 1 || batch > QTIP_MATVEC_MAX_BATCH, QTIP_E_PARAM,
+                         "cuda matvec: batch %lld is outside 1 .. %d", (long long)batch,
+                         QTIP_MATVEC_MAX_BATCH);
+    cudaStream_t stream = (cudaStream_t)stream_;
+    const int64_t m = h->g.m, n = h->g.n;
+    QTIP_CUDA_CHECK(cudaSetDevice(h->dev));
+    QTIP_FORWARD_IF_ERROR(scale_rows(x, h->SU, n, batch * n, h->X, stream));
+    QTIP_FORWARD_IF_ERROR(qtip_cuda_had_transform_f32_on(h->X, batch, n, h->HKn, h->Kn, 1, stream));
+    QTIP_FORWARD_IF_ERROR(qtip_cuda_bitshift_gemm(h, h->X, batch, y, stream));
+    QTIP_FORWARD_IF_ERROR(qtip_cuda_had_transform_f32_on(y, batch, m, h->HKm, h->Km, 0, stream));
+    return scale_rows(y, h->SV, m, batch * m, y, stream);
+}
