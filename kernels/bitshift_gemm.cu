@@ -16,11 +16,15 @@
  *   shuffle tree. The HYB / LUT table and the E8P tables sit in shared memory.
  * - Batch 2 .. 32 (gemm_batch_kernel): one block per row block decodes a chunk of
  *   64 columns of its rows into shared memory once, stages the batch's inputs
- *   for those columns beside it, and every thread adds chunk products into the
- *   outputs it owns (row, batch row), so a value is decoded once per batch.
- *   Plain fp32 FMAs: the same source runs on the CPU execution layer. (A
- *   tensor-core form would need fp16/tf32 inputs, whose rounding is far above
- *   the fp32 bound the tests hold every path to; see docs/kernels.md.)
+ *   for those columns beside it, and multiplies: a value is decoded once per
+ *   batch. With 16-row blocks (16 x td_y tiles, E8P) the chunk products run on
+ *   tensor cores as 3xTF32 mma.sync m16n8k8 (each fp32 operand split in two tf32
+ *   parts: fp16 or plain tf32 would round x to 11 bits, far above the fp32 bound
+ *   every path is held to); the 8 warps split the batch into n-tiles of 8 and the
+ *   chunk's k-steps, their partial fragments summed in a fixed order at the end.
+ *   Other row blocks, or QTIP_GEMM_NO_MMA=1, take plain fp32 FMAs, each thread
+ *   owning (row, batch row) outputs. The CPU execution layer runs both: the mma
+ *   instruction has a lane-by-lane C++ meaning there (mma_3xtf32).
  * - No float atomics: one thread owns each output; results are deterministic.
  *   The order of the sum differs from the CPU matvec's, hence a tolerance
  *   (docs/matvec.md), not bits.
@@ -73,6 +77,7 @@ struct qtip_cuda_gemm {
     uint64_t *packed;
     uint32_t *e81b;
     float *X; /* QTIP_MATVEC_MAX_BATCH x n: the rotated inputs */
+    int use_mma; /* batch path on tensor cores (16-row blocks; QTIP_GEMM_NO_MMA=1: off) */
 };
 
 /* ------------------------------------------------------------------------- */
@@ -213,23 +218,166 @@ GEMM_UNROLL
     }
 }
 
+/* ---- tensor cores: 3xTF32 m16n8k8 ---------------------------------------------
+ * fp32 values a are split into a tf32 part and the tf32 rounding of the rest,
+ * a = big + small (about 22 of fp32's 24 bits); a*b = big*big + big*small +
+ * small*big up to 2^-22 relative, so the chunk products stay within the fp32 bound
+ * the tests hold (an fp16 or plain tf32 mma would not: 2^-11 relative). Under nvcc
+ * (sm_80+) the mma.sync instruction; in the CPU build its meaning lane by lane
+ * through a per-warp scratch, so CI runs the fragment code. */
+#define GEMM_MMA_WARP_FLOATS 384 /* CPU build: big and small A (16 x 8) and B (8 x 8) */
+#if defined(__CUDACC__)
+#define GEMM_MMA_SCRATCH 0
+#else
+#define GEMM_MMA_SCRATCH (GEMM_THREADS / 32 * GEMM_MMA_WARP_FLOATS)
+#endif
+
+/* cvt.rna.tf32.f32: round to 10 mantissa bits, ties away from zero. */
+__device__ inline uint32_t tf32_of(float v)
+{
+#if defined(__CUDA_ARCH__)
+    uint32_t r;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(v));
+    return r & 0xffffe000u;
+#else
+    uint32_t b = __float_as_uint(v);
+    if ((b & 0x7f800000u) != 0x7f800000u)
+        b += 0x1000u; /* half an ulp of the kept bits, on the magnitude */
+    return b & 0xffffe000u;
+#endif
+}
+
+/* c (16 x 8 fp32, fragment) += A B with A = Ab + As (16 x 8) and B = Bb + Bs (8 x 8)
+ * in tf32 parts, as As Bb + Ab Bs + Ab Bb (the small terms first; As Bs is below
+ * the bound). PTX fragment layout: lane = 4 g + t; a = A[g][t], A[g+8][t],
+ * A[g][t+4], A[g+8][t+4]; b = B[t][g], B[t+4][g]; c = C[g][2t], C[g][2t+1],
+ * C[g+8][2t], C[g+8][2t+1]. */
+__device__ inline void mma_3xtf32(float *c, const uint32_t *ab, const uint32_t *as,
+                                  const uint32_t *bb, const uint32_t *bs, float *scratch)
+{
+#if defined(__CUDA_ARCH__)
+#define GEMM_MMA(A, B)                                                                        \
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, "         \
+                 "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"                                     \
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])                             \
+                 : "r"(A[0]), "r"(A[1]), "r"(A[2]), "r"(A[3]), "r"(B[0]), "r"(B[1]))
+    GEMM_MMA(as, bb);
+    GEMM_MMA(ab, bs);
+    GEMM_MMA(ab, bb);
+#undef GEMM_MMA
+#elif !defined(__CUDACC__)
+    /* the instructions' meaning: each lane puts its fragments where the layout
+     * says, then computes its c from the whole matrices (one fma chain per mma) */
+    const int lane = (int)threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    float *S = scratch + (threadIdx.x >> 5) * GEMM_MMA_WARP_FLOATS;
+    for (int part = 0; part < 2; part++) { /* 0: big, 1: small */
+        const uint32_t *a = part ? as : ab, *b = part ? bs : bb;
+        float *A = S + part * 192, *B = A + 128;
+        A[g * 8 + t] = __uint_as_float(a[0]);
+        A[(g + 8) * 8 + t] = __uint_as_float(a[1]);
+        A[g * 8 + t + 4] = __uint_as_float(a[2]);
+        A[(g + 8) * 8 + t + 4] = __uint_as_float(a[3]);
+        B[t * 8 + g] = __uint_as_float(b[0]);
+        B[(t + 4) * 8 + g] = __uint_as_float(b[1]);
+    }
+    __syncwarp();
+    const int order[3][2] = {{1, 0}, {0, 1}, {0, 0}}; /* (A part, B part): As Bb, Ab Bs, Ab Bb */
+    for (int p = 0; p < 3; p++) {
+        const float *A = S + order[p][0] * 192, *B = S + order[p][1] * 192 + 128;
+        for (int i = 0; i < 4; i++) {
+            const int row = g + 8 * (i >> 1), col = 2 * t + (i & 1);
+            for (int k = 0; k < 8; k++)
+                c[i] = fmaf(A[row * 8 + k], B[k * 8 + col], c[i]);
+        }
+    }
+    __syncwarp();
+#endif
+}
+
+/* The two tf32 parts of four (or two) floats. */
+__device__ inline void tf32_split(const float *v, int count, uint32_t *big, uint32_t *small)
+{
+    for (int i = 0; i < count; i++) {
+        big[i] = tf32_of(v[i]);
+        small[i] = tf32_of(v[i] - __uint_as_float(big[i]));
+    }
+}
+
+/* Warp (n-tile nt, k-group kg of KG): its k-steps of the chunk (16 rows of W x
+ * cw, batch rows of Xs) into its fragment c. */
+__device__ void mma_chunk(const float *W, const float *Xs, int cw, int cols, int batch, int nt,
+                          int kg, int KG, float *c, float *scratch)
+{
+    const int lane = (int)threadIdx.x & 31, g = lane >> 2, t = lane & 3, bcol = nt * 8 + g;
+    for (int k0 = kg * 8; k0 < cols; k0 += KG * 8) {
+        const float av[4] = {W[g * cw + k0 + t], W[(g + 8) * cw + k0 + t], W[g * cw + k0 + t + 4],
+                             W[(g + 8) * cw + k0 + t + 4]};
+        const float bv[2] = {bcol < batch ? Xs[bcol * cw + k0 + t] : 0.0f,
+                             bcol < batch ? Xs[bcol * cw + k0 + t + 4] : 0.0f};
+        uint32_t ab[4], as[4], bb[2], bs[2];
+        tf32_split(av, 4, ab, as);
+        tf32_split(bv, 2, bb, bs);
+        mma_3xtf32(c, ab, as, bb, bs, scratch);
+    }
+}
+
+/* Warps over (n-tile, k-group): NTu n-tiles of 8 batch rows (1, 2 or 4), the
+ * other factor of the 8 warps splits the k-steps. */
+__host__ __device__ inline int mma_ntiles(int batch) { return batch <= 8 ? 1 : batch <= 16 ? 2 : 4; }
+
+/* The KG partial fragments summed in a fixed order into Y (rows x batch of the
+ * row block), through `red` (KG x 16 x 8 NTu floats). */
+__device__ void mma_store(const gemm_layer &g, const float *c, int batch, int64_t row0, int rows,
+                          float *red, float *Y)
+{
+    const int NTu = mma_ntiles(batch), KG = GEMM_THREADS / 32 / NTu, w = (int)threadIdx.x >> 5;
+    const int lane = (int)threadIdx.x & 31, gg = lane >> 2, t = lane & 3, ld = 8 * NTu;
+    const int nt = w % NTu, kg = w / NTu;
+    for (int i = 0; i < 4; i++)
+        red[(kg * 16 + gg + 8 * (i >> 1)) * ld + nt * 8 + 2 * t + (i & 1)] = c[i];
+    __syncthreads();
+    for (int o = (int)threadIdx.x; o < rows * batch; o += (int)blockDim.x) {
+        const int r = o / batch, b = o % batch;
+        float sum = 0.0f;
+        for (int k = 0; k < KG; k++)
+            sum += red[(k * 16 + r) * ld + b];
+        Y[(int64_t)b * g.m + row0 + r] = sum * g.wscale;
+    }
+}
+
+/* The chunk's tail columns up to a multiple of 8 set to zero (the mma's k-steps
+ * read whole steps of 8). */
+__device__ void zero_tail(float *W, int rows_all, float *Xs, int batch, int cw, int cols)
+{
+    const int pad = (8 - (cols & 7)) & 7;
+    for (int i = (int)threadIdx.x; i < (rows_all + batch) * pad; i += (int)blockDim.x) {
+        const int r = i / pad, c = cols + i % pad;
+        (r < rows_all ? W + r * cw : Xs + (r - rows_all) * cw)[c] = 0.0f;
+    }
+}
+
 /* grid row blocks, block GEMM_THREADS, smem batch_smem_floats(g, batch) floats:
- * W chunk (rows x cw), X chunk (batch x cw), sums (rows x batch), tables. */
+ * W chunk (rows x cw), X chunk (batch x cw), sums (rows x batch), mma scratch,
+ * tables. use_mma (16-row blocks only): the chunk products on tensor cores. */
 __global__ void __launch_bounds__(GEMM_THREADS)
-    gemm_batch_kernel(gemm_layer g, const float *__restrict__ X, int batch, float *__restrict__ Y)
+    gemm_batch_kernel(gemm_layer g, const float *__restrict__ X, int batch, int use_mma,
+                      float *__restrict__ Y)
 {
     DYN_SHARED(float, smem);
     const int R = batch_rows(g), cw = batch_chunk(g), t = (int)threadIdx.x, nt = (int)blockDim.x;
-    float *W = smem, *Xs = W + R * cw, *acc = Xs + batch * cw, *tab = acc + R * batch;
+    float *W = smem, *Xs = W + R * cw, *acc = Xs + batch * cw, *scratch = acc + R * batch;
+    float *tab = scratch + GEMM_MMA_SCRATCH;
     const int64_t row0 = (int64_t)blockIdx.x * R;
     const int rows = (int)(g.m - row0 < R ? g.m - row0 : R);
-    uint64_t *packed = (uint64_t *)tab; /* E8P: 256 uint64 then 256 uint32 (8-aligned: R*batch even) */
+    uint64_t *packed = (uint64_t *)tab; /* E8P: 256 uint64 then 256 uint32 (8-aligned: all sizes even) */
     uint32_t *e81b = (uint32_t *)(packed + 256);
     const float *table = nullptr;
     if (g.e8p)
         stage_e8p(g, packed, e81b);
     else
         table = stage_table(g, tab);
+    const int NTu = mma_ntiles(batch), KG = GEMM_THREADS / 32 / NTu, w = t >> 5;
+    float c[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int o = t; o < rows * batch; o += nt)
         acc[o] = 0.0f;
     for (int64_t col0 = 0; col0 < g.n; col0 += cw) {
@@ -237,15 +385,24 @@ __global__ void __launch_bounds__(GEMM_THREADS)
         decode_chunk(g, table, packed, e81b, row0, rows, col0, cols, cw, W);
         for (int i = t; i < batch * cols; i += nt)
             Xs[(i / cols) * cw + i % cols] = X[(int64_t)(i / cols) * g.n + col0 + i % cols];
+        if (use_mma)
+            zero_tail(W, R, Xs, batch, cw, cols);
         __syncthreads();
-        for (int o = t; o < rows * batch; o += nt) {
-            const float *w = W + (o / batch) * cw, *xb = Xs + (o % batch) * cw;
-            float a = acc[o];
-            for (int c = 0; c < cols; c++)
-                a = fmaf(w[c], xb[c], a);
-            acc[o] = a; /* owned by this thread in every chunk */
-        }
+        if (use_mma)
+            mma_chunk(W, Xs, cw, cols, batch, w % NTu, w / NTu, KG, c, scratch);
+        else
+            for (int o = t; o < rows * batch; o += nt) {
+                const float *wr = W + (o / batch) * cw, *xb = Xs + (o % batch) * cw;
+                float a = acc[o];
+                for (int k = 0; k < cols; k++)
+                    a = fmaf(wr[k], xb[k], a);
+                acc[o] = a; /* owned by this thread in every chunk */
+            }
         __syncthreads();
+    }
+    if (use_mma) {
+        mma_store(g, c, batch, row0, rows, W, Y); /* W is free: KG x 16 x 8 NTu = 1024 floats */
+        return;
     }
     for (int o = t; o < rows * batch; o += nt)
         Y[(int64_t)(o % batch) * g.m + row0 + o / batch] = acc[o] * g.wscale;
@@ -255,7 +412,7 @@ static size_t batch_smem_floats(const gemm_layer &g, int batch)
 {
     const size_t R = (size_t)batch_rows(g), cw = (size_t)batch_chunk(g);
     const size_t tables = g.e8p ? 256 * 3 : (size_t)g.table_floats;
-    return R * cw + (size_t)batch * cw + R * (size_t)batch + 1 + tables; /* + 1: 8-byte alignment */
+    return R * cw + (size_t)batch * cw + R * (size_t)batch + GEMM_MMA_SCRATCH + 1 + tables; /* + 1: 8-byte alignment */
 }
 
 /* ------------------------------------------------------------------------- */
@@ -282,7 +439,7 @@ qtip_status qtip_cuda_bitshift_gemm(const qtip_cuda_gemm *h, const float *X, int
         const size_t smem = batch_smem_floats(g, (int)batch) * sizeof(float);
         const int R = batch_rows(g);
         LAUNCH(gemm_batch_kernel, dim3(qtip_cuda_blocks(g.m, R)), dim3(GEMM_THREADS), smem, stream,
-               g, X, (int)batch, Y);
+               g, X, (int)batch, h->use_mma, Y);
     }
     QTIP_CUDA_CHECK_LAUNCH();
     return QTIP_OK;
@@ -435,6 +592,8 @@ static qtip_status gemm_init(qtip_cuda_gemm *h, const qtip_cuda_matvec_layer *l)
                          QTIP_E_UNSUPPORTED,
                          "cuda matvec: %d x %d tiles need more than 48 KiB of shared memory",
                          g->td_x, g->td_y);
+    const char *no_mma = getenv("QTIP_GEMM_NO_MMA");
+    h->use_mma = batch_rows(*g) == 16 && batch_chunk(*g) % 8 == 0 && !(no_mma && *no_mma == '1');
     QTIP_CUDA_CHECK(cudaSetDevice(h->dev));
     return gemm_buffers(h, l);
 }

@@ -6,7 +6,8 @@
  * 1MAD, 2MAD, 3INST, LUT V = 1, 2, K = 1..4), narrow tiles, and the E8P codebooks,
  * at odd shapes (48 x 80: Hadamard factors 12 and 20; 20 x 2304; 576 x 1536), a
  * layer of random codes, signs and scale is run at batch 1 (register decode) and
- * batches 2 .. 32 (shared-memory tiles); every output must equal W_hat x, W_hat
+ * batches 2 .. 32 (shared-memory chunks, their products as 3xTF32 mma on 16-row
+ * blocks, plain FMAs otherwise); every output must equal W_hat x, W_hat
  * from qtip_layer_artifact_decode (what qtip-verify --dequantize writes) and the
  * product summed in double, within test_matvec's fp32 bound
  *     |y_i - (W_hat x)_i| <= 1e-6 * |W_hat row i| * |x|
@@ -306,6 +307,19 @@ TEST(e8p_codebooks)
     }
 }
 
+/* The batch path's plain fp32 form where the tensor-core form would run (16-row
+ * blocks), the other one the kernels have (QTIP_GEMM_NO_MMA=1 at create). */
+TEST(batch_path_without_mma)
+{
+    setenv("QTIP_GEMM_NO_MMA", "1", 1);
+    qtip_quant_params p = trellis_params(QTIP_CODE_HYB, 3, 2, 9);
+    check_small(&p, 48, 80, "hyb K3 (mma) fp32 FMAs");
+    p = qtip_quant_default_params(QTIP_METHOD_E8P);
+    p.e8p = QTIP_E8P12_RVQ4;
+    check_small(&p, 48, 80, "e8p12-rvq4 fp32 FMAs");
+    unsetenv("QTIP_GEMM_NO_MMA");
+}
+
 /* Argument and shape checks, before any launch. */
 TEST(bad_arguments)
 {
@@ -414,6 +428,7 @@ int main(void)
     RUN(trellis_large_shape);
     RUN(trellis_narrow_tiles);
     RUN(e8p_codebooks);
+    RUN(batch_path_without_mma);
     RUN(bad_arguments);
     RUN(public_entry);
     fprintf(stderr, "worst error over all layers: %.3f of the bound\n", g_worst);
