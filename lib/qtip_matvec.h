@@ -88,7 +88,9 @@ typedef struct qtip_cuda_matvec qtip_cuda_matvec;
  * (QTIP_E_UNSUPPORTED without a construction or beyond the transform kernel's
  * 29056), uploads the special Hadamard factors and the E8P tables and allocates
  * the rotated-input buffer for 32 rows. QTIP_E_UNSUPPORTED when the plugin is
- * missing or too old, QTIP_E_CUDA without a device. */
+ * missing or too old, QTIP_E_CUDA without a device. The device arrays' values
+ * are not read here (no check of the codes' widths or of non-finite SU, SV or
+ * table entries, which qtip_matvec_create makes on host copies). */
 qtip_status qtip_cuda_matvec_create(int device, const qtip_cuda_matvec_layer *layer,
                                     qtip_cuda_matvec **out);
 
