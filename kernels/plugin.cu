@@ -19,9 +19,13 @@
  * Viterbi: the entries are viterbi_batch.cu's handle, which the CPU execution layer
  * also runs in CI; layer_quantize is layer_quant.cu's driver (cuBLAS, cuSOLVER), run
  * in CI through the layer's OpenBLAS/LAPACKE shims.
+ *
+ * Serving: gemm_* are bitshift_gemm.cu's context (fused decode + GEMV of a packed
+ * layer), the same source the CPU execution layer runs in CI.
  */
 #include <string.h>
 
+#include "bitshift_gemm.cuh"
 #include "blas.cuh"
 #include "hessian.cuh"
 #include "layer_quant.cuh"
@@ -213,6 +217,9 @@ extern "C" __attribute__((visibility("default"))) const qtip_cuda_plugin *qtip_c
         qtip_cuda_viterbi_run,
         qtip_cuda_viterbi_free,
         qtip_cuda_layer_quantize,
+        qtip_cuda_gemm_create,
+        qtip_cuda_gemm_apply,
+        qtip_cuda_gemm_free,
     };
     return &table;
 }

@@ -71,7 +71,7 @@ __global__ void __launch_bounds__(RHT_THREADS)
 
 template <class T>
 static qtip_status had_transform(T *x, int64_t rows, int64_t N, const int8_t *HK, int64_t K,
-                                 int inverse)
+                                 int inverse, cudaStream_t stream)
 {
     QTIP_RETURN_ERROR_IF(rows < 0 || N < 1 || K < 1 || N % K != 0, QTIP_E_PARAM,
                          "hadamard transform of %lld rows of length %lld with special order "
@@ -98,8 +98,8 @@ static qtip_status had_transform(T *x, int64_t rows, int64_t N, const int8_t *HK
         QTIP_CUDA_CHECK(cudaFuncSetAttribute(had_rows_kernel<T>,
                                              cudaFuncAttributeMaxDynamicSharedMemorySize,
                                              (int)smem));
-    LAUNCH(had_rows_kernel<T>, dim3((unsigned)rows), dim3(RHT_THREADS), smem, 0, x, N, M, HK, K,
-           inverse);
+    LAUNCH(had_rows_kernel<T>, dim3((unsigned)rows), dim3(RHT_THREADS), smem, stream, x, N, M, HK,
+           K, inverse);
     QTIP_CUDA_CHECK_LAUNCH();
     return QTIP_OK;
 }
@@ -107,11 +107,17 @@ static qtip_status had_transform(T *x, int64_t rows, int64_t N, const int8_t *HK
 qtip_status qtip_cuda_had_transform_f32(float *x, int64_t rows, int64_t N, const int8_t *HK,
                                         int64_t K, int inverse)
 {
-    return had_transform(x, rows, N, HK, K, inverse);
+    return had_transform(x, rows, N, HK, K, inverse, (cudaStream_t)0);
+}
+
+qtip_status qtip_cuda_had_transform_f32_on(float *x, int64_t rows, int64_t N, const int8_t *HK,
+                                           int64_t K, int inverse, cudaStream_t stream)
+{
+    return had_transform(x, rows, N, HK, K, inverse, stream);
 }
 
 qtip_status qtip_cuda_had_transform_f64(double *x, int64_t rows, int64_t N, const int8_t *HK,
                                         int64_t K, int inverse)
 {
-    return had_transform(x, rows, N, HK, K, inverse);
+    return had_transform(x, rows, N, HK, K, inverse, (cudaStream_t)0);
 }

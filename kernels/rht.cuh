@@ -6,6 +6,7 @@
 #ifndef QTIP_KERNELS_RHT_CUH
 #define QTIP_KERNELS_RHT_CUH
 
+#include <cuda_runtime.h>
 #include <stdint.h>
 
 /* Dynamic shared memory one row may use: sm_90's opt-in limit per block. */
@@ -23,6 +24,9 @@ extern "C" {
  * QTIP_E_CUDA if a launch fails. */
 qtip_status qtip_cuda_had_transform_f32(float *x, int64_t rows, int64_t N, const int8_t *HK,
                                         int64_t K, int inverse);
+/* The same queued on `stream` (the serving path, kernels/bitshift_gemm.cu). */
+qtip_status qtip_cuda_had_transform_f32_on(float *x, int64_t rows, int64_t N, const int8_t *HK,
+                                           int64_t K, int inverse, cudaStream_t stream);
 /* The same on float64 rows (qtip_had_transform_f64's bits): N <= 14528 (2 N doubles
  * within 227 KB; N <= 29056 when K = 1). */
 qtip_status qtip_cuda_had_transform_f64(double *x, int64_t rows, int64_t N, const int8_t *HK,

@@ -78,6 +78,60 @@ qtip_status qtip_matvec_apply_batch(const qtip_matvec *mv, const float *x, int64
 /* The kernel the calls use: "avx2" or "portable". */
 const char *qtip_matvec_simd(void);
 
+/* ---------------------------------------------------------------------------
+ * The same layer on a CUDA device (docs/matvec.md, "On a GPU"): the fused
+ * decode-GEMV kernels of the CUDA plugin (kernels/bitshift_gemm.cu), reached
+ * through libqtip_cuda.so like every device path; libqtip itself never links
+ * CUDA. The layer's arrays stay where the caller put them (device memory, e.g.
+ * torch CUDA tensors' data_ptr()); they are read by every apply and must live
+ * as long as the context.
+ * ------------------------------------------------------------------------- */
+
+/* A packed layer in device memory: the fields of qtip_layer_info a decoder reads. */
+typedef struct {
+    qtip_quant_params params; /* method, trellis parameters or E8P kind */
+    int64_t m, n;             /* out, in features */
+    float wscale;
+    int64_t code_cols;        /* trellis: n*K/16 int16 words; E8P: n/8 codes */
+    const void *codes;        /* device, m x code_cols: int16 (trellis, E8P12) or int32 (RVQ3/4) */
+    const float *SU, *SV;     /* device, n and m floats */
+    const float *tlut;        /* device: HYB 2^Q x 2, LUT 2^L x V floats; NULL otherwise */
+} qtip_cuda_matvec_layer;
+
+typedef struct qtip_cuda_matvec qtip_cuda_matvec;
+
+/* A context on device `device` (cuda:<device>): checks the parameters and shapes
+ * (QTIP_E_PARAM / QTIP_E_SHAPE), the Hadamard orders of m and n
+ * (QTIP_E_UNSUPPORTED without a construction or beyond the transform kernel's
+ * 29056), uploads the special Hadamard factors and the E8P tables and allocates
+ * the rotated-input buffer for 32 rows. QTIP_E_UNSUPPORTED when the plugin is
+ * missing or too old, QTIP_E_CUDA without a device. The device arrays' values
+ * are not read here (no check of the codes' widths or of non-finite SU, SV or
+ * table entries, which qtip_matvec_create makes on host copies). */
+qtip_status qtip_cuda_matvec_create(int device, const qtip_cuda_matvec_layer *layer,
+                                    qtip_cuda_matvec **out);
+
+/* The same from plain values, for foreign-function callers
+ * (python/qtip/cuda_matvec.py): code, L, K, V, Q, td_x, td_y as in
+ * qtip_matvec_create_flat; codes, SU, SV, tlut device pointers as in
+ * qtip_cuda_matvec_layer (the code width follows the code: int32 for RVQ3/4). */
+qtip_status qtip_cuda_matvec_create_flat(int device, const char *code, int L, int K, int V, int Q,
+                                         int td_x, int td_y, int64_t m, int64_t n,
+                                         const void *codes, int64_t code_cols, const float *SU,
+                                         const float *SV, float wscale, const float *tlut,
+                                         qtip_cuda_matvec **out);
+
+/* y = layer(x) for `batch` rows (1 .. QTIP_MATVEC_MAX_BATCH): x batch x n, y
+ * batch x m, float32, row-major, device pointers; queued on `stream` (a
+ * cudaStream_t, NULL = the default stream), asynchronous. Batch 1 runs the
+ * register-decode GEMV, 2 .. 32 the shared-memory tile path. Calls on one
+ * context share its buffer: order them on one stream. Equal to qtip_matvec_apply
+ * within the fp32 bound of docs/matvec.md (summation order). */
+qtip_status qtip_cuda_matvec_apply(qtip_cuda_matvec *mv, const float *x, float *y, int64_t batch,
+                                   void *stream);
+
+void qtip_cuda_matvec_free(qtip_cuda_matvec *mv);
+
 #ifdef __cplusplus
 }
 #endif

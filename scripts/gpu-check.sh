@@ -5,7 +5,9 @@
 # whole trellis layer within its proxy-loss tolerance),
 # the CLI tests that take their GPU branches, compute-sanitizer memcheck and racecheck
 # on the native test program, and the benchmarks (a 4096 x 4096 HYB K=2 layer end to end,
-# the Viterbi roofline ratio, the Llama-2-7B shapes and their 32-layer extrapolation),
+# the Viterbi roofline ratio, the Llama-2-7B shapes and their 32-layer extrapolation,
+# the fused decode-GEMV of a packed 4096 x 4096 2-bit HYB layer at batch 1 and 8 against
+# cuBLAS sgemv/sgemm on its fp32 weight and the copy bandwidth),
 # and vLLM serving a packed SmolLM2 when vLLM is installed (scripts/gpu-check-vllm.sh);
 # then prints one summary table.
 # Budget: under 8 minutes on one H100/H200 with 16 cores, plus the vLLM step when it
@@ -87,6 +89,7 @@ step ctest_gpu_branches 180 ctest --test-dir "$build" -R 'kernels_test_viterbi$|
 step memcheck 90 sanitize memcheck
 step racecheck 90 sanitize racecheck
 step make_layers 90 make_layers
+step gemm_bench 120 "$build/kernels/gpu_bench_gemm"
 step quantize_4096x4096 60 bench_layer cuda 4096x4096
 step quantize_11008x4096 90 bench_layer cuda 11008x4096
 step quantize_4096x11008 90 bench_layer cuda 4096x11008
@@ -113,6 +116,8 @@ grep -h '^  viterbi HYB L=16 K=2 V=2: 4096 tiles' "$log/gpu_tests.txt" 2>/dev/nu
       printf "viterbi roofline: %.1f G state-predecessor candidates/s = %.1f%% of %.0f G/s (%d SMs x 128 lanes x %d MHz / 2)\n", g, 100 * g / peak, peak, sms, mhz
     } else printf "viterbi roofline: %.1f G candidates/s (GPU %s unknown: no peak)\n", g, "'"$gpu_name"'"
   }'
+echo "decode-GEMV (bench/bench_gemm_cuda.cu; qtip/dense speed > 1: faster than cuBLAS on the fp32 weight):"
+grep -h '^  gemm ' "$log/gemm_bench.txt" 2>/dev/null || echo "  (none: gemm_bench did not run)"
 # End to end per shape, and Llama-2-7B: 32 layers x (4 x q/k/v/o + 2 x gate/up + down).
 for sh in $shapes; do
   printf 'layer %-11s HYB K=2 end to end: %s s%s\n' "$sh" "$(cat "$log/seconds.$sh" 2>/dev/null || echo '?')" \

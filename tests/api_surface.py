@@ -32,6 +32,11 @@ USER_FACING = {
     "qtip_matvec_apply": "runs the layer on one input vector",
     "qtip_matvec_apply_batch": "runs the layer on up to 32 input vectors",
     "qtip_matvec_simd": "names the kernel in use (avx2 or portable)",
+    # the same layer on a GPU (the CUDA plugin's decode-GEMV): a serving engine's
+    "qtip_cuda_matvec_create": "a packed layer in device memory, ready to run on a GPU",
+    "qtip_cuda_matvec_create_flat": "the same from plain values, for ctypes callers (no struct mirror)",
+    "qtip_cuda_matvec_apply": "runs the layer on device inputs, on a CUDA stream",
+    "qtip_cuda_matvec_free": "releases a GPU matvec context",
 }
 
 THIRD_PARTY = re.compile(

@@ -37,6 +37,9 @@ typedef struct qtip_cuda_hessian_acc qtip_cuda_hessian_acc;
 /* A trellis codebook's tables on a device plus Viterbi scratch (kernels/viterbi_batch.cuh). */
 typedef struct qtip_cuda_viterbi qtip_cuda_viterbi;
 
+/* A packed layer ready for the fused decode-GEMV (kernels/bitshift_gemm.cuh). */
+typedef struct qtip_cuda_gemm qtip_cuda_gemm;
+
 /* One linear layer's trellis quantization on the device (layer_quantize below,
  * kernels/layer_quant.cuh): its settings ... */
 typedef struct {
@@ -120,6 +123,15 @@ typedef struct qtip_cuda_plugin {
      * the RHT kernel, QTIP_E_CUDA / QTIP_E_NOMEM for the device. */
     qtip_status (*layer_quantize)(qtip_cuda_viterbi *v, const qtip_cuda_layer_args *a,
                                   qtip_cuda_layer_io *io);
+
+    /* Serving a packed layer (appended; kernels/bitshift_gemm.cuh): the entries
+     * behind qtip_cuda_matvec_create / _apply / _free (lib/qtip_matvec.h), with
+     * their arguments and errors. The layer's arrays are device pointers the
+     * caller keeps alive; apply is asynchronous on `stream` (a cudaStream_t). */
+    qtip_status (*gemm_create)(int dev, const qtip_cuda_matvec_layer *layer, qtip_cuda_gemm **out);
+    qtip_status (*gemm_apply)(qtip_cuda_gemm *g, const float *x, float *y, int64_t batch,
+                              void *stream);
+    void (*gemm_free)(qtip_cuda_gemm *g);
 
 } qtip_cuda_plugin;
 

@@ -288,17 +288,9 @@ qtip_status qtip_e8p_decode(const qtip_e8p *cb, const uint32_t *codes, size_t co
                              "cannot decode %s code %zu: 0x%x has more than %d bits",
                              qtip_e8p_name(cb->kind), v, codes[v], cbits);
     const int shift = kinds[cb->kind].code_bits - 16; /* the first stage's position */
-    for (size_t v = 0; v < count; v++) {
-        uint32_t c = codes[v];
-        float *o = out + 8 * v, q1[8], q2[8];
-        if (shift == 0) {
-            qtip_e8p_decode8(c, cb->packed, o);
-            continue;
-        }
-        qtip_e8p_decode8(c >> shift, cb->packed, q1);
-        decode_resid(cb, c, q2);
-        qtip_e8p_rvq_combine8(q1, q2, cb->rs, o);
-    }
+    const int e81b = kinds[cb->kind].resid == RESID_E81B;
+    for (size_t v = 0; v < count; v++)
+        qtip_e8p_decode_code(codes[v], shift, e81b, cb->packed, cb->e81b, cb->rs, out + 8 * v);
     return QTIP_OK;
 }
 

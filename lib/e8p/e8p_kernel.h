@@ -68,4 +68,23 @@ QTIP_HD void qtip_e8p_rvq_combine8(const float *q1, const float *q2, float rs, f
     }
 }
 
+/* One code of any E8P kind to 8 floats (qtip_e8p.h, "Reconstruction"): the
+ * first stage is the 16-bit E8P12 code at bit `shift` (0 for E8P12, 8 for RVQ3,
+ * 16 for RVQ4); with shift > 0 the second stage (its low bits: an E81B index
+ * when resid_e81b, else a second E8P12 code) is added times rs. */
+QTIP_HD void qtip_e8p_decode_code(uint32_t code, int shift, int resid_e81b,
+                                  const uint64_t *packed_abs, const uint32_t *e81b_packed,
+                                  float rs, float *out)
+{
+    if (shift == 0) {
+        qtip_e8p_decode8(code, packed_abs, out);
+        return;
+    }
+    float q1[8], q2[8];
+    qtip_e8p_decode8(code >> shift, packed_abs, q1);
+    if (resid_e81b) qtip_e81b_decode8(code & 0xffu, e81b_packed, q2);
+    else qtip_e8p_decode8(code & 0xffffu, packed_abs, q2);
+    qtip_e8p_rvq_combine8(q1, q2, rs, out);
+}
+
 #endif /* QTIP_E8P_KERNEL_H */

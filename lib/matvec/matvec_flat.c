@@ -8,8 +8,8 @@
 
 #include <string.h>
 
-/* The method and parameters a code name stands for. */
-static qtip_status params_of(const char *code, int L, int K, int V, int Q, int td_x, int td_y,
+/* The method and parameters a code name stands for (matvec_internal.h). */
+qtip_status qtip_mv_params_of_code(const char *code, int L, int K, int V, int Q, int td_x, int td_y,
                              qtip_quant_params *p)
 {
     const int trellis_code = qtip_code_from_name(code), e8p = qtip_e8p_from_name(code);
@@ -42,7 +42,7 @@ qtip_status qtip_matvec_create_flat(const char *tensor, const char *code, int L,
                          "matvec: null code name or output, or a negative table shape");
     qtip_layer_info l;
     memset(&l, 0, sizeof l);
-    QTIP_FORWARD_IF_ERROR(params_of(code, L, K, V, Q, td_x, td_y, &l.params));
+    QTIP_FORWARD_IF_ERROR(qtip_mv_params_of_code(code, L, K, V, Q, td_x, td_y, &l.params));
     l.m = m;
     l.n = n;
     l.tensor = tensor ? tensor : "";

@@ -68,6 +68,11 @@ typedef struct {
 size_t qtip_mv_scratch_words(const qtip_matvec *mv);
 
 /* Trellis set-up (matvec_trellis.c): the tile-major words and state maps. */
+/* qtip_quant_params from a code name and its trellis settings (matvec_flat.c):
+ * shared by the flat entry points of the CPU and CUDA contexts. */
+qtip_status qtip_mv_params_of_code(const char *code, int L, int K, int V, int Q, int td_x,
+                                   int td_y, qtip_quant_params *p);
+
 qtip_status qtip_mv_trellis_init(qtip_matvec *mv, const qtip_layer_info *l);
 /* E8P set-up (matvec_e8p.c). */
 qtip_status qtip_mv_e8p_init(qtip_matvec *mv, const qtip_layer_info *l);

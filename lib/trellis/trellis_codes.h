@@ -96,8 +96,11 @@ QTIP_HD void qtip_code_state_values(int code, uint32_t s, int V, int Q, const fl
     case QTIP_CODE_2MAD: out[0] = qtip_code_2mad(s); break;
     case QTIP_CODE_3INST: out[0] = qtip_code_3inst(s); break;
     case QTIP_CODE_HYB: qtip_code_hyb(s, Q, tlut, &out[0], &out[1]); break;
-    default: /* QTIP_CODE_LUT */
-        for (int v = 0; v < V; v++) out[v] = tlut[(size_t)s * (size_t)V + (size_t)v];
+    default: /* QTIP_CODE_LUT, V = 1 or 2 (its traits row): no loop, so a kernel's
+              * out[2] stays in registers (a variable index would put it in
+              * local memory) */
+        out[0] = tlut[(size_t)s * (size_t)V];
+        if (V == 2) out[1] = tlut[(size_t)s * 2u + 1u];
         break;
     }
 }

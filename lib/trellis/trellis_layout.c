@@ -6,6 +6,7 @@
  * writer of trellis codes (quantizer, decoder, exports) goes through these.
  */
 #include "core/internal.h"
+#include "trellis/trellis_packed.h"
 
 int qtip_trellis_tile_is_mma(const qtip_trellis_params *p)
 {
@@ -33,8 +34,7 @@ void qtip_trellis_tile_order(const qtip_trellis_params *p, int *order)
 static int64_t word_pos(const qtip_trellis_params *p, int64_t code_cols, int64_t R, int64_t C,
                         int w)
 {
-    const int wr = p->td_y * p->K / 16;
-    return (R * p->td_x + w / wr) * code_cols + C * wr + w % wr;
+    return qtip_trellis_word_index(code_cols, p->td_x, p->td_y * p->K / 16, R, C, w);
 }
 
 void qtip_trellis_get_tile(const qtip_trellis_params *p, const uint16_t *codes, int64_t code_cols,

@@ -16,13 +16,17 @@ rows (token-by-token decoding) run in the library's matvec, which decodes the
 codes tile by tile inside the multiply (docs/matvec.md). More rows (a prompt, an
 evaluation window) decode the weight once and multiply it with one GEMM, as
 serving engines split decode and prefill: the per-32-row decoding would
-otherwise be repeated rows/32 times. Elsewhere, or without the library, the
-torch ops run.
+otherwise be repeated rows/32 times. On a CUDA device the same split holds with
+the library's decode-GEMV kernels (qtip.cuda_matvec, libqtip_cuda.so: codes
+decoded inside the kernel, on the current torch stream). Elsewhere, or without
+the library (or its CUDA plugin and a device), the torch ops run.
 """
+import warnings
+
 import torch
 from torch import nn
 
-from . import cpu_matvec, e8p, hadamard, tensor_parallel, trellis
+from . import cpu_matvec, cuda_matvec, e8p, hadamard, tensor_parallel, trellis
 from .packed import PACKED_SUFFIXES
 
 
@@ -59,6 +63,8 @@ class QTIPLinear(nn.Module):
         self.cache_decoded = cache_decoded
         self._wr = None
         self._mv = None
+        self._cmv = None
+        self._cuda_failed = False
         for suffix, t in (tensors or {}).items():
             self.load_packed(suffix, t)
 
@@ -75,6 +81,7 @@ class QTIPLinear(nn.Module):
         setattr(self, suffix, tensor if suffix == 'qtip_codes' else tensor.to(torch.float32))
         self._wr = None
         self._mv = None
+        self._cmv = None
 
     def unloaded(self):
         """The packed tensors this layer needs and has not been given yet."""
@@ -150,9 +157,34 @@ class QTIPLinear(nn.Module):
                                             self.Wscale, self.tlut)
         return self._mv
 
+    def device_matvec(self, x):
+        """The library's CUDA decode-GEMV context for input x, or None where the
+        torch ops run: x not on a CUDA device or needing a gradient, a layer
+        quantized for tensor parallelism (the kernels' transforms span whole
+        dimensions), no libqtip,
+        no plugin or device (said once, then not tried again), tensors not loaded
+        or not on x's device, more than 32 rows."""
+        if x.device.type != 'cuda' or self.blocks != (1, 1) or self._cuda_failed or (x.requires_grad and torch.is_grad_enabled()) \
+                or self.unloaded() or self.qtip_codes.device != x.device \
+                or x.numel() > cuda_matvec.MAX_BATCH * self.in_features:
+            return None
+        lib = cuda_matvec.library()
+        if lib is None:
+            return None
+        if self._cmv is None or self._cmv.device != x.device:
+            try:
+                self._cmv = cuda_matvec.CudaMatvec(lib, self.settings, self.method, self.out_features,
+                                                   self.in_features, self.qtip_codes, self.SU, self.SV,
+                                                   self.Wscale, self.tlut)
+            except RuntimeError as e:
+                self._cuda_failed = True
+                warnings.warn('QTIPLinear: the torch ops run on %s: %s' % (x.device, e))
+                return None
+        return self._cmv
+
     def forward(self, x):
         dtype = x.dtype
-        mv = self.library_matvec(x)
+        mv = self.library_matvec(x) or self.device_matvec(x)
         if mv is not None:
             y = mv(x)
             if self.bias is not None:

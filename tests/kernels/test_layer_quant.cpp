@@ -67,6 +67,7 @@ static const qtip_cuda_plugin cpu_layer_table = {
     qtip_cuda_viterbi_run,
     qtip_cuda_viterbi_free,
     qtip_cuda_layer_quantize,
+    nullptr, nullptr, nullptr, /* serving: tests/kernels/test_bitshift_gemm.cpp */
 };
 
 /* ---- the library's log lines (which path ran) ------------------------------------ */
