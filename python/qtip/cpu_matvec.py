@@ -76,17 +76,21 @@ def _ptr(t):
     return ctypes.cast(t.data_ptr(), _FLOATS)
 
 
+def flat_code(settings, method):
+    """(code name, [L, K, V, Q, td_x, td_y]) of a layer, as the flat create entries
+    take them (the six are ignored for an E8P codebook)."""
+    if method == 'qtip':
+        return settings['decode_mode'], [settings[k] for k in ('L', 'K', 'V', 'tlut_bits', 'td_x', 'td_y')]
+    return settings['codebook'], [0] * 6
+
+
 class CpuMatvec:
     """One layer's matvec context, made from QTIPLinear's settings and packed
     tensors (copied by the library: the tensors may change after)."""
 
     def __init__(self, lib, settings, method, m, n, codes, SU, SV, Wscale, tlut, name='QTIPLinear'):
         self.lib, self.m, self.n = lib, m, n
-        if method == 'qtip':
-            code = settings['decode_mode']
-            trellis = [settings[k] for k in ('L', 'K', 'V', 'tlut_bits', 'td_x', 'td_y')]
-        else:
-            code, trellis = settings['codebook'], [0] * 6
+        code, trellis = flat_code(settings, method)
         keep = [codes.contiguous(), SU.to(torch.float32).contiguous(), SV.to(torch.float32).contiguous()]
         table, rows, cols = None, 0, 0
         if tlut is not None:

@@ -50,11 +50,7 @@ class CudaMatvec:
     def __init__(self, lib, settings, method, m, n, codes, SU, SV, Wscale, tlut):
         self.lib, self.m, self.n = lib, m, n
         self.device = codes.device
-        if method == 'qtip':
-            code = settings['decode_mode']
-            trellis = [settings[k] for k in ('L', 'K', 'V', 'tlut_bits', 'td_x', 'td_y')]
-        else:
-            code, trellis = settings['codebook'], [0] * 6
+        code, trellis = cpu_matvec.flat_code(settings, method)
         f32 = dict(device=self.device, dtype=torch.float32)
         self.keep = [codes.contiguous(), SU.to(**f32).contiguous(), SV.to(**f32).contiguous()]
         if tlut is not None:
